@@ -1,0 +1,171 @@
+//! The engine's one error type.
+//!
+//! Every fallible operation validates its arguments before it changes
+//! anything, so an `Err` always means the allocator is exactly as it was.
+//! The Python binding maps each variant to an exception in one place
+//! (`src/python.rs`).
+
+use std::fmt;
+use std::io;
+
+use crate::arch::Arch;
+
+#[derive(Debug)]
+pub enum Error {
+    /// An allocation or free of zero pages.
+    ZeroPages,
+    /// A grow of zero bytes.
+    ZeroSize,
+    /// An address that is not a multiple of the page size.
+    Misaligned { addr: u64 },
+    /// `[addr, addr+len)` does not fit in the preset's address space.
+    BeyondAddressSpace { addr: u64, len: u64, arch: Arch },
+    /// Pages `[addr, addr + npages*PAGE_SIZE)` are not all in grown chunks.
+    OutOfHeap { addr: u64, npages: u64 },
+    /// A free of pages that are not all in use; `page` is the first free one.
+    NotInUse { addr: u64, npages: u64, page: u64 },
+    /// A grow that covers chunk `chunk`, which is already part of the heap.
+    AlreadyGrown { base: u64, limit: u64, chunk: u64 },
+    /// A grow covering address 0 or linearized chunk index 0, which the
+    /// allocator relies on never being heap (0 is alloc's failure value and
+    /// `start == 0` means "never grown").
+    ReservedAddress { base: u64, limit: u64 },
+    /// A page range `(i, n)` that does not fit in one chunk.
+    BadRange { i: u64, n: u64 },
+    /// A chunk index whose metadata is not part of the known heap.
+    NoSuchChunk { chunk: u64 },
+    /// A summary level or index outside the tree (or its committed part).
+    NoSuchSummary { level: usize, idx: u64 },
+    /// A packed-summary field out of range.
+    BadSummary { start: u64, max: u64, end: u64 },
+    /// A preset name the engine does not know.
+    UnknownArch(String),
+    /// The OS refused to reserve address space for metadata.
+    Reserve {
+        bytes: usize,
+        what: &'static str,
+        source: io::Error,
+    },
+    /// The OS refused to commit (make read/write) reserved metadata.
+    Commit {
+        bytes: usize,
+        what: &'static str,
+        source: io::Error,
+    },
+    /// `verify()` found a summary that disagrees with the bitmaps, or another
+    /// broken invariant; the message names the first one.
+    Verify(String),
+    /// The radix walk met summaries that contradict each other (Go throws
+    /// "bad summary data" here). Only a bug can cause it.
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ZeroPages => write!(f, "npages must be at least 1, got 0"),
+            Error::ZeroSize => write!(f, "grow size must be at least 1 byte, got 0"),
+            Error::Misaligned { addr } => {
+                write!(
+                    f,
+                    "address {addr:#x} is not aligned to the page size (8192)"
+                )
+            }
+            Error::BeyondAddressSpace { addr, len, arch } => write!(
+                f,
+                "range [{addr:#x}, +{len:#x}) lies beyond the {} address space of {arch}",
+                format_bits(arch.heap_addr_bits())
+            ),
+            Error::OutOfHeap { addr, npages } => write!(
+                f,
+                "pages [{addr:#x}, +{npages}) are not all inside grown chunks"
+            ),
+            Error::NotInUse { addr, npages, page } => write!(
+                f,
+                "cannot free {npages} page(s) at {addr:#x}: page {page:#x} is not in use"
+            ),
+            Error::AlreadyGrown { base, limit, chunk } => write!(
+                f,
+                "cannot grow [{base:#x}, {limit:#x}): chunk {chunk:#x} is already grown"
+            ),
+            Error::ReservedAddress { base, limit } => write!(
+                f,
+                "cannot grow [{base:#x}, {limit:#x}): it covers address 0 or linearized chunk 0, \
+                 which the allocator reserves as its failure value"
+            ),
+            Error::BadRange { i, n } => {
+                write!(f, "page range ({i}, {n}) does not fit in a 512-page chunk")
+            }
+            Error::NoSuchChunk { chunk } => {
+                write!(f, "chunk {chunk:#x} is outside the allocator's known range")
+            }
+            Error::NoSuchSummary { level, idx } => {
+                write!(
+                    f,
+                    "no summary at level {level}, index {idx:#x} in the known range"
+                )
+            }
+            Error::BadSummary { start, max, end } => write!(
+                f,
+                "summary fields ({start}, {max}, {end}) out of range for this preset"
+            ),
+            Error::UnknownArch(name) => {
+                write!(
+                    f,
+                    "unknown arch {name:?}; expected one of \"amd64\", \"arm64\", \"386\""
+                )
+            }
+            Error::Reserve {
+                bytes,
+                what,
+                source,
+            } => write!(
+                f,
+                "failed to reserve {bytes} bytes ({}) of address space for the {what}: {source}",
+                human(*bytes)
+            ),
+            Error::Commit {
+                bytes,
+                what,
+                source,
+            } => write!(
+                f,
+                "failed to commit {bytes} bytes ({}) of the {what}: {source}",
+                human(*bytes)
+            ),
+            Error::Verify(msg) => write!(f, "verify: {msg}"),
+            Error::Corrupt(msg) => write!(f, "bad summary data: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Reserve { source, .. } | Error::Commit { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn format_bits(bits: u32) -> String {
+    format!("{bits}-bit")
+}
+
+/// A byte count in the largest binary unit that keeps it at least 1.
+pub(crate) fn human(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

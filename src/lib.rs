@@ -1,0 +1,96 @@
+//! # pagealloc: Go's runtime page allocator, in Rust
+//!
+//! This crate rebuilds the page allocator core that Go added in 2019
+//! ("runtime: add new page allocator core", CL 190622) and still uses: an
+//! address-ordered first-fit allocator of 8 KiB pages whose answers are
+//! exactly the addresses Go's allocator gives for the same operations.
+//!
+//! ## The design, briefly
+//!
+//! The heap is divided into *chunks* of 512 pages (4 MiB). Each chunk has a
+//! 512-bit bitmap ([`PallocBits`]): 1 = page in use. The bitmaps of the whole
+//! address space form one array indexed by chunk index, so the bitmap of an
+//! address is found by a shift, with no lookup structure.
+//!
+//! Scanning bitmaps to find free pages would be slow, so above them sits a
+//! radix tree of *summaries*. A summary ([`PallocSum`]) packs three numbers
+//! about a region: free pages at its start, the longest free run in it, and
+//! free pages at its end. The leaf level has one summary per chunk; each level
+//! above has one summary per block of 8 (`2^3`) below it, and the root level
+//! (`2^14` entries on 64-bit presets) covers the address space in 16 GiB
+//! pieces. Five levels cover 48 bits of address:
+//!
+//! ```text
+//! summary_l0_bits + (summary_levels-1)*summary_level_bits + log2(chunk bytes) = heap_addr_bits
+//!       14        +          4       *        3          +        22          =      48
+//! ```
+//!
+//! `start` and `end` compose: the merge of neighbouring summaries
+//! ([`SumFormat::merge`]) knows the runs that cross their boundary. So a search
+//! for `n` free pages walks down from the root, at each level scanning at
+//! most one block of 8 summaries (the whole root level at the top), and either
+//! finds a run that straddles entries or descends into the first entry whose
+//! `max` is large enough, ending in one bitmap search. The answer is always the
+//! lowest address with `n` free pages.
+//!
+//! A *search address* records a point below which every page is in use, so
+//! most small allocations skip the tree walk entirely: they search the bitmap
+//! of the chunk the search address points into. Freeing below it moves it
+//! down; the walk proposes a new one as it goes.
+//!
+//! ## Memory
+//!
+//! Metadata for the whole address space is reserved at start-up without
+//! access rights ([`vm::Reservation`]): on amd64 4 GiB of address space for
+//! bitmaps plus 585 MiB for summaries. Growing the heap commits just the
+//! page-rounded pieces of each array that the new chunks need, extending each
+//! committed range contiguously, as Go's `sysGrow` does. No Rust reference is
+//! ever formed over memory that may still be inaccessible.
+//!
+//! ## Map of the crate
+//!
+//! - [`arch`]: presets (amd64, arm64, 386) and address arithmetic.
+//! - [`bits`]: the chunk bitmap: find, summarize, ranges.
+//! - [`summary`]: packed summaries and their merge.
+//! - [`vm`]: reserved address space and committing it.
+//! - [`pagealloc`]: the allocator itself.
+//! - [`error`]: the one error type; every error leaves the allocator unchanged.
+//! - [`trace`]: the text trace format shared with benchmarks and Go's harness.
+//! - `python` (feature `python`): the only module that knows Python.
+//!
+//! ## Example
+//!
+//! ```
+//! use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+//!
+//! let mut pa = PageAlloc::new(Arch::Amd64)?;
+//! let base = 0x30_0000_0000; // BaseChunkIdx's address in Go's tests
+//! pa.grow(base, 2 * PALLOC_CHUNK_BYTES)?;
+//! assert_eq!(pa.alloc(3)?, Some(base));
+//! assert_eq!(pa.alloc(600)?, Some(base + 3 * PAGE_SIZE)); // straddles a chunk boundary
+//! pa.free(base, 3)?;
+//! assert_eq!(pa.alloc(1)?, Some(base));
+//! pa.verify()?;
+//! # Ok::<(), pagealloc::Error>(())
+//! ```
+
+pub mod arch;
+pub mod bits;
+pub mod error;
+pub mod pagealloc;
+pub mod summary;
+pub mod trace;
+pub mod vm;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use arch::{
+    chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,
+    MAX_SUMMARY_LEVELS, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
+    SUMMARY_LEVEL_BITS,
+};
+pub use bits::{find_bit_range64, PallocBits};
+pub use error::{Error, Result};
+pub use pagealloc::PageAlloc;
+pub use summary::{PallocSum, SumFormat};

@@ -1,0 +1,953 @@
+//! The page allocator: grow, update, find, alloc, free, verify.
+//!
+//! This is Go's `pageAlloc` from the seed, method for method, over the
+//! linearized address space described in [`crate::arch`]. See the crate docs
+//! for the design; the comments here explain each step where it happens.
+
+use std::ops::Range;
+
+use crate::arch::{
+    chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, MAX_SUMMARY_LEVELS, PAGE_SHIFT,
+    PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, SUMMARY_LEVEL_BITS,
+};
+use crate::bits::PallocBits;
+use crate::error::{Error, Result};
+use crate::summary::{PallocSum, SumFormat};
+use crate::vm::Reservation;
+
+const SUM_BYTES: usize = std::mem::size_of::<PallocSum>();
+const CHUNK_BYTES: usize = std::mem::size_of::<PallocBits>();
+/// Entries in one block below the root (`1 << SUMMARY_LEVEL_BITS`).
+const BLOCK: usize = 1 << SUMMARY_LEVEL_BITS;
+
+/// Where one summary level lives: a reservation and a byte offset in it
+/// (each level has its own reservation on 64-bit presets; on 386 all levels
+/// share one).
+#[derive(Clone, Copy, Debug, Default)]
+struct LevelLoc {
+    mem: usize,
+    offset: usize,
+}
+
+/// Go's `pageAlloc`.
+pub struct PageAlloc {
+    ly: Layout,
+    fmt: SumFormat,
+
+    /// The radix tree of summaries: `summary[l]` points at an array of
+    /// `ly.level_entries(l)` packed summaries (level 0 is the root, level
+    /// `ly.leaf()` has one entry per chunk). Summary `i` of level `l` covers
+    /// linearized addresses `[i << level_shift[l], (i+1) << level_shift[l])`.
+    ///
+    /// Invariant: for every level, the committed part of its array is the
+    /// page-rounded, block-aligned range covering chunks `[start, end)`
+    /// (everything on 386). Every grown chunk's leaf summary equals
+    /// `summarize()` of its bitmap; every other committed leaf summary is 0;
+    /// every parent is `merge_summaries` of its block of 8 children. Only
+    /// raw-pointer reads and writes touch these arrays.
+    summary: [*mut PallocSum; MAX_SUMMARY_LEVELS],
+    sum_loc: [LevelLoc; MAX_SUMMARY_LEVELS],
+    sum_mem: Vec<Reservation>,
+
+    /// The chunk bitmaps, indexed by chunk index, reserved for the whole
+    /// address space. Invariant: committed exactly over the page-rounded byte
+    /// range of chunks `[start, end)`; the bitmap of a chunk in that range that
+    /// was never grown (a gap) is all zero and is never read for allocation,
+    /// because its leaf summary says "full".
+    chunks: Reservation,
+
+    /// Linearized address where allocation searches begin. Invariant: every
+    /// grown page below it is in use; it lies in a grown chunk, or it is
+    /// `ly.max_search_lin` (no free page anywhere).
+    search_addr: u64,
+
+    /// The chunk indices the allocator knows: `[start, end)` is the hull of
+    /// every grown chunk. `start == 0` means nothing was grown yet; chunk 0 is
+    /// never grown.
+    start: u64,
+    end: u64,
+
+    /// The grown chunks, as sorted, disjoint, non-adjacent ranges of chunk
+    /// indices (Go later calls this `inUse`). The hull is `[start, end)`.
+    in_use: Vec<Range<u64>>,
+}
+
+// SAFETY: the raw pointers point into reservations owned by this value and are
+// only dereferenced through `&self` / `&mut self`, so the usual borrow rules
+// serialize every access; nothing is tied to the creating thread.
+unsafe impl Send for PageAlloc {}
+// SAFETY: `&PageAlloc` only reads metadata; all writes need `&mut PageAlloc`.
+unsafe impl Sync for PageAlloc {}
+
+impl PageAlloc {
+    /// Go's `init`: reserves the metadata for the whole address space of
+    /// `arch` (committing all summaries at once on 386). Nothing is grown.
+    pub fn new(arch: Arch) -> Result<PageAlloc> {
+        let ly = arch.layout();
+        // Go throws if the root's page count does not fit a packed field.
+        debug_assert!(ly.level_log_pages[0] <= ly.log_max_packed_value);
+        let fmt = SumFormat::new(ly.log_max_packed_value);
+
+        // sysInit: the summary levels.
+        let mut sum_mem = Vec::new();
+        let mut sum_loc = [LevelLoc::default(); MAX_SUMMARY_LEVELS];
+        if arch.is_64bit() {
+            for (l, loc) in sum_loc.iter_mut().enumerate().take(ly.summary_levels) {
+                let bytes = ly.level_entries(l) as usize * SUM_BYTES;
+                sum_mem.push(Reservation::reserve(bytes, LEVEL_NAMES[l])?);
+                *loc = LevelLoc { mem: l, offset: 0 };
+            }
+        } else {
+            // One block for every level, committed straight away.
+            let mut total = 0;
+            for (l, loc) in sum_loc.iter_mut().enumerate().take(ly.summary_levels) {
+                *loc = LevelLoc {
+                    mem: 0,
+                    offset: total,
+                };
+                total += ly.level_entries(l) as usize * SUM_BYTES;
+            }
+            let mut r = Reservation::reserve(total, "page summaries (all levels)")?;
+            r.commit_all()?;
+            sum_mem.push(r);
+        }
+        let mut summary = [std::ptr::null_mut(); MAX_SUMMARY_LEVELS];
+        for l in 0..ly.summary_levels {
+            let loc = sum_loc[l];
+            // SAFETY: `offset` plus the level's size lies inside its reservation
+            // (that is how the reservation was sized), so the pointer stays in
+            // bounds of one allocation.
+            summary[l] = unsafe { sum_mem[loc.mem].base().add(loc.offset) }.cast();
+        }
+
+        // The chunk bitmaps.
+        let chunks = Reservation::reserve(ly.max_chunks as usize * CHUNK_BYTES, "chunk bitmaps")?;
+
+        Ok(PageAlloc {
+            ly,
+            fmt,
+            summary,
+            sum_loc,
+            sum_mem,
+            chunks,
+            search_addr: ly.max_search_lin,
+            start: 0,
+            end: 0,
+            in_use: Vec::new(),
+        })
+    }
+
+    /// Go's test constructor `NewPageAlloc`: grows each listed chunk and marks
+    /// the given `(first page, page count)` runs of it in use. Runs of length
+    /// zero are ignored.
+    pub fn from_chunks<I, R>(arch: Arch, chunks: I) -> Result<PageAlloc>
+    where
+        I: IntoIterator<Item = (u64, R)>,
+        R: IntoIterator<Item = (u64, u64)>,
+    {
+        let mut pa = PageAlloc::new(arch)?;
+        let mut list: Vec<(u64, Vec<(u64, u64)>)> = chunks
+            .into_iter()
+            .map(|(ci, r)| (ci, r.into_iter().collect()))
+            .collect();
+        list.sort_by_key(|(ci, _)| *ci);
+        for (_, runs) in &list {
+            for &(i, n) in runs {
+                if i.checked_add(n).is_none_or(|e| e > PALLOC_CHUNK_PAGES) {
+                    return Err(Error::BadRange { i, n });
+                }
+            }
+        }
+        for (ci, runs) in list {
+            if ci >= pa.ly.max_chunks {
+                return Err(Error::NoSuchChunk { chunk: ci });
+            }
+            let base = pa.ly.chunk_base(ci);
+            pa.grow(base, PALLOC_CHUNK_BYTES)?;
+            let bits = pa.chunk_mut(ci);
+            for (i, n) in runs {
+                if n != 0 {
+                    bits.alloc_range(i, n);
+                }
+            }
+            pa.update(
+                ci << LOG_PALLOC_CHUNK_BYTES,
+                PALLOC_CHUNK_PAGES,
+                false,
+                false,
+            );
+        }
+        Ok(pa)
+    }
+
+    // ----- metadata access -------------------------------------------------
+
+    /// Whether summaries `[i, i+n)` of level `l` are committed.
+    fn sum_committed(&self, l: usize, i: u64, n: u64) -> bool {
+        let loc = self.sum_loc[l];
+        i + n <= self.ly.level_entries(l)
+            && self.sum_mem[loc.mem]
+                .is_committed(loc.offset + i as usize * SUM_BYTES, n as usize * SUM_BYTES)
+    }
+
+    #[inline]
+    fn sum(&self, l: usize, i: u64) -> PallocSum {
+        debug_assert!(
+            self.sum_committed(l, i, 1),
+            "summary[{l}][{i:#x}] not committed"
+        );
+        // SAFETY: summary[l][i] lies in committed memory (the callers only
+        // reach entries covering grown chunks; see the invariant on
+        // `summary`), and no reference to it exists.
+        unsafe { self.summary[l].add(i as usize).read() }
+    }
+
+    #[inline]
+    fn set_sum(&mut self, l: usize, i: u64, v: PallocSum) {
+        debug_assert!(
+            self.sum_committed(l, i, 1),
+            "summary[{l}][{i:#x}] not committed"
+        );
+        // SAFETY: as in `sum`; `&mut self` makes this the only access.
+        unsafe { self.summary[l].add(i as usize).write(v) }
+    }
+
+    /// The 8 children of summary `i` at level `l` (`l + 1` must exist).
+    #[inline]
+    fn children(&self, l: usize, i: u64) -> [PallocSum; BLOCK] {
+        let first = i << SUMMARY_LEVEL_BITS;
+        debug_assert!(self.sum_committed(l + 1, first, BLOCK as u64));
+        // SAFETY: the whole block is committed (blocks are committed whole,
+        // see `sys_grow`); reading it by value forms no reference.
+        unsafe {
+            self.summary[l + 1]
+                .add(first as usize)
+                .cast::<[PallocSum; BLOCK]>()
+                .read()
+        }
+    }
+
+    #[inline]
+    fn chunk_committed(&self, ci: u64) -> bool {
+        ci < self.ly.max_chunks
+            && self
+                .chunks
+                .is_committed(ci as usize * CHUNK_BYTES, CHUNK_BYTES)
+    }
+
+    #[inline]
+    fn chunk(&self, ci: u64) -> &PallocBits {
+        debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
+        // SAFETY: chunk ci lies in [start, end), whose bitmaps are committed
+        // read/write; the 64 bytes are aligned for PallocBits, and the
+        // reference lives no longer than `&self`, under which nothing writes.
+        unsafe { &*self.chunks.base().cast::<PallocBits>().add(ci as usize) }
+    }
+
+    #[inline]
+    fn chunk_mut(&mut self, ci: u64) -> &mut PallocBits {
+        debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
+        // SAFETY: as in `chunk`; `&mut self` makes this the only reference.
+        unsafe { &mut *self.chunks.base().cast::<PallocBits>().add(ci as usize) }
+    }
+
+    // ----- growth -----------------------------------------------------------
+
+    /// Go's `grow`: makes `[base, base+size)`, rounded out to whole chunks,
+    /// known to the allocator and free.
+    ///
+    /// Unlike the seed, the summaries of every chunk the rounding makes known
+    /// are updated (the seed updates `size` pages from the rounded-down base,
+    /// which can leave a chunk summarized as full over a free bitmap).
+    pub fn grow(&mut self, base: u64, size: u64) -> Result<()> {
+        if size == 0 {
+            return Err(Error::ZeroSize);
+        }
+        let lin = self.ly.lin_checked(base, size)?;
+        // The space is a whole number of chunks, so rounding up stays inside.
+        let limit = (lin + size).next_multiple_of(PALLOC_CHUNK_BYTES);
+        let lin = lin & !(PALLOC_CHUNK_BYTES - 1);
+        let (sc, ec) = (
+            lin >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        let (rbase, rlimit) = (self.ly.unlin(lin), self.ly.unlin(limit));
+        if sc == 0 || (sc..ec).contains(&self.ly.chunk_index(0)) {
+            return Err(Error::ReservedAddress {
+                base: rbase,
+                limit: rlimit,
+            });
+        }
+        if let Some(chunk) = self.first_grown_in(sc..ec) {
+            return Err(Error::AlreadyGrown {
+                base: rbase,
+                limit: rlimit,
+                chunk,
+            });
+        }
+
+        // Commit metadata first, so that a refusal changes no allocator state.
+        self.sys_grow(lin, limit)?;
+        let (start, end) = if self.start == 0 {
+            (sc, ec)
+        } else {
+            (self.start.min(sc), self.end.max(ec))
+        };
+        // Extend the committed chunk bitmaps to the new [start, end).
+        self.chunks
+            .extend_committed(start as usize * CHUNK_BYTES, end as usize * CHUNK_BYTES)?;
+
+        self.start = start;
+        self.end = end;
+        self.insert_in_use(sc..ec);
+        debug_assert!((sc..ec).all(|c| *self.chunk(c) == PallocBits::EMPTY));
+
+        // Growing is like freeing: new free pages below the search address
+        // pull it down.
+        if lin < self.search_addr {
+            self.search_addr = lin;
+        }
+        self.update(lin, (limit - lin) >> PAGE_SHIFT, true, false);
+        Ok(())
+    }
+
+    /// Go's `sysGrow`: commits the summary blocks that `[base, limit)` (chunk
+    /// aligned, linearized) needs at every level, extending each level's
+    /// committed range the way `extendMappedRegion` does. On 386 everything is
+    /// committed already.
+    fn sys_grow(&mut self, base: u64, limit: u64) -> Result<()> {
+        debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
+        if !self.ly.arch.is_64bit() {
+            return Ok(());
+        }
+        for l in (0..self.ly.summary_levels).rev() {
+            // Whole blocks: a parent summarizes a full block of children.
+            let (lo, hi) = self.ly.addrs_to_summary_range(l, base, limit);
+            let (lo, hi) = self.ly.block_align_summary_range(l, lo, hi);
+            let loc = self.sum_loc[l];
+            self.sum_mem[loc.mem].extend_committed(
+                loc.offset + lo as usize * SUM_BYTES,
+                loc.offset + hi as usize * SUM_BYTES,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The first grown chunk in `r`, if any.
+    fn first_grown_in(&self, r: Range<u64>) -> Option<u64> {
+        // The first grown range that ends after r.start.
+        let k = self.in_use.partition_point(|u| u.end <= r.start);
+        self.in_use
+            .get(k)
+            .filter(|u| u.start < r.end)
+            .map(|u| u.start.max(r.start))
+    }
+
+    /// Whether every chunk in `r` is grown.
+    #[inline]
+    fn all_grown(&self, r: Range<u64>) -> bool {
+        let k = self.in_use.partition_point(|u| u.end <= r.start);
+        self.in_use
+            .get(k)
+            .is_some_and(|u| u.start <= r.start && r.end <= u.end)
+    }
+
+    fn insert_in_use(&mut self, r: Range<u64>) {
+        let k = self.in_use.partition_point(|u| u.end < r.start);
+        // Merge with neighbours that touch r (they cannot overlap it).
+        let mut merged = r.clone();
+        let mut j = k;
+        while j < self.in_use.len() && self.in_use[j].start <= r.end {
+            merged.start = merged.start.min(self.in_use[j].start);
+            merged.end = merged.end.max(self.in_use[j].end);
+            j += 1;
+        }
+        self.in_use.splice(k..j, [merged]);
+    }
+
+    /// Go's later `findMappedAddr`: the lowest grown linearized address at or
+    /// above `lin`, or `max_search_lin` if there is none. A candidate search
+    /// address from the radix walk may lie below or between grown regions
+    /// (the base of a large summary region), where no metadata need be
+    /// committed (golang/go#40191); this moves it onto the heap.
+    fn find_mapped_addr(&self, lin: u64) -> u64 {
+        let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
+        let k = self.in_use.partition_point(|u| u.end <= ci);
+        match self.in_use.get(k) {
+            Some(u) if u.start <= ci => lin,
+            Some(u) => u.start << LOG_PALLOC_CHUNK_BYTES,
+            None => self.ly.max_search_lin,
+        }
+    }
+
+    // ----- summaries --------------------------------------------------------
+
+    /// Go's `update`: brings the summaries up to date after the bitmaps of
+    /// pages `[base, base + npages*PAGE_SIZE)` (linearized) changed.
+    ///
+    /// `contig` says the change was one contiguous alloc (`alloc`) or free,
+    /// so chunks strictly inside the range are entirely in use or free and
+    /// need no summarizing.
+    fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
+        let leaf = self.ly.leaf();
+        let fmt = self.fmt;
+        // Inclusive last byte.
+        let limit = base + npages * PAGE_SIZE - 1;
+        let (sc, ec) = (
+            base >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+
+        if sc == ec {
+            // One chunk: if its summary did not change, no parent can.
+            let y = self.chunk(sc).summarize(fmt);
+            if self.sum(leaf, sc) == y {
+                return;
+            }
+            self.set_sum(leaf, sc, y);
+        } else if contig {
+            let first = self.chunk(sc).summarize(fmt);
+            self.set_sum(leaf, sc, first);
+            let whole = if alloc {
+                PallocSum::FULL
+            } else {
+                fmt.free_chunk_sum()
+            };
+            for c in sc + 1..ec {
+                self.set_sum(leaf, c, whole);
+            }
+            let last = self.chunk(ec).summarize(fmt);
+            self.set_sum(leaf, ec, last);
+        } else {
+            for c in sc..=ec {
+                let s = self.chunk(c).summarize(fmt);
+                self.set_sum(leaf, c, s);
+            }
+        }
+
+        // Walk up the tree, recomputing each parent from its block of
+        // children, and stop at the first level where nothing changed.
+        for l in (0..leaf).rev() {
+            let log_max_pages = self.ly.level_log_pages[l + 1];
+            let (lo, hi) = self.ly.addrs_to_summary_range(l, base, limit + 1);
+            let mut changed = false;
+            for i in lo..hi {
+                let sum = fmt.merge(&self.children(l, i), log_max_pages);
+                if self.sum(l, i) != sum {
+                    changed = true;
+                    self.set_sum(l, i, sum);
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    // ----- allocation -------------------------------------------------------
+
+    /// Go's `allocRange`: marks `[base, base + npages*PAGE_SIZE)` (linearized)
+    /// in use and updates the summaries.
+    fn alloc_range(&mut self, base: u64, npages: u64) {
+        let limit = base + npages * PAGE_SIZE - 1;
+        let (sc, ec) = (
+            base >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        let (si, ei) = (chunk_page_index(base), chunk_page_index(limit));
+        if sc == ec {
+            self.chunk_mut(sc).alloc_range(si, ei + 1 - si);
+        } else {
+            self.chunk_mut(sc).alloc_range(si, PALLOC_CHUNK_PAGES - si);
+            for c in sc + 1..ec {
+                self.chunk_mut(c).alloc_all();
+            }
+            self.chunk_mut(ec).alloc_range(0, ei + 1);
+        }
+        self.update(base, npages, true, true);
+    }
+
+    /// Go's `find`: the radix walk. Returns the linearized base of the lowest
+    /// run of `npages` free pages and a candidate search address, or `None`.
+    ///
+    /// At each level the walk scans one block of summaries (the whole root
+    /// level, then the 8 children of the entry it chose), looking either for a
+    /// run that straddles entries (`end` of one, whole free entries, `start` of
+    /// the next) or for an entry whose `max` fits, which it descends into.
+    /// Meanwhile it narrows `first_free`, a window known to hold the first free
+    /// page of the heap, whose base becomes the candidate search address.
+    fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
+        let ly = &self.ly;
+        let fmt = self.fmt;
+        // Inclusive window [base, bound] of linearized addresses.
+        let mut first_free = (0u64, ly.space_bytes() - 1);
+        // Narrow the window to [addr, addr+size) if that lies inside it. A
+        // range that only partly overlaps means the summaries are inconsistent.
+        let found_free = |w: &mut (u64, u64), addr: u64, size: u64| -> Result<()> {
+            let last = addr + size - 1;
+            if w.0 <= addr && last <= w.1 {
+                *w = (addr, last);
+            } else if !(last < w.0 || addr > w.1) {
+                return Err(Error::Corrupt(format!(
+                    "range [{addr:#x}, {last:#x}] partially overlaps [{:#x}, {:#x}]",
+                    w.0, w.1
+                )));
+            }
+            Ok(())
+        };
+
+        // i: first entry of the block being scanned at the current level.
+        let mut i = 0u64;
+        let mut last_sum = (0usize, 0u64);
+        'next_level: for l in 0..ly.summary_levels {
+            let entries_per_block = 1u64 << ly.level_bits[l];
+            let log_max_pages = ly.level_log_pages[l];
+            i <<= ly.level_bits[l];
+
+            // If the search address lies in this block, skip the entries
+            // below it: they hold no free page.
+            let mut j0 = 0;
+            let search_idx = self.search_addr >> ly.level_shift[l];
+            if search_idx & !(entries_per_block - 1) == i {
+                j0 = search_idx & (entries_per_block - 1);
+            }
+
+            // [base, base+size) is the current run of free pages, in pages
+            // relative to the block's first page.
+            let (mut base, mut size) = (0u64, 0u64);
+            for j in j0..entries_per_block {
+                let sum = self.sum(l, i + j);
+                if sum == PallocSum::FULL {
+                    size = 0;
+                    continue;
+                }
+                found_free(
+                    &mut first_free,
+                    (i + j) << ly.level_shift[l],
+                    PAGE_SIZE << log_max_pages,
+                )?;
+                let (s, max, end) = fmt.unpack(sum);
+                if size + s >= npages {
+                    // The run so far plus this entry's start suffices.
+                    if size == 0 {
+                        base = j << log_max_pages;
+                    }
+                    size += s;
+                    break;
+                }
+                if max >= npages {
+                    // The run lies inside this entry: descend.
+                    i += j;
+                    last_sum = (l, i);
+                    continue 'next_level;
+                }
+                if size == 0 || s < 1 << log_max_pages {
+                    // Start a new run at this entry's free end.
+                    size = end;
+                    base = ((j + 1) << log_max_pages) - size;
+                    continue;
+                }
+                // A wholly free entry extends the run.
+                size += 1 << log_max_pages;
+            }
+            if size >= npages {
+                let addr = (i << ly.level_shift[l]) + base * PAGE_SIZE;
+                return Ok(Some((addr, self.find_mapped_addr(first_free.0))));
+            }
+            if l == 0 {
+                // The whole root level has no room.
+                return Ok(None);
+            }
+            return Err(Error::Corrupt(format!(
+                "summary[{}][{:#x}] promised {npages} free pages, but level {l} has none \
+                 (search_addr {:#x})",
+                last_sum.0, last_sum.1, self.search_addr
+            )));
+        }
+
+        // Descended to a chunk whose max fits: search its bitmap.
+        let ci = i;
+        let (j, search_idx) = self.chunk(ci).find(npages, 0);
+        let Some(j) = j else {
+            return Err(Error::Corrupt(format!(
+                "chunk {ci:#x} summary {:?} promised {npages} free pages",
+                fmt.unpack(self.sum(ly.leaf(), ci))
+            )));
+        };
+        let chunk_base = ci << LOG_PALLOC_CHUNK_BYTES;
+        let addr = chunk_base + j * PAGE_SIZE;
+        // Searching the chunk found the exact first free page in it.
+        let sa = chunk_base + search_idx * PAGE_SIZE;
+        found_free(&mut first_free, sa, chunk_base + PALLOC_CHUNK_BYTES - sa)?;
+        Ok(Some((addr, self.find_mapped_addr(first_free.0))))
+    }
+
+    /// Go's `alloc`: allocates `npages` contiguous pages at the lowest address
+    /// where they fit. `Ok(None)` when nothing fits.
+    pub fn alloc(&mut self, npages: u64) -> Result<Option<u64>> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        // A search address above every known chunk means no free memory.
+        if self.search_addr >> LOG_PALLOC_CHUNK_BYTES >= self.end {
+            return Ok(None);
+        }
+        // Fast path: if npages can fit in the rest of the search address's
+        // chunk and the chunk's max says it does, search that bitmap alone.
+        let pi = chunk_page_index(self.search_addr);
+        let mut hit = None;
+        if PALLOC_CHUNK_PAGES - pi >= npages {
+            let ci = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+            if self.fmt.max(self.sum(self.ly.leaf(), ci)) >= npages {
+                let (j, search_idx) = self.chunk(ci).find(npages, pi);
+                let Some(j) = j else {
+                    return Err(Error::Corrupt(format!(
+                        "chunk {ci:#x} max promised {npages} pages from page {pi}"
+                    )));
+                };
+                let cb = ci << LOG_PALLOC_CHUNK_BYTES;
+                hit = Some((cb + j * PAGE_SIZE, cb + search_idx * PAGE_SIZE));
+            }
+        }
+        let (addr, candidate) = match hit {
+            Some(h) => h,
+            None => match self.find(npages)? {
+                Some(h) => h,
+                None => {
+                    // Not even one page: the heap is exhausted. (A larger
+                    // request may fail only for want of contiguity.)
+                    if npages == 1 {
+                        self.search_addr = self.ly.max_search_lin;
+                    }
+                    return Ok(None);
+                }
+            },
+        };
+        self.alloc_range(addr, npages);
+        // Everything below the candidate is now in use.
+        if candidate > self.search_addr {
+            self.search_addr = candidate;
+        }
+        debug_assert!(self.search_addr_on_heap());
+        Ok(Some(self.ly.unlin(addr)))
+    }
+
+    /// Go's `free`: returns `npages` pages at `base` (a result of `alloc`, or
+    /// any run of in-use pages) to the heap.
+    pub fn free(&mut self, base: u64, npages: u64) -> Result<()> {
+        let lin = self.check_in_use(base, npages)?;
+        if lin < self.search_addr {
+            self.search_addr = lin;
+        }
+        if npages == 1 {
+            // One bit, and we know exactly where.
+            let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
+            self.chunk_mut(ci).free1(chunk_page_index(lin));
+        } else {
+            let limit = lin + npages * PAGE_SIZE - 1;
+            let (sc, ec) = (
+                lin >> LOG_PALLOC_CHUNK_BYTES,
+                limit >> LOG_PALLOC_CHUNK_BYTES,
+            );
+            let (si, ei) = (chunk_page_index(lin), chunk_page_index(limit));
+            if sc == ec {
+                self.chunk_mut(sc).free(si, ei + 1 - si);
+            } else {
+                self.chunk_mut(sc).free(si, PALLOC_CHUNK_PAGES - si);
+                for c in sc + 1..ec {
+                    self.chunk_mut(c).free_all();
+                }
+                self.chunk_mut(ec).free(0, ei + 1);
+            }
+        }
+        self.update(lin, npages, true, false);
+        Ok(())
+    }
+
+    /// Validates a free: `npages >= 1`, `base` page-aligned, every page in a
+    /// grown chunk and in use. Returns the linearized base.
+    fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if base % PAGE_SIZE != 0 {
+            return Err(Error::Misaligned { addr: base });
+        }
+        let beyond = Error::BeyondAddressSpace {
+            addr: base,
+            len: npages.saturating_mul(PAGE_SIZE),
+            arch: self.ly.arch,
+        };
+        let len = npages.checked_mul(PAGE_SIZE).ok_or(beyond)?;
+        let lin = self.ly.lin_checked(base, len)?;
+        let limit = lin + len - 1;
+        let (sc, ec) = (
+            lin >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        if !self.all_grown(sc..ec + 1) {
+            return Err(Error::OutOfHeap { addr: base, npages });
+        }
+        for c in sc..=ec {
+            let i = if c == sc { chunk_page_index(lin) } else { 0 };
+            let e = if c == ec {
+                chunk_page_index(limit)
+            } else {
+                PALLOC_CHUNK_PAGES - 1
+            };
+            if let Some(p) = self.chunk(c).first_free_in(i, e + 1 - i) {
+                let page = self.ly.unlin((c << LOG_PALLOC_CHUNK_BYTES) + p * PAGE_SIZE);
+                return Err(Error::NotInUse {
+                    addr: base,
+                    npages,
+                    page,
+                });
+            }
+        }
+        Ok(lin)
+    }
+
+    fn search_addr_on_heap(&self) -> bool {
+        self.search_addr == self.ly.max_search_lin
+            || self.all_grown({
+                let c = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+                c..c + 1
+            })
+    }
+
+    // ----- inspection -------------------------------------------------------
+
+    /// The preset's constants.
+    pub fn layout(&self) -> &Layout {
+        &self.ly
+    }
+
+    /// The preset.
+    pub fn arch(&self) -> Arch {
+        self.ly.arch
+    }
+
+    /// The packing of this preset's summaries.
+    pub fn sum_format(&self) -> SumFormat {
+        self.fmt
+    }
+
+    /// Go's `Bounds()`: the chunk indices `[start, end)` the allocator knows.
+    pub fn bounds(&self) -> (u64, u64) {
+        (self.start, self.end)
+    }
+
+    /// The grown chunks as sorted, disjoint ranges of chunk indices.
+    pub fn grown_ranges(&self) -> &[Range<u64>] {
+        &self.in_use
+    }
+
+    /// Whether chunk `ci` has been grown.
+    pub fn is_grown(&self, ci: u64) -> bool {
+        self.all_grown(ci..ci + 1)
+    }
+
+    /// The bitmap of chunk `ci`, which must lie in `[start, end)` (a chunk in
+    /// a gap between grown regions reads as all free, as in Go's tests).
+    pub fn chunk_bitmap(&self, ci: u64) -> Result<PallocBits> {
+        if self.start == 0 || ci < self.start || ci >= self.end {
+            return Err(Error::NoSuchChunk { chunk: ci });
+        }
+        Ok(*self.chunk(ci))
+    }
+
+    /// The summary at `level`, `idx` as (start, max, end). Entries whose
+    /// memory was never committed describe no heap and read as (0, 0, 0).
+    pub fn summary(&self, level: usize, idx: u64) -> Result<(u64, u64, u64)> {
+        if level >= self.ly.summary_levels || idx >= self.ly.level_entries(level) {
+            return Err(Error::NoSuchSummary { level, idx });
+        }
+        if !self.sum_committed(level, idx, 1) {
+            return Ok((0, 0, 0));
+        }
+        Ok(self.fmt.unpack(self.sum(level, idx)))
+    }
+
+    /// The search address (real, not linearized).
+    pub fn search_addr(&self) -> u64 {
+        self.ly.unlin(self.search_addr)
+    }
+
+    /// Bytes of metadata committed so far (Go's `sysStat` for the allocator).
+    pub fn mapped_bytes(&self) -> usize {
+        self.chunks.committed_bytes()
+            + self
+                .sum_mem
+                .iter()
+                .map(Reservation::committed_bytes)
+                .sum::<usize>()
+    }
+
+    /// Bytes of address space reserved for metadata.
+    pub fn reserved_bytes(&self) -> usize {
+        self.chunks.len() + self.sum_mem.iter().map(Reservation::len).sum::<usize>()
+    }
+
+    /// Pages in all grown chunks.
+    pub fn pages_grown(&self) -> u64 {
+        self.in_use.iter().map(|r| r.end - r.start).sum::<u64>() * PALLOC_CHUNK_PAGES
+    }
+
+    /// Pages in use, counted from the bitmaps of grown chunks.
+    pub fn pages_in_use(&self) -> u64 {
+        self.grown_chunks()
+            .map(|c| self.chunk(c).pages_in_use())
+            .sum()
+    }
+
+    /// The largest run of free pages anywhere, read from the root summaries.
+    pub fn largest_free_run(&self) -> u64 {
+        if self.start == 0 {
+            return 0;
+        }
+        let fmt = self.fmt;
+        let log_pages = self.ly.level_log_pages[0];
+        let whole = 1u64 << log_pages;
+        let (mut best, mut run) = (0u64, 0u64);
+        for i in 0..self.ly.level_entries(0) {
+            let (s, m, e) = fmt.unpack(self.sum(0, i));
+            best = best.max(m).max(run + s);
+            run = if s == whole { run + whole } else { e };
+        }
+        best.max(run)
+    }
+
+    /// Every grown chunk index, ascending.
+    pub fn grown_chunks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.in_use.iter().flat_map(|r| r.clone())
+    }
+
+    /// Go's test `checkPageAlloc`'s missing half ("TODO: Verify summaries
+    /// too?"): recomputes every summary covering the heap from the bitmaps and
+    /// checks the other invariants, reporting the first violation.
+    pub fn verify(&self) -> Result<()> {
+        let ly = &self.ly;
+        let fmt = self.fmt;
+        let leaf = ly.leaf();
+        let fail = |m: String| Err(Error::Verify(m));
+        // Bounds agree with the grown ranges.
+        match (self.in_use.first(), self.in_use.last()) {
+            (None, _) => {
+                if (self.start, self.end) != (0, 0) || self.search_addr != ly.max_search_lin {
+                    return fail(format!("no chunk grown but bounds are {:?}", self.bounds()));
+                }
+                return Ok(());
+            }
+            (Some(f), Some(l)) if (f.start, l.end) != (self.start, self.end) => {
+                return fail(format!(
+                    "bounds [{:#x}, {:#x}) disagree with grown ranges {:?}",
+                    self.start, self.end, self.in_use
+                ));
+            }
+            _ => {}
+        }
+        for w in self.in_use.windows(2) {
+            if w[0].end >= w[1].start {
+                return fail(format!("grown ranges {:?} overlap or touch", w));
+            }
+        }
+        // Leaves: every chunk in the committed blocks around each grown range.
+        for r in &self.in_use {
+            let (lo, hi) = ly.block_align_summary_range(leaf, r.start, r.end);
+            for c in lo..hi {
+                let got = self.sum(leaf, c);
+                if self.is_grown(c) {
+                    let want = self.chunk(c).summarize(fmt);
+                    if got != want {
+                        return fail(format!(
+                            "summary[{leaf}][{c:#x}] = {:?}, bitmap says {:?}",
+                            fmt.unpack(got),
+                            fmt.unpack(want)
+                        ));
+                    }
+                } else {
+                    if got != PallocSum::FULL {
+                        return fail(format!(
+                            "summary[{leaf}][{c:#x}] of an ungrown chunk is {:?}, want (0, 0, 0)",
+                            fmt.unpack(got)
+                        ));
+                    }
+                    if self.chunk_committed(c) && *self.chunk(c) != PallocBits::EMPTY {
+                        return fail(format!("bitmap of ungrown chunk {c:#x} is not empty"));
+                    }
+                }
+            }
+        }
+        // Parents: each entry covering a grown range merges its children.
+        for l in (0..leaf).rev() {
+            for r in &self.in_use {
+                let (lo, hi) = ly.addrs_to_summary_range(
+                    l,
+                    r.start << LOG_PALLOC_CHUNK_BYTES,
+                    r.end << LOG_PALLOC_CHUNK_BYTES,
+                );
+                for i in lo..hi {
+                    let want = fmt.merge(&self.children(l, i), ly.level_log_pages[l + 1]);
+                    let got = self.sum(l, i);
+                    if got != want {
+                        return fail(format!(
+                            "summary[{l}][{i:#x}] = {:?}, children merge to {:?}",
+                            fmt.unpack(got),
+                            fmt.unpack(want)
+                        ));
+                    }
+                }
+            }
+        }
+        // The search address: on the heap, and nothing free below it.
+        if !self.search_addr_on_heap() {
+            return fail(format!(
+                "search_addr {:#x} is not in a grown chunk",
+                self.search_addr()
+            ));
+        }
+        let exhausted = self.search_addr == ly.max_search_lin;
+        let sc = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+        for c in self.grown_chunks() {
+            if c > sc {
+                break;
+            }
+            let below = if c < sc || exhausted {
+                PALLOC_CHUNK_PAGES
+            } else {
+                chunk_page_index(self.search_addr)
+            };
+            if below > 0 {
+                if let Some(p) = self.chunk(c).first_free_in(0, below) {
+                    return fail(format!(
+                        "page {:#x} is free but below search_addr {:#x}",
+                        self.ly.page_base(c, p),
+                        self.search_addr()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PageAlloc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageAlloc")
+            .field("arch", &self.ly.arch)
+            .field("start", &format_args!("{:#x}", self.start))
+            .field("end", &format_args!("{:#x}", self.end))
+            .field("search_addr", &format_args!("{:#x}", self.search_addr()))
+            .field("grown", &self.in_use)
+            .finish()
+    }
+}
+
+/// What each 64-bit summary level's reservation holds, for error messages.
+const LEVEL_NAMES: [&str; MAX_SUMMARY_LEVELS] = [
+    "page summaries, level 0 (root)",
+    "page summaries, level 1",
+    "page summaries, level 2",
+    "page summaries, level 3",
+    "page summaries, level 4 (leaf)",
+];

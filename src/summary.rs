@@ -1,0 +1,254 @@
+//! Packed summaries (Go's `pallocSum`) and `merge_summaries`.
+//!
+//! A summary describes the free pages of a contiguous region (a chunk at the
+//! leaf level, `2^level_log_pages[l]` pages above it) with three numbers:
+//! `start`, the free pages at the region's low end; `max`, the longest free
+//! run inside it; `end`, the free pages at its high end. Each field is
+//! `log_max_packed_value` bits wide (21 on 64-bit presets, 18 on 386):
+//!
+//! ```text
+//! bit:  63   62 .. 3w   3w-1 .. 2w   2w-1 .. w   w-1 .. 0      (w = log_max_packed_value)
+//!       [F]  [unused]   [  end   ]   [  max  ]   [ start ]
+//! ```
+//!
+//! A field can reach `2^w` only when a whole root-level region is free, and
+//! then all three do; that value is encoded as bit 63 alone (`F`). A summary
+//! of zero means "no free page at all", which is also what freshly committed
+//! (zeroed) metadata reads as.
+
+use crate::error::{Error, Result};
+
+/// A packed (start, max, end) summary.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+#[repr(transparent)]
+pub struct PallocSum(pub u64);
+
+impl PallocSum {
+    /// The all-in-use summary.
+    pub const FULL: PallocSum = PallocSum(0);
+    /// The special "whole root region free" encoding.
+    pub const ALL_FREE_BIT: u64 = 1 << 63;
+}
+
+/// The packing of one preset: field width `log_max_packed_value`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SumFormat {
+    log_max: u32,
+}
+
+impl SumFormat {
+    pub const fn new(log_max_packed_value: u32) -> SumFormat {
+        assert!(3 * log_max_packed_value <= 63);
+        SumFormat {
+            log_max: log_max_packed_value,
+        }
+    }
+
+    /// `maxPackedValue`: the largest value a field takes, `2^w`.
+    #[inline]
+    pub const fn max_packed_value(self) -> u64 {
+        1 << self.log_max
+    }
+
+    #[inline]
+    const fn field_mask(self) -> u64 {
+        self.max_packed_value() - 1
+    }
+
+    /// `packPallocSum`. Fields must satisfy `start, end <= max <= 2^w` (the
+    /// checked form is [`SumFormat::try_pack`]).
+    #[inline]
+    pub fn pack(self, start: u64, max: u64, end: u64) -> PallocSum {
+        debug_assert!(start <= max && end <= max && max <= self.max_packed_value());
+        if max == self.max_packed_value() {
+            return PallocSum(PallocSum::ALL_FREE_BIT);
+        }
+        let m = self.field_mask();
+        PallocSum((start & m) | (max & m) << self.log_max | (end & m) << (2 * self.log_max))
+    }
+
+    /// [`SumFormat::pack`] that rejects impossible fields instead of
+    /// assuming them away.
+    pub fn try_pack(self, start: u64, max: u64, end: u64) -> Result<PallocSum> {
+        let cap = self.max_packed_value();
+        let whole = max == cap && (start != cap || end != cap);
+        if start > max || end > max || max > cap || whole {
+            return Err(Error::BadSummary { start, max, end });
+        }
+        Ok(self.pack(start, max, end))
+    }
+
+    #[inline]
+    pub fn start(self, s: PallocSum) -> u64 {
+        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
+            return self.max_packed_value();
+        }
+        s.0 & self.field_mask()
+    }
+
+    #[inline]
+    pub fn max(self, s: PallocSum) -> u64 {
+        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
+            return self.max_packed_value();
+        }
+        (s.0 >> self.log_max) & self.field_mask()
+    }
+
+    #[inline]
+    pub fn end(self, s: PallocSum) -> u64 {
+        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
+            return self.max_packed_value();
+        }
+        (s.0 >> (2 * self.log_max)) & self.field_mask()
+    }
+
+    #[inline]
+    pub fn unpack(self, s: PallocSum) -> (u64, u64, u64) {
+        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
+            let v = self.max_packed_value();
+            return (v, v, v);
+        }
+        let m = self.field_mask();
+        (
+            s.0 & m,
+            (s.0 >> self.log_max) & m,
+            (s.0 >> (2 * self.log_max)) & m,
+        )
+    }
+
+    /// `freeChunkSum`: the summary of an entirely free chunk.
+    #[inline]
+    pub fn free_chunk_sum(self) -> PallocSum {
+        let n = crate::arch::PALLOC_CHUNK_PAGES;
+        self.pack(n, n, n)
+    }
+
+    /// Go's `mergeSummaries`: combines the summaries of consecutive regions,
+    /// each of at most `2^log_max_pages_per_sum` pages, into the summary of
+    /// the whole.
+    ///
+    /// A running (start, max, end) covers `sums[..i]`; merging `sums[i]`
+    /// extends `start` only while everything so far is free, lets `max` take
+    /// the run across the boundary (`end + start_i`), and extends `end` only
+    /// if `sums[i]` is entirely free.
+    pub fn merge(self, sums: &[PallocSum], log_max_pages_per_sum: u32) -> PallocSum {
+        let whole = 1u64 << log_max_pages_per_sum;
+        let (mut start, mut max, mut end) = self.unpack(sums[0]);
+        for (i, &s) in sums.iter().enumerate().skip(1) {
+            let (si, mi, ei) = self.unpack(s);
+            if start == (i as u64) << log_max_pages_per_sum {
+                start += si;
+            }
+            max = max.max(end + si).max(mi);
+            end = if ei == whole { end + whole } else { ei };
+        }
+        self.pack(start, max, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips() {
+        for w in [18, 21] {
+            let f = SumFormat::new(w);
+            let cap = 1u64 << w;
+            for (s, m, e) in [
+                (0, 0, 0),
+                (1, 1, 1),
+                (0, 5, 3),
+                (512, 512, 512),
+                (cap - 1, cap - 1, 0),
+                (7, cap - 1, cap - 1),
+            ] {
+                let p = f.pack(s, m, e);
+                assert_eq!(f.unpack(p), (s, m, e));
+                assert_eq!((f.start(p), f.max(p), f.end(p)), (s, m, e));
+            }
+            // The whole-root-free special case.
+            let p = f.pack(cap, cap, cap);
+            assert_eq!(p.0, 1 << 63);
+            assert_eq!(f.unpack(p), (cap, cap, cap));
+            assert_eq!(f.pack(0, 0, 0), PallocSum::FULL);
+            assert!(f.try_pack(3, 2, 0).is_err());
+            assert!(f.try_pack(0, cap, cap).is_err());
+            assert!(f.try_pack(0, cap + 1, 0).is_err());
+        }
+    }
+
+    /// Expand summaries to explicit page vectors, concatenate, re-summarize.
+    fn naive_merge(f: SumFormat, sums: &[PallocSum], log_pages: u32) -> (u64, u64, u64) {
+        let n = 1u64 << log_pages;
+        let mut pages = Vec::new();
+        for &s in sums {
+            let (st, mx, en) = f.unpack(s);
+            // A region consistent with (st, mx, en): free start, used page,
+            // free run of mx in the middle, used page, free end.
+            let mut v = vec![false; n as usize];
+            if st == n {
+                v.iter_mut().for_each(|p| *p = true);
+            } else {
+                for p in v.iter_mut().take(st as usize) {
+                    *p = true;
+                }
+                for p in v.iter_mut().rev().take(en as usize) {
+                    *p = true;
+                }
+                let mid = st as usize + 1;
+                for p in v.iter_mut().skip(mid).take(mx as usize) {
+                    *p = true;
+                }
+            }
+            pages.extend(v);
+        }
+        let start = pages.iter().take_while(|&&p| p).count() as u64;
+        let end = pages.iter().rev().take_while(|&&p| p).count() as u64;
+        let (mut max, mut cur) = (0, 0);
+        for &p in &pages {
+            cur = if p { cur + 1 } else { 0 };
+            max = max.max(cur);
+        }
+        (start, max, end)
+    }
+
+    #[test]
+    fn merge_matches_naive() {
+        let f = SumFormat::new(21);
+        let mut s = 0x1234_5678u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let log_pages = 5; // regions of 32 pages keep the naive expansion small
+        let n = 1 << log_pages;
+        for _ in 0..3000 {
+            let sums: Vec<PallocSum> = (0..8)
+                .map(|_| match next() % 4 {
+                    0 => f.pack(0, 0, 0),
+                    1 => f.pack(n, n, n),
+                    _ => {
+                        // start + 1 + max + 1 + end <= n.
+                        let st = next() % (n - 2);
+                        let en = next() % (n - 1 - st);
+                        let mx = (next() % (n - 1 - st - en))
+                            .max(st)
+                            .max(en)
+                            .min(n - 2 - st - en);
+                        let mx = mx.max(st).max(en);
+                        if st + en + mx + 2 > n {
+                            f.pack(0, 0, 0)
+                        } else {
+                            f.pack(st, mx, en)
+                        }
+                    }
+                })
+                .collect();
+            let got = f.unpack(f.merge(&sums, log_pages));
+            assert_eq!(got, naive_merge(f, &sums, log_pages), "{sums:?}");
+        }
+    }
+}

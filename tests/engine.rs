@@ -1,0 +1,368 @@
+//! The allocator against a few of the seed's table cases and against a naive
+//! model of address-ordered first fit, with `verify()` after every operation.
+//! (The full port of Go's tables lives in the Python suite.)
+
+use std::collections::BTreeMap;
+
+use pagealloc::{Arch, Error, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
+
+const P: u64 = PALLOC_CHUNK_PAGES;
+
+fn new(arch: Arch, chunks: &[(u64, &[(u64, u64)])]) -> PageAlloc {
+    let pa =
+        PageAlloc::from_chunks(arch, chunks.iter().map(|&(c, r)| (c, r.iter().copied()))).unwrap();
+    pa.verify().unwrap();
+    pa
+}
+
+/// The seed's checkPageAlloc: same bounds, same bitmap in every chunk of
+/// [start, end); plus our summary check.
+fn check(got: &PageAlloc, want: &PageAlloc) {
+    assert_eq!(got.bounds(), want.bounds());
+    let (s, e) = got.bounds();
+    for ci in s..e {
+        assert_eq!(
+            got.chunk_bitmap(ci).unwrap(),
+            want.chunk_bitmap(ci).unwrap(),
+            "chunk {ci:#x}"
+        );
+    }
+    got.verify().unwrap();
+}
+
+#[test]
+fn go_alloc_cases() {
+    for arch in Arch::ALL {
+        let b = arch.layout().base_chunk_idx();
+        let pb = |c: u64, i: u64| arch.layout().page_base(c, i);
+        type Case<'a> = (
+            &'a str,
+            Vec<(u64, &'a [(u64, u64)])>,
+            Vec<(u64, u64)>,
+            Vec<(u64, &'a [(u64, u64)])>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "AllFree1",
+                vec![(b, &[])],
+                (0..5).map(|i| (1, pb(b, i))).collect(),
+                vec![(b, &[(0, 5)])],
+            ),
+            (
+                "ManyArena1",
+                vec![(b, &[(0, P)]), (b + 1, &[(0, P)]), (b + 2, &[(0, P - 1)])],
+                vec![(1, pb(b + 2, P - 1))],
+                vec![(b, &[(0, P)]), (b + 1, &[(0, P)]), (b + 2, &[(0, P)])],
+            ),
+            (
+                "NotContiguous1",
+                vec![(b, &[(0, P)]), (b + 0xff, &[(0, 0)])],
+                vec![(1, pb(b + 0xff, 0))],
+                vec![(b, &[(0, P)]), (b + 0xff, &[(0, 1)])],
+            ),
+            (
+                "StraddlePallocChunkPages+1",
+                vec![(b, &[(0, P / 2)]), (b + 1, &[])],
+                vec![(P + 1, pb(b, P / 2)), (P, 0), (1, pb(b + 1, P / 2 + 1))],
+                vec![(b, &[(0, P)]), (b + 1, &[(0, P / 2 + 2)])],
+            ),
+            (
+                "NotContiguousPallocChunkPages*2",
+                vec![(b, &[]), (b + 0x100, &[]), (b + 0x101, &[])],
+                vec![(P * 2, pb(b + 0x100, 0)), (21, pb(b, 0)), (1, pb(b, 21))],
+                vec![
+                    (b, &[(0, 22)]),
+                    (b + 0x100, &[(0, P)]),
+                    (b + 0x101, &[(0, P)]),
+                ],
+            ),
+            (
+                "StraddlePallocChunkPages*5/4",
+                vec![
+                    (b, &[(0, P)]),
+                    (b + 1, &[(0, P * 3 / 4)]),
+                    (b + 2, &[(0, P * 3 / 4)]),
+                    (b + 3, &[(0, 0)]),
+                ],
+                vec![
+                    (P * 5 / 4, pb(b + 2, P * 3 / 4)),
+                    (P * 5 / 4, 0),
+                    (1, pb(b + 1, P * 3 / 4)),
+                ],
+                vec![
+                    (b, &[(0, P)]),
+                    (b + 1, &[(0, P * 3 / 4 + 1)]),
+                    (b + 2, &[(0, P)]),
+                    (b + 3, &[(0, P)]),
+                ],
+            ),
+        ];
+        for (name, before, hits, after) in cases {
+            let mut pa = new(arch, &before);
+            for (k, (npages, want)) in hits.into_iter().enumerate() {
+                let got = pa.alloc(npages).unwrap().unwrap_or(0);
+                assert_eq!(got, want, "{arch} {name}: alloc #{}", k + 1);
+                pa.verify().unwrap();
+            }
+            check(&pa, &new(arch, &after));
+        }
+    }
+}
+
+#[test]
+fn go_free_and_exhaust_cases() {
+    for arch in Arch::ALL {
+        let b = arch.layout().base_chunk_idx();
+        let pb = |c: u64, i: u64| arch.layout().page_base(c, i);
+        // TestPageAllocFree "StraddlePallocChunkPages*2".
+        let mut pa = new(
+            arch,
+            &[(b, &[(0, P)]), (b + 1, &[(0, P)]), (b + 2, &[(0, P)])],
+        );
+        pa.free(pb(b, P / 2), P * 2).unwrap();
+        check(
+            &pa,
+            &new(
+                arch,
+                &[(b, &[(0, P / 2)]), (b + 1, &[]), (b + 2, &[(P / 2, P / 2)])],
+            ),
+        );
+        // TestPageAllocExhaust for a few sizes.
+        for npages in [1, 3, 64, 1025, 2049] {
+            let mut pa = new(arch, &[(b, &[]), (b + 1, &[]), (b + 2, &[]), (b + 3, &[])]);
+            let n_alloc = P * 4 / npages;
+            for i in 0..n_alloc {
+                assert_eq!(
+                    pa.alloc(npages).unwrap(),
+                    Some(pb(b, i * npages)),
+                    "{arch} {npages} #{i}"
+                );
+            }
+            assert_eq!(pa.alloc(npages).unwrap(), None);
+            pa.verify().unwrap();
+            let used = n_alloc * npages;
+            let want: Vec<(u64, Vec<(u64, u64)>)> = (0..4)
+                .map(|i| {
+                    let here = used.saturating_sub(i * P).min(P);
+                    (b + i, if here > 0 { vec![(0, here)] } else { vec![] })
+                })
+                .collect();
+            let want = PageAlloc::from_chunks(arch, want).unwrap();
+            check(&pa, &want);
+        }
+    }
+}
+
+#[test]
+fn bad_calls_change_nothing() {
+    let arch = Arch::Amd64;
+    let ly = arch.layout();
+    let b = ly.base_chunk_idx();
+    let mut pa = new(arch, &[(b, &[(0, 10)]), (b + 2, &[])]);
+    let before = (
+        pa.bounds(),
+        pa.search_addr(),
+        pa.chunk_bitmap(b).unwrap(),
+        pa.mapped_bytes(),
+    );
+    let base = ly.page_base(b, 0);
+    let bad: Vec<(&str, Result<(), Error>)> = vec![
+        ("alloc 0", pa.alloc(0).map(|_| ())),
+        ("free 0 pages", pa.free(base, 0)),
+        ("free misaligned", pa.free(base + 1, 1)),
+        ("free free page", pa.free(ly.page_base(b, 10), 1)),
+        ("free partly free", pa.free(ly.page_base(b, 5), 6)),
+        ("free in gap", pa.free(ly.page_base(b + 1, 0), 1)),
+        ("free beyond heap", pa.free(ly.page_base(b + 2, 511), 2)),
+        ("free huge", pa.free(base, u64::MAX)),
+        (
+            "grow over grown",
+            pa.grow(ly.chunk_base(b + 1), 2 * PALLOC_CHUNK_BYTES),
+        ),
+        ("grow zero", pa.grow(ly.chunk_base(b + 5), 0)),
+        ("grow address 0", pa.grow(0, 1)),
+        ("grow lin chunk 0", pa.grow(0xffff_8000_0000_0000, 1)),
+        ("grow beyond space", pa.grow(0x0000_8000_0000_0000, 1)),
+        ("grow wraps", pa.grow(u64::MAX - 5, 100)),
+    ];
+    for (what, r) in bad {
+        let e = r.expect_err(what);
+        assert!(!e.to_string().is_empty());
+    }
+    let after = (
+        pa.bounds(),
+        pa.search_addr(),
+        pa.chunk_bitmap(b).unwrap(),
+        pa.mapped_bytes(),
+    );
+    assert_eq!(before, after);
+    pa.verify().unwrap();
+    assert_eq!(pa.alloc(1).unwrap(), Some(ly.page_base(b, 10)));
+}
+
+// ---------------------------------------------------------------------------
+// The naive model: address-ordered first fit over linearized chunk indices.
+
+#[derive(Default)]
+struct Model {
+    chunks: BTreeMap<u64, Vec<bool>>, // chunk index -> in-use flags
+}
+
+impl Model {
+    fn grow(&mut self, sc: u64, ec: u64) {
+        for c in sc..ec {
+            self.chunks.insert(c, vec![false; P as usize]);
+        }
+    }
+    /// Lowest (chunk, page) with n free pages in a row, across adjacent chunks.
+    fn alloc(&mut self, n: u64) -> Option<(u64, u64)> {
+        let (mut run, mut start) = (0u64, (0, 0));
+        let mut prev: Option<u64> = None;
+        let mut found = None;
+        'outer: for (&c, pages) in &self.chunks {
+            if prev.is_some_and(|p| p + 1 != c) {
+                run = 0;
+            }
+            prev = Some(c);
+            for (i, &used) in pages.iter().enumerate() {
+                if used {
+                    run = 0;
+                    continue;
+                }
+                if run == 0 {
+                    start = (c, i as u64);
+                }
+                run += 1;
+                if run == n {
+                    found = Some(start);
+                    break 'outer;
+                }
+            }
+        }
+        let (c, i) = found?;
+        self.set(c, i, n, true);
+        Some((c, i))
+    }
+    fn set(&mut self, c: u64, i: u64, n: u64, used: bool) {
+        let (mut c, mut i) = (c, i);
+        for _ in 0..n {
+            self.chunks.get_mut(&c).unwrap()[i as usize] = used;
+            i += 1;
+            if i == P {
+                i = 0;
+                c += 1;
+            }
+        }
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn random_sequence(arch: Arch, seed: u64, ops: usize) {
+    let ly = arch.layout();
+    let mut rng = Rng(seed);
+    let mut pa = PageAlloc::new(arch).unwrap();
+    let mut model = Model::default();
+    let mut live: Vec<(u64, u64)> = Vec::new();
+    let base = ly.base_chunk_idx();
+    for step in 0..ops {
+        let r = rng.below(100);
+        if r < 6 || model.chunks.is_empty() {
+            // Grow 1-4 chunks somewhere near the base, maybe with a gap,
+            // below or above what exists.
+            let n = 1 + rng.below(4);
+            let sc = match rng.below(4) {
+                0 => base + rng.below(64),
+                1 => model.chunks.keys().next_back().map_or(base, |&c| c + 1),
+                2 => model
+                    .chunks
+                    .keys()
+                    .next()
+                    .map_or(base, |&c| c.saturating_sub(n)),
+                _ => base + rng.below(0x400),
+            };
+            let sc = sc.clamp(1, ly.max_chunks - n);
+            let ec = sc + n;
+            let overlaps = model.chunks.range(sc..ec).next().is_some();
+            let res = pa.grow(ly.chunk_base(sc), n * PALLOC_CHUNK_BYTES);
+            assert_eq!(
+                res.is_ok(),
+                !overlaps,
+                "{arch} seed {seed} step {step}: grow {sc:#x}+{n}"
+            );
+            if !overlaps {
+                model.grow(sc, ec);
+            }
+        } else if r < 60 || live.is_empty() {
+            let n = match rng.below(10) {
+                0..=4 => 1,
+                5..=6 => 2 + rng.below(63),
+                7 => 65 + rng.below(448),
+                8 => P * (1 + rng.below(3)),
+                _ => 1 + rng.below(P * 8),
+            };
+            let got = pa.alloc(n).unwrap();
+            let want = model.alloc(n).map(|(c, i)| ly.page_base(c, i));
+            assert_eq!(got, want, "{arch} seed {seed} step {step}: alloc {n}");
+            if let Some(a) = got {
+                live.push((a, n));
+            }
+        } else {
+            let (a, n) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            pa.free(a, n).unwrap();
+            let lin = ly.lin(a);
+            model.set(lin >> 22, (lin >> 13) & 511, n, false);
+        }
+        pa.verify()
+            .unwrap_or_else(|e| panic!("{arch} seed {seed} step {step}: {e}"));
+    }
+    // Bitmaps agree with the model.
+    for (&c, pages) in &model.chunks {
+        let bits = pa.chunk_bitmap(c).unwrap();
+        for (i, &used) in pages.iter().enumerate() {
+            assert_eq!(bits.get(i as u64), used, "chunk {c:#x} page {i}");
+        }
+    }
+}
+
+#[test]
+fn random_sequences_match_model() {
+    for seed in 0..12 {
+        for arch in Arch::ALL {
+            random_sequence(arch, seed, 600);
+        }
+    }
+}
+
+#[test]
+fn exhaust_then_refill_moves_search_addr_down() {
+    let arch = Arch::Amd64;
+    let ly = arch.layout();
+    let b = ly.base_chunk_idx();
+    let mut pa = PageAlloc::new(arch).unwrap();
+    pa.grow(ly.chunk_base(b), 2 * PALLOC_CHUNK_BYTES).unwrap();
+    for i in 0..2 * P {
+        assert_eq!(pa.alloc(1).unwrap(), Some(ly.page_base(b, i)));
+    }
+    assert_eq!(pa.alloc(1).unwrap(), None);
+    // Exhausted: the search address sits at the top of the address space.
+    assert_eq!(ly.lin(pa.search_addr()), ly.max_search_lin);
+    pa.free(ly.page_base(b + 1, 7), 1).unwrap();
+    assert_eq!(pa.search_addr(), ly.page_base(b + 1, 7));
+    assert_eq!(pa.alloc(1).unwrap(), Some(ly.page_base(b + 1, 7)));
+    pa.verify().unwrap();
+    assert_eq!(pa.alloc(PAGE_SIZE).unwrap(), None);
+}
