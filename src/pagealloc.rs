@@ -817,6 +817,27 @@ impl PageAlloc {
         best.max(run)
     }
 
+    /// Number of maximal runs of free pages; runs continue across adjacent
+    /// grown chunks. Counted a word at a time from the bitmaps.
+    pub fn free_run_count(&self) -> u64 {
+        let mut count = 0u64;
+        for r in &self.in_use {
+            // Whether the page just below the current word is free; the page
+            // below a grown range is not heap, so it counts as "not free".
+            let mut prev_free = false;
+            for c in r.clone() {
+                for &x in &self.chunk(c).0 {
+                    let free = !x;
+                    // A run starts at a free page whose lower neighbour is not free.
+                    let below = (free << 1) | prev_free as u64;
+                    count += (free & !below).count_ones() as u64;
+                    prev_free = free >> 63 == 1;
+                }
+            }
+        }
+        count
+    }
+
     /// Every grown chunk index, ascending.
     pub fn grown_chunks(&self) -> impl Iterator<Item = u64> + '_ {
         self.in_use.iter().flat_map(|r| r.clone())

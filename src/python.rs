@@ -25,6 +25,7 @@ use crate::bits::{self, PallocBits as EngineBits, WORDS};
 use crate::error::Error;
 use crate::pagealloc::PageAlloc as Engine;
 use crate::summary::{PallocSum, SumFormat};
+use crate::trace::{results_file, Replay, Trace, TraceError};
 
 create_exception!(
     _pagealloc,
@@ -669,6 +670,48 @@ impl PageAlloc {
         self.lock().largest_free_run()
     }
 
+    /// Number of maximal free runs (runs continue across adjacent chunks).
+    #[getter]
+    fn free_run_count(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.lock().free_run_count())
+    }
+
+    /// A snapshot of how full and how fragmented the heap is, as a
+    /// pagealloc.Stats (computed from the root summaries and one pass over
+    /// the bitmaps, under one lock).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (grown, in_use, largest, runs, chunks, mapped, reserved) = py.detach(|| {
+            let pa = self.lock();
+            let grown = pa.pages_grown();
+            (
+                grown,
+                pa.pages_in_use(),
+                pa.largest_free_run(),
+                pa.free_run_count(),
+                grown / PALLOC_CHUNK_PAGES,
+                pa.mapped_bytes(),
+                pa.reserved_bytes(),
+            )
+        });
+        let stats = py.import("pagealloc.stats")?.getattr("Stats")?;
+        stats.call_method1(
+            "from_counts",
+            (grown, in_use, largest, runs, chunks, mapped, reserved),
+        )
+    }
+
+    /// Draws the heap as a PNG (one row of 512 cells per chunk); needs the
+    /// `pagealloc[viz]` extra. See pagealloc.viz.render_map for the options.
+    #[pyo3(signature = (path, **kwargs))]
+    fn render_map<'py>(
+        slf: &Bound<'py, Self>,
+        path: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, pyo3::types::PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let viz = slf.py().import("pagealloc.viz")?;
+        viz.getattr("render_map")?.call((slf, path), kwargs)
+    }
+
     fn __repr__(&self) -> String {
         let pa = self.lock();
         let (s, e) = pa.bounds();
@@ -683,6 +726,115 @@ impl PageAlloc {
             pa.mapped_bytes(),
             pa.reserved_bytes()
         )
+    }
+}
+
+/// Replays a trace (DESIGN.md format) on a fresh PageAlloc, in steps, so a
+/// caller can show progress. Parsing checks every line first: a bad line
+/// raises ValueError("line N: ...") before any op runs.
+#[pyclass(name = "TraceReplay", module = "pagealloc._pagealloc")]
+struct TraceReplay {
+    trace: Trace,
+    replay: Replay,
+    pa: Py<PageAlloc>,
+    done: usize,
+    elapsed_ns: u128,
+}
+
+#[pymethods]
+impl TraceReplay {
+    #[new]
+    #[pyo3(signature = (text, arch = "amd64"))]
+    fn new(py: Python<'_>, text: &str, arch: &str) -> PyResult<Self> {
+        let arch = arch_arg(arch)?;
+        let trace = py
+            .detach(|| Trace::parse(text))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let engine = py.detach(|| Engine::new(arch)).map_err(to_py)?;
+        let replay = Replay::with_capacity(trace.allocs);
+        Ok(TraceReplay {
+            trace,
+            replay,
+            pa: Py::new(py, PageAlloc::wrap(engine))?,
+            done: 0,
+            elapsed_ns: 0,
+        })
+    }
+
+    /// Ops in the trace.
+    #[getter]
+    fn ops(&self) -> usize {
+        self.trace.ops.len()
+    }
+
+    /// Ops replayed so far.
+    #[getter]
+    fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Alloc ops in the trace.
+    #[getter]
+    fn allocs(&self) -> usize {
+        self.trace.allocs
+    }
+
+    /// Nanoseconds spent inside the allocator so far (excluding Python).
+    #[getter]
+    fn elapsed_ns(&self) -> u128 {
+        self.elapsed_ns
+    }
+
+    /// The allocator being replayed into.
+    #[getter]
+    fn allocator(&self, py: Python<'_>) -> Py<PageAlloc> {
+        self.pa.clone_ref(py)
+    }
+
+    /// The address each alloc so far returned (0 on failure).
+    #[getter]
+    fn addresses(&self) -> Vec<u64> {
+        self.replay.addrs.clone()
+    }
+
+    /// Replays up to max_ops more ops (all if None); returns how many ran.
+    /// A failing op raises ValueError("line N: ...") and stops the replay there.
+    #[pyo3(signature = (max_ops = None))]
+    fn run(&mut self, py: Python<'_>, max_ops: Option<usize>) -> PyResult<usize> {
+        let end = max_ops.map_or(self.trace.ops.len(), |n| {
+            self.done.saturating_add(n).min(self.trace.ops.len())
+        });
+        let pa = self.pa.get();
+        let (trace, replay, start) = (&self.trace, &mut self.replay, self.done);
+        let (ran, elapsed, err) = py.detach(|| {
+            let mut engine = pa.lock();
+            let t0 = std::time::Instant::now();
+            let mut k = start;
+            let mut err = None;
+            while k < end {
+                if let Err(e) = replay.step(&mut engine, trace.ops[k]) {
+                    err = Some(TraceError {
+                        line: trace.lines[k],
+                        msg: e.to_string(),
+                    });
+                    break;
+                }
+                k += 1;
+            }
+            (k - start, t0.elapsed().as_nanos(), err)
+        });
+        self.done += ran;
+        self.elapsed_ns += elapsed;
+        match err {
+            Some(e) => Err(PyValueError::new_err(e.to_string())),
+            None => Ok(ran),
+        }
+    }
+
+    /// The results file: one 0x-hex address per alloc, the bounds, and the
+    /// in-use runs of every grown chunk.
+    fn results_file(&self) -> String {
+        results_file(&self.pa.get().lock(), &self.replay.addrs)
     }
 }
 
@@ -703,6 +855,7 @@ fn _pagealloc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PageAlloc>()?;
     m.add_class::<PallocBits>()?;
     m.add_class::<Layout>()?;
+    m.add_class::<TraceReplay>()?;
     m.add_function(wrap_pyfunction!(layout, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_index, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_base, m)?)?;

@@ -27,6 +27,7 @@ from ._pagealloc import (
     Layout,
     PageAlloc,
     PallocBits,
+    TraceReplay,
     chunk_base,
     chunk_index,
     find_bit_range64,
@@ -36,6 +37,7 @@ from ._pagealloc import (
     page_base,
     unpack_summary,
 )
+from .stats import Stats
 
 __all__ = [
     "ARCHES",
@@ -47,6 +49,8 @@ __all__ = [
     "Layout",
     "PageAlloc",
     "PallocBits",
+    "Stats",
+    "TraceReplay",
     "chunk_base",
     "chunk_index",
     "find_bit_range64",

@@ -1,0 +1,179 @@
+"""Sample trace generators (``pagealloc gen``), deterministic for a seed.
+
+``churn`` with ``seed=1, ops=200000, chunks=256`` reproduces the benchmark
+trace churn-mixed exactly (see shared/bench/SCENARIOS.md); ``exhaust`` and
+``sparse`` follow scenarios a and d. Generators that need to know whether an
+alloc succeeds (to free only live allocations) run a PageAlloc alongside.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ._pagealloc import PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, PageAlloc, chunk_base, layout
+
+MASK64 = (1 << 64) - 1
+BASE = chunk_base(layout("amd64").base_chunk_idx)  # 0x3000000000
+PAGE_SIZE = 8192
+
+
+class SplitMix64:
+    """The benchmark PRNG (SCENARIOS.md), arithmetic mod 2**64."""
+
+    def __init__(self, seed: int) -> None:
+        self.s = seed & MASK64
+
+    def next(self) -> int:
+        self.s = (self.s + 0x9E3779B97F4A7C15) & MASK64
+        z = self.s
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+
+def _grow(base: int, chunks: int) -> str:
+    return f"grow {base:#x} {chunks * PALLOC_CHUNK_BYTES:#x}"
+
+
+def churn(seed: int = 1, ops: int = 200_000, chunks: int = 256) -> Iterator[str]:
+    """Mixed-size allocs and random frees around 50% occupancy (scenario c)."""
+    yield f"# churn: {chunks} chunks, splitmix64 seed {seed}, {ops} alloc/free ops"
+    rng = SplitMix64(seed)
+    pa = PageAlloc()
+    pa.grow(BASE, chunks * PALLOC_CHUNK_BYTES)
+    yield _grow(BASE, chunks)
+    live: list[int] = []
+    npages: list[int] = []
+    addrs: list[int] = []
+    used, threshold = 0, chunks * PALLOC_CHUNK_PAGES // 2
+    for _ in range(ops):
+        if used > threshold:
+            j = rng.next() % len(live)
+            k = live[j]
+            live[j] = live[-1]
+            live.pop()
+            pa.free(addrs[k], npages[k])
+            used -= npages[k]
+            yield f"free {k}"
+        else:
+            r = rng.next() % 100
+            if r < 70:
+                n = 1
+            elif r < 90:
+                n = 2 + rng.next() % 15
+            elif r < 99:
+                n = 17 + rng.next() % 112
+            else:
+                n = 129 + rng.next() % 896
+            a = pa.alloc(n) or 0
+            k = len(addrs)
+            addrs.append(a)
+            npages.append(n)
+            yield f"alloc {n}"
+            if a:
+                live.append(k)
+                used += n
+
+
+def exhaust(chunks: int = 64) -> Iterator[str]:
+    """alloc(1) until the heap is full, then one failing alloc (scenario a)."""
+    yield f"# exhaust: {chunks} chunks, alloc(1) until full, then one failing alloc(1)"
+    yield _grow(BASE, chunks)
+    for _ in range(chunks * PALLOC_CHUNK_PAGES + 1):
+        yield "alloc 1"
+
+
+def sparse(seed: int = 42, chunks: int = 1024) -> Iterator[str]:
+    """One 3-page hole per chunk, then allocs that must each find the next
+    chunk's hole (scenario d)."""
+    yield f"# sparse: {chunks} chunks, hole of 3 pages at 1+splitmix64({seed})%508 per chunk"
+    yield _grow(BASE, chunks)
+    rng = SplitMix64(seed)
+    holes = []
+    k = 0
+    for _ in range(chunks):
+        off = 1 + rng.next() % 508
+        yield f"alloc {off}"
+        yield "alloc 3"
+        yield f"alloc {509 - off}"
+        holes.append(k + 1)
+        k += 3
+    for h in holes:
+        yield f"free {h}"
+    for _ in range(chunks):
+        yield "alloc 3"
+    yield "alloc 1"
+
+
+def random_ops(seed: int = 1, ops: int = 20_000, chunks: int = 64) -> Iterator[str]:
+    """A varied mix: grows with gaps below and above the heap (up to `chunks`
+    chunks in all), allocs from 1 page to several chunks, random frees."""
+    yield f"# random: splitmix64 seed {seed}, {ops} ops, up to {chunks} chunks"
+    rng = SplitMix64(seed)
+    pa = PageAlloc()
+    lo = hi = layout("amd64").base_chunk_idx  # grown chunk hull [lo, hi)
+    grown = 0
+    live: list[int] = []
+    addrs: list[int] = []
+    sizes: list[int] = []
+    for step in range(ops):
+        r = rng.next() % 100
+        if grown < chunks and (step == 0 or r < 2):
+            n = min(chunks - grown, 1 + rng.next() % 4)
+            gap = [0, 0, 1, 3, 0x100][rng.next() % 5]
+            if step == 0:
+                c = lo
+            elif rng.next() % 4 == 0 and lo - gap - n > 0:
+                c = lo - gap - n
+            else:
+                c = hi + gap
+            base = chunk_base(c)
+            pa.grow(base, n * PALLOC_CHUNK_BYTES)
+            lo, hi = min(lo, c), max(hi, c + n)
+            grown += n
+            yield _grow(base, n)
+        elif r < 60 or not live:
+            pick = rng.next() % 100
+            if pick < 55:
+                n = 1
+            elif pick < 80:
+                n = 2 + rng.next() % 63
+            elif pick < 95:
+                n = 65 + rng.next() % 448
+            else:
+                n = 513 + rng.next() % (4 * PALLOC_CHUNK_PAGES)
+            a = pa.alloc(n) or 0
+            k = len(addrs)
+            addrs.append(a)
+            sizes.append(n)
+            if a:
+                live.append(k)
+            yield f"alloc {n}"
+        else:
+            j = rng.next() % len(live)
+            k = live[j]
+            live[j] = live[-1]
+            live.pop()
+            pa.free(addrs[k], sizes[k])
+            yield f"free {k}"
+
+
+GENERATORS = {
+    "churn": churn,
+    "exhaust": exhaust,
+    "sparse": sparse,
+    "random": random_ops,
+}
+
+
+def generate(kind: str, seed: int | None = None, ops: int | None = None, chunks: int | None = None) -> str:
+    """The text of a generated trace; parameters left None take each kind's default."""
+    gen = GENERATORS[kind]
+    kwargs = {}
+    if seed is not None and kind in ("churn", "sparse", "random"):
+        kwargs["seed"] = seed
+    if ops is not None and kind in ("churn", "random"):
+        kwargs["ops"] = ops
+    if chunks is not None:
+        kwargs["chunks"] = chunks
+    return "\n".join(gen(**kwargs)) + "\n"

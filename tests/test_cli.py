@@ -1,0 +1,219 @@
+"""The command line, stats and the heap map (issue: seeing the heap)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pagealloc
+from model import CHUNK_BYTES, Model
+from pagealloc.tracegen import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "bench" / "traces"
+
+
+def run(*args, check_rc=None):
+    out = subprocess.run(
+        [sys.executable, "-m", "pagealloc", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    if check_rc is not None:
+        assert out.returncode == check_rc, out.stderr
+    return out
+
+
+def ops_only(text):
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def model_replay(text, arch="amd64"):
+    """Replay a trace on the pure-Python model; returns (model, addresses)."""
+    m, addrs, sizes = Model(arch), [], []
+    for line in ops_only(text):
+        op, *args = line.split("#")[0].split()
+        vals = [int(a, 0) for a in args]
+        if op == "grow":
+            m.grow(*vals)
+        elif op == "alloc":
+            addrs.append(m.alloc(vals[0]) or 0)
+            sizes.append(vals[0])
+        else:
+            m.free(addrs[vals[0]], sizes[vals[0]])
+    return m, addrs
+
+
+def test_help_for_every_subcommand():
+    for sub in ([], ["replay"], ["gen"], ["map"]):
+        out = run(*sub, "--help", check_rc=0)
+        assert "usage: pagealloc" in out.stdout
+
+
+def test_gen_churn_reproduces_the_benchmark_trace(tmp_path):
+    shared = SHARED / "churn-mixed.trace"
+    if not shared.exists():
+        pytest.skip(f"benchmark traces not found at {SHARED}")
+    out = tmp_path / "churn.trace"
+    run("gen", "churn", "--seed", 1, "-o", out, check_rc=0)
+    assert ops_only(out.read_text()) == ops_only(shared.read_text())
+
+
+@pytest.mark.parametrize("kind", ["churn", "exhaust", "sparse", "random"])
+def test_gen_is_deterministic_and_replays_like_the_model(tmp_path, kind):
+    a, b = tmp_path / "a.trace", tmp_path / "b.trace"
+    args = ["--seed", 3, "--chunks", 8] + (["--ops", 3000] if kind in ("churn", "random") else [])
+    run("gen", kind, *args, "-o", a, check_rc=0)
+    run("gen", kind, *args, "-o", b, check_rc=0)
+    assert a.read_text() == b.read_text()
+    res = tmp_path / "res.txt"
+    out = run("replay", a, "--results", res, "--json", check_rc=0)
+    stats = json.loads(out.stdout)
+    m, addrs = model_replay(a.read_text())
+    runs = m.free_runs()
+    assert stats["pages_grown"] == m.pages_grown
+    assert stats["pages_in_use"] == m.pages_in_use
+    assert stats["pages_free"] == m.pages_grown - m.pages_in_use
+    assert stats["free_runs"] == len(runs)
+    assert stats["largest_free_run"] == max(runs, default=0)
+    free = m.pages_grown - m.pages_in_use
+    assert stats["external_fragmentation"] == pytest.approx(1 - max(runs, default=0) / free if free else 0.0)
+    assert stats["chunks_grown"] == len(m.chunks)
+    assert stats["replay"]["allocs"] == len(addrs)
+    # --results: addresses from the model, then bounds and chunk runs.
+    lines = res.read_text().splitlines()
+    assert [int(x, 16) for x in lines[: len(addrs)]] == addrs
+    s, e = m.bounds
+    assert lines[len(addrs)] == f"bounds {s:#x} {e:#x}"
+
+
+def test_results_match_a_python_replay(tmp_path):
+    trace = tmp_path / "t.trace"
+    trace.write_text(generate("random", seed=5, ops=2000, chunks=12))
+    res = tmp_path / "res.txt"
+    run("replay", trace, "--results", res, check_rc=0)
+    # Replay by hand through the PageAlloc API and rebuild the results file.
+    pa, addrs, sizes, out = pagealloc.PageAlloc(), [], [], []
+    for line in ops_only(trace.read_text()):
+        op, *args = line.split()
+        vals = [int(a, 0) for a in args]
+        if op == "grow":
+            pa.grow(*vals)
+        elif op == "alloc":
+            addrs.append(pa.alloc(vals[0]) or 0)
+            sizes.append(vals[0])
+        else:
+            pa.free(addrs[vals[0]], sizes[vals[0]])
+    out += [f"{a:#x}" for a in addrs]
+    out.append("bounds {:#x} {:#x}".format(*pa.bounds))
+    for s, e in pa.grown_ranges:
+        for ci in range(s, e):
+            out.append(" ".join([f"chunk {ci:#x}"] + [f"{i}+{n}" for i, n in pa.chunk_ranges(ci)]))
+    assert res.read_text() == "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text,line,fragment",
+    [
+        ("grow 0x3000000000 0x400000\nalloc 1\nbogus 3\n", 3, "unknown op"),
+        ("grow 0x3000000000 0x400000\nalloc one\n", 2, "not a decimal"),
+        ("grow 0x3000000000\n", 1, "takes 2"),
+        ("grow 0x3000000000 0x400000\nalloc 1\nfree 5\n", 3, "names no earlier alloc"),
+        ("grow 0x3000000000 0x400000\nalloc 1\nfree 0\nfree 0\n", 4, "freed twice"),
+        ("grow 0x3000000000 0x400000\nalloc 1024\nfree 0\n", 3, ""),  # freeing a failed alloc
+        ("grow 0x3000000000 0x400000\ngrow 0x3000000000 0x400000\n", 2, "already grown"),
+    ],
+)
+def test_bad_trace_lines(tmp_path, text, line, fragment):
+    trace = tmp_path / "bad.trace"
+    trace.write_text(text)
+    for args in (["replay", trace], ["replay", trace, "--json"], ["map", trace, "-o", tmp_path / "x.png"]):
+        out = run(*args)
+        assert out.returncode == 2, out
+        assert out.stdout == "", "nothing half-printed"
+        assert f"line {line}:" in out.stderr and fragment in out.stderr, out.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_missing_trace_file(tmp_path):
+    out = run("replay", tmp_path / "nope.trace")
+    assert out.returncode == 2 and "nope.trace" in out.stderr
+
+
+def test_stats_match_the_model():
+    pa, m = pagealloc.PageAlloc(), Model()
+    b = pagealloc.BASE_CHUNK_IDX
+    for c, n in [(b, 3), (b + 3, 1), (b + 10, 2)]:
+        pa.grow(pagealloc.chunk_base(c), n * CHUNK_BYTES)
+        m.grow(pagealloc.chunk_base(c), n * CHUNK_BYTES)
+    live = []
+    for n in [1, 700, 3, 512, 1, 1, 40, 2000]:
+        a = pa.alloc(n)
+        assert a == m.alloc(n)
+        if a:
+            live.append((a, n))
+    for a, n in live[1::2]:
+        pa.free(a, n)
+        m.free(a, n)
+    s = pa.stats()
+    runs = m.free_runs()
+    assert (s.pages_grown, s.pages_in_use, s.free_runs, s.largest_free_run) == (
+        m.pages_grown,
+        m.pages_in_use,
+        len(runs),
+        max(runs),
+    )
+    assert s.chunks_grown == 6 and s.mapped_bytes == pa.mapped_bytes
+    text = str(s)
+    assert "largest free run" in text and str(s.pages_in_use) in text
+    with pytest.raises(Exception):
+        s.pages_in_use = 0  # frozen
+
+
+def test_render_map_colours(tmp_path):
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (pagealloc[viz]) is not installed")
+    from pagealloc.viz import FREE, IN_USE
+
+    b = pagealloc.BASE_CHUNK_IDX
+    pa = pagealloc.PageAlloc.from_chunks({b: [(0, 100)], b + 1: [(500, 12)], b + 0x40: [(7, 1)]})
+    info = pa.render_map(tmp_path / "m.png")
+    img = Image.open(tmp_path / "m.png").convert("RGB")
+    assert img.size == info["size"]
+    assert info["chunks_per_row"] == 1
+    rows = dict(info["rows"])
+    assert set(rows) == {b, b + 1, b + 0x40}
+
+    def cell(ci, page):
+        x = info["x0"] + page * info["cell_width"] + info["cell_width"] // 2
+        y = rows[ci] + info["row_height"] // 2
+        return img.getpixel((x, y))
+
+    assert cell(b, 0) == IN_USE and cell(b, 99) == IN_USE and cell(b, 100) == FREE
+    assert cell(b + 1, 499) == FREE and cell(b + 1, 500) == IN_USE and cell(b + 1, 511) == IN_USE
+    assert cell(b + 0x40, 7) == IN_USE and cell(b + 0x40, 6) == FREE
+    # The gap is a band between the grown regions, not 0x3e empty rows.
+    assert rows[b + 0x40] - rows[b + 1] < 3 * info["row_height"] + 20
+
+
+def test_render_map_downsamples_large_heaps(tmp_path):
+    pytest.importorskip("PIL.Image", reason="Pillow (pagealloc[viz]) is not installed")
+    pa = pagealloc.PageAlloc()
+    pa.grow(pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX), 2048 * CHUNK_BYTES)
+    info = pa.render_map(tmp_path / "big.png", max_rows=256)
+    assert info["chunks_per_row"] == 8 and len(info["rows"]) == 256
+
+
+def test_render_map_without_pillow_names_the_extra(tmp_path):
+    code = (
+        "import sys; sys.modules['PIL'] = None\n"
+        "import pagealloc\n"
+        "pa = pagealloc.PageAlloc()\n"
+        "try:\n"
+        "    pa.render_map('x.png')\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert "pagealloc[viz]" in out.stdout, out
+    assert not os.path.exists(tmp_path / "x.png")

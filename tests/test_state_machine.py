@@ -1,0 +1,131 @@
+"""Differential testing: PageAlloc against the pure-Python model.
+
+A hypothesis state machine grows, allocates and frees on both side by side;
+after every step the addresses, bounds and bitmaps must agree and verify()
+must pass. CI runs the bounded "ci" profile (see conftest.py).
+"""
+
+import hypothesis.strategies as st
+from hypothesis import note
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import pagealloc
+from model import CHUNK_BYTES, CHUNK_PAGES, Model, ModelError
+
+ALLOC_SIZES = st.one_of(
+    st.just(1),
+    st.integers(2, 64),
+    st.integers(65, 512),
+    st.just(CHUNK_PAGES),
+    st.integers(CHUNK_PAGES + 1, 8 * CHUNK_PAGES),
+    st.integers(8 * CHUNK_PAGES + 1, 64 * CHUNK_PAGES),  # usually more than the heap holds
+)
+GAPS = st.sampled_from([0, 1, 0x100, 0x1000, 1 << 20])
+
+
+class PageAllocMachine(RuleBasedStateMachine):
+    @initialize(arch=st.sampled_from(["amd64", "arm64", "386"]), nchunks=st.integers(1, 4))
+    def start(self, arch, nchunks):
+        self.arch = arch
+        self.ly = pagealloc.layout(arch)
+        self.pa = pagealloc.PageAlloc(arch)
+        self.model = Model(arch)
+        self.live = []  # (base, npages)
+        self.do_grow(self.ly.base_chunk_idx, nchunks)
+
+    def do_grow(self, ci, nchunks, offset=0, extra=0):
+        """Grow nchunks chunks at chunk ci (possibly unaligned base/size) on both."""
+        ci = max(1, min(ci, self.ly.max_chunks - nchunks))
+        base = self.ly.chunk_base(ci) + offset
+        size = nchunks * CHUNK_BYTES - offset - extra
+        try:
+            self.model.grow(base, size)
+            expect_ok = True
+        except ModelError:
+            expect_ok = False
+        note(f"grow({base:#x}, {size:#x}) expect_ok={expect_ok}")
+        if expect_ok:
+            self.pa.grow(base, size)
+        else:
+            before = self.pa.bounds
+            try:
+                self.pa.grow(base, size)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError("grow should have been refused")
+            assert self.pa.bounds == before
+
+    @rule(gap=GAPS, n=st.integers(1, 4), unaligned=st.booleans())
+    def grow_above(self, gap, n, unaligned):
+        self.do_grow(self.model.bounds[1] + gap, n, *((0x2000, 0x1000) if unaligned else (0, 0)))
+
+    @rule(gap=GAPS, n=st.integers(1, 4))
+    def grow_below(self, gap, n):
+        self.do_grow(self.model.bounds[0] - gap - n, n)
+
+    @rule(n=st.integers(1, 3), delta=st.integers(-8, 8))
+    def grow_anywhere(self, n, delta):
+        """Often overlaps what exists: both must refuse it."""
+        self.do_grow(self.model.bounds[0] + delta, n)
+
+    @rule(npages=ALLOC_SIZES)
+    def alloc(self, npages):
+        want = self.model.alloc(npages)
+        got = self.pa.alloc(npages)
+        note(f"alloc({npages}) -> {got if got is None else hex(got)}")
+        assert got == want, f"alloc({npages}): got {got}, model {want}"
+        if got is not None:
+            self.live.append((got, npages))
+
+    @precondition(lambda self: self.live)
+    @rule(i=st.integers(0, 10**6))
+    def free(self, i):
+        base, npages = self.live.pop(i % len(self.live))
+        note(f"free({base:#x}, {npages})")
+        self.model.free(base, npages)
+        self.pa.free(base, npages)
+
+    @precondition(lambda self: self.live)
+    @rule(i=st.integers(0, 10**6))
+    def double_free_is_refused(self, i):
+        base, npages = self.live[i % len(self.live)]
+        self.pa.free(base, npages)
+        self.model.free(base, npages)
+        before = self.pa.chunk_bitmap(self.ly.chunk_index(base))
+        try:
+            self.pa.free(base, npages)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("double free accepted")
+        assert self.pa.chunk_bitmap(self.ly.chunk_index(base)) == before
+        # Take it again so the live list stays true.
+        self.live.remove((base, npages))
+
+    @invariant()
+    def agrees_with_model(self):
+        assert self.pa.bounds == self.model.bounds
+        assert self.pa.grown_ranges == list(_ranges(self.model.chunks))
+        for ci in self.model.chunks:
+            assert self.pa.chunk_bitmap(ci) == self.model.chunk_bitmap(ci), f"chunk {ci:#x}"
+        assert self.pa.pages_in_use == self.model.pages_in_use
+        runs = self.model.free_runs()
+        assert self.pa.largest_free_run == max(runs, default=0)
+        self.pa.verify()
+
+
+def _ranges(chunks):
+    start = prev = None
+    for c in sorted(chunks):
+        if prev is not None and c != prev + 1:
+            yield (start, prev + 1)
+            start = None
+        if start is None:
+            start = c
+        prev = c
+    if start is not None:
+        yield (start, prev + 1)
+
+
+TestPageAllocMachine = PageAllocMachine.TestCase
