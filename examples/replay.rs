@@ -1,0 +1,155 @@
+//! Replays a trace on the engine and reports ns/op per kind of op.
+//!
+//! ```text
+//! cargo run --release --example replay -- TRACE [--results FILE] [--reps N] [--arch A]
+//! ```
+//!
+//! Each repetition replays the whole trace on a fresh allocator. The report
+//! gives each kind's ns/op (from repetitions that time every op, less the
+//! timer's own cost), and the last line is `ns_per_op N`: allocs and frees
+//! together, grows excluded, from repetitions that time the whole replay at
+//! once; medians over repetitions. `--results` writes the results file
+//! of the last repetition (one address per alloc, bounds, chunk runs).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use pagealloc::trace::{results_file, Op, Replay, Trace};
+use pagealloc::{Arch, PageAlloc};
+
+struct Args {
+    trace: String,
+    results: Option<String>,
+    reps: usize,
+    arch: Arch,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let (mut trace, mut results, mut reps, mut arch) = (None, None, 5, Arch::Amd64);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--results" => results = Some(it.next().ok_or("--results needs a file")?),
+            "--reps" => {
+                reps = it.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).ok_or("--reps needs a positive number")?
+            }
+            "--arch" => arch = it.next().ok_or("--arch needs a name")?.parse().map_err(|e| format!("{e}"))?,
+            "-h" | "--help" => return Err(String::new()),
+            _ if trace.is_none() => trace = Some(a),
+            _ => return Err(format!("unexpected argument {a:?}")),
+        }
+    }
+    Ok(Args { trace: trace.ok_or("missing TRACE")?, results, reps, arch })
+}
+
+/// The cost of one `Instant::now()` + `elapsed()` pair, subtracted from
+/// per-op timings.
+fn timer_overhead_ns() -> f64 {
+    let n = 100_000;
+    let t = Instant::now();
+    let mut sink = 0u128;
+    for _ in 0..n {
+        let t0 = Instant::now();
+        sink = sink.wrapping_add(t0.elapsed().as_nanos());
+    }
+    std::hint::black_box(sink);
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("replay: {e}");
+            }
+            eprintln!("usage: replay TRACE [--results FILE] [--reps N] [--arch amd64|arm64|386]");
+            return ExitCode::from(2);
+        }
+    };
+    let text = match std::fs::read_to_string(&args.trace) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("replay: {}: {e}", args.trace);
+            return ExitCode::from(2);
+        }
+    };
+    let trace = match Trace::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("replay: {}: {e}", args.trace);
+            return ExitCode::from(2);
+        }
+    };
+    let kinds = ["alloc", "free", "grow"];
+    let mut per_kind: [Vec<f64>; 3] = Default::default();
+    let mut overall = Vec::new();
+    let mut last = None;
+    let timer = timer_overhead_ns();
+    for rep in 0..args.reps {
+        // Odd repetitions time every op (for the per-kind split, less the
+        // timer's own cost); even ones time the whole replay at once and
+        // subtract the grows, timed one by one, for ns_per_op.
+        let per_op = rep % 2 == 1 || args.reps == 1;
+        let mut pa = PageAlloc::new(args.arch).expect("reserve metadata");
+        let mut r = Replay::with_capacity(trace.allocs);
+        let mut ns = [0f64; 3];
+        let mut count = [0u64; 3];
+        let t_all = Instant::now();
+        for (&op, &line) in trace.ops.iter().zip(&trace.lines) {
+            let k = match op {
+                Op::Alloc { .. } => 0,
+                Op::Free { .. } => 1,
+                Op::Grow { .. } => 2,
+            };
+            count[k] += 1;
+            let res = if per_op || k == 2 {
+                let t0 = Instant::now();
+                let res = r.step(&mut pa, op);
+                ns[k] += t0.elapsed().as_nanos() as f64 - timer;
+                res
+            } else {
+                r.step(&mut pa, op)
+            };
+            if let Err(e) = res {
+                eprintln!("replay: {}: line {line}: {e}", args.trace);
+                return ExitCode::from(2);
+            }
+        }
+        let total = t_all.elapsed().as_nanos() as f64;
+        let n = (count[0] + count[1]).max(1) as f64;
+        if per_op {
+            for k in 0..3 {
+                if count[k] > 0 {
+                    per_kind[k].push(ns[k] / count[k] as f64);
+                }
+            }
+            if args.reps == 1 {
+                overall.push((ns[0] + ns[1]) / n);
+            }
+        } else {
+            overall.push((total - ns[2]) / n);
+        }
+        last = Some((pa, r));
+    }
+    let (pa, r) = last.expect("at least one repetition");
+    println!("trace {} ({} ops, {} reps, arch {})", args.trace, trace.ops.len(), args.reps, args.arch);
+    for (k, v) in per_kind.iter_mut().enumerate() {
+        if !v.is_empty() {
+            println!("{:<6} {:>10.1} ns/op (per-op timer, {timer:.0} ns timer cost subtracted)", kinds[k], median(v));
+        }
+    }
+    if let Some(path) = &args.results {
+        if let Err(e) = std::fs::write(path, results_file(&pa, &r.addrs)) {
+            eprintln!("replay: {path}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    println!("ns_per_op {:.1}", median(&mut overall));
+    ExitCode::SUCCESS
+}
