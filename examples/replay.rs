@@ -31,15 +31,30 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--results" => results = Some(it.next().ok_or("--results needs a file")?),
             "--reps" => {
-                reps = it.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0).ok_or("--reps needs a positive number")?
+                reps = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--reps needs a positive number")?
             }
-            "--arch" => arch = it.next().ok_or("--arch needs a name")?.parse().map_err(|e| format!("{e}"))?,
+            "--arch" => {
+                arch = it
+                    .next()
+                    .ok_or("--arch needs a name")?
+                    .parse()
+                    .map_err(|e| format!("{e}"))?
+            }
             "-h" | "--help" => return Err(String::new()),
             _ if trace.is_none() => trace = Some(a),
             _ => return Err(format!("unexpected argument {a:?}")),
         }
     }
-    Ok(Args { trace: trace.ok_or("missing TRACE")?, results, reps, arch })
+    Ok(Args {
+        trace: trace.ok_or("missing TRACE")?,
+        results,
+        reps,
+        arch,
+    })
 }
 
 /// The cost of one `Instant::now()` + `elapsed()` pair, subtracted from
@@ -138,10 +153,20 @@ fn main() -> ExitCode {
         last = Some((pa, r));
     }
     let (pa, r) = last.expect("at least one repetition");
-    println!("trace {} ({} ops, {} reps, arch {})", args.trace, trace.ops.len(), args.reps, args.arch);
+    println!(
+        "trace {} ({} ops, {} reps, arch {})",
+        args.trace,
+        trace.ops.len(),
+        args.reps,
+        args.arch
+    );
     for (k, v) in per_kind.iter_mut().enumerate() {
         if !v.is_empty() {
-            println!("{:<6} {:>10.1} ns/op (per-op timer, {timer:.0} ns timer cost subtracted)", kinds[k], median(v));
+            println!(
+                "{:<6} {:>10.1} ns/op (per-op timer, {timer:.0} ns timer cost subtracted)",
+                kinds[k],
+                median(v)
+            );
         }
     }
     if let Some(path) = &args.results {

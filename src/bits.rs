@@ -130,6 +130,10 @@ impl PallocBits {
                     continue;
                 }
                 let inner = !x & mask(lo, hi - lo + 1);
+                // Too few free pages in the word to beat max: skip it.
+                if (inner.count_ones() as u64) <= max {
+                    continue;
+                }
                 let longer = run_starts(inner, max + 1);
                 if longer != 0 {
                     max = max.max(longest_run(inner));

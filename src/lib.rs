@@ -56,6 +56,7 @@
 //! - [`pagealloc`]: the allocator itself.
 //! - [`error`]: the one error type; every error leaves the allocator unchanged.
 //! - [`trace`]: the text trace format shared with benchmarks and Go's harness.
+//! - [`scenarios`]: the five benchmark scenarios, shared by benches and Go's harness.
 //! - `python` (feature `python`): the only module that knows Python.
 //!
 //! ## Example
@@ -78,6 +79,7 @@ pub mod arch;
 pub mod bits;
 pub mod error;
 pub mod pagealloc;
+pub mod scenarios;
 pub mod summary;
 pub mod trace;
 pub mod vm;

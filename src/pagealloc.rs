@@ -432,7 +432,7 @@ impl PageAlloc {
             let (lo, hi) = self.ly.addrs_to_summary_range(l, base, limit + 1);
             let mut changed = false;
             for i in lo..hi {
-                let sum = fmt.merge(&self.children(l, i), log_max_pages);
+                let sum = fmt.merge_block(&self.children(l, i), log_max_pages);
                 if self.sum(l, i) != sum {
                     changed = true;
                     self.set_sum(l, i, sum);
@@ -908,7 +908,7 @@ impl PageAlloc {
                     r.end << LOG_PALLOC_CHUNK_BYTES,
                 );
                 for i in lo..hi {
-                    let want = fmt.merge(&self.children(l, i), ly.level_log_pages[l + 1]);
+                    let want = fmt.merge_block(&self.children(l, i), ly.level_log_pages[l + 1]);
                     let got = self.sum(l, i);
                     if got != want {
                         return fail(format!(
