@@ -664,6 +664,41 @@ impl PageAlloc {
         Ok(())
     }
 
+    /// Frees each run of `npages` pages at `bases`, in order. All or nothing:
+    /// if any free is invalid (including one that overlaps an earlier run in
+    /// the list), the runs already freed are marked in use again and the
+    /// search address restored, so the allocator is exactly as it was.
+    pub fn free_many(&mut self, bases: &[u64], npages: u64) -> Result<()> {
+        let saved_search = self.search_addr;
+        for (k, &base) in bases.iter().enumerate() {
+            if let Err(e) = self.free(base, npages) {
+                for &done in &bases[..k] {
+                    // These pages were in use a moment ago; give them back.
+                    self.alloc_range(self.ly.lin(done), npages);
+                }
+                self.search_addr = saved_search;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `count` allocations of `npages` each, stopping at the first that
+    /// does not fit; returns the addresses obtained.
+    pub fn alloc_many(&mut self, npages: u64, count: usize) -> Result<Vec<u64>> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        let mut out = Vec::with_capacity(count.min(1 << 20));
+        while out.len() < count {
+            match self.alloc(npages)? {
+                Some(a) => out.push(a),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Validates a free: `npages >= 1`, `base` page-aligned, every page in a
     /// grown chunk and in use. Returns the linearized base.
     fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {

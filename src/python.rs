@@ -572,6 +572,37 @@ impl PageAlloc {
         self.lock().free(base, n).map_err(to_py)
     }
 
+    /// Up to count allocations of npages each in one call (one lock, no
+    /// per-call overhead); stops at the first that does not fit and returns
+    /// the addresses obtained.
+    fn alloc_many(
+        &self,
+        py: Python<'_>,
+        npages: &Bound<'_, PyAny>,
+        count: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<u64>> {
+        let n = u64_arg(npages, "npages")?;
+        let count = usize::try_from(u64_arg(count, "count")?).unwrap_or(usize::MAX);
+        py.detach(|| self.lock().alloc_many(n, count))
+            .map_err(to_py)
+    }
+
+    /// Frees npages pages at each base, all or nothing: if any free is
+    /// invalid, ValueError and the allocator is unchanged.
+    fn free_many(
+        &self,
+        py: Python<'_>,
+        bases: &Bound<'_, PyAny>,
+        npages: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let n = u64_arg(npages, "npages")?;
+        let mut v = Vec::new();
+        for b in bases.try_iter()? {
+            v.push(u64_arg(&b?, "base")?);
+        }
+        py.detach(|| self.lock().free_many(&v, n)).map_err(to_py)
+    }
+
     /// Go's Bounds(): the chunk indices [start, end) the allocator knows.
     #[getter]
     fn bounds(&self) -> (u64, u64) {

@@ -136,8 +136,8 @@ impl SumFormat {
         self.merge_from(*first, rest, log_max_pages_per_sum)
     }
 
-    /// [`SumFormat::merge`] for one block of a level below the root (the hot
-    /// path of every `update`), as a balanced tree of pairwise joins.
+    /// [`SumFormat::merge`] for one block of 8 summaries below the root level
+    /// (the hot path of every `update`), as a balanced tree of pairwise joins.
     ///
     /// Joining two neighbours is associative (`start` spans the left one only
     /// if it is wholly free, `end` likewise from the right, `max` may take the
@@ -145,28 +145,32 @@ impl SumFormat {
     /// result while its three rounds of independent joins keep the CPU busy
     /// instead of waiting on one chain of eight.
     #[inline(always)]
-    pub fn merge_block<const N: usize>(
-        self,
-        sums: &[PallocSum; N],
-        log_max_pages_per_sum: u32,
-    ) -> PallocSum {
-        debug_assert!(N.is_power_of_two());
-        let mut f = [(0u64, 0u64, 0u64); N];
-        for (d, &s) in f.iter_mut().zip(sums) {
-            *d = self.unpack(s);
+    pub fn merge_block(self, sums: &[PallocSum; 8], log_max_pages_per_sum: u32) -> PallocSum {
+        type F = (u64, u64, u64);
+        // Only a root-level summary can be the special all-free value (a
+        // summary below the root covers at most 2^(w-3) pages), and blocks
+        // are children of some parent, so plain field extraction suffices.
+        let m = self.field_mask();
+        let w = self.log_max;
+        let f = |s: PallocSum| -> F {
+            debug_assert!(
+                s.0 & PallocSum::ALL_FREE_BIT == 0,
+                "special summary below the root"
+            );
+            (s.0 & m, (s.0 >> w) & m, (s.0 >> (2 * w)) & m)
+        };
+        #[inline(always)]
+        fn join((s1, m1, e1): F, (s2, m2, e2): F, len: u64) -> F {
+            let start = if s1 == len { len + s2 } else { s1 };
+            let end = if e2 == len { len + e1 } else { e2 };
+            (start, m1.max(m2).max(e1 + s2), end)
         }
-        let (mut n, mut len) = (N, 1u64 << log_max_pages_per_sum);
-        while n > 1 {
-            n /= 2;
-            for k in 0..n {
-                let ((s1, m1, e1), (s2, m2, e2)) = (f[2 * k], f[2 * k + 1]);
-                let start = if s1 == len { len + s2 } else { s1 };
-                let end = if e2 == len { len + e1 } else { e2 };
-                f[k] = (start, m1.max(m2).max(e1 + s2), end);
-            }
-            len *= 2;
-        }
-        let (start, max, end) = f[0];
+        let l = 1u64 << log_max_pages_per_sum;
+        let a0 = join(f(sums[0]), f(sums[1]), l);
+        let a1 = join(f(sums[2]), f(sums[3]), l);
+        let a2 = join(f(sums[4]), f(sums[5]), l);
+        let a3 = join(f(sums[6]), f(sums[7]), l);
+        let (start, max, end) = join(join(a0, a1, 2 * l), join(a2, a3, 2 * l), 4 * l);
         self.pack(start, max, end)
     }
 

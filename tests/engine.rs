@@ -2,11 +2,11 @@
 //! model of address-ordered first fit, with `verify()` after every operation.
 //! (The full port of Go's tables lives in the Python suite.)
 
-use std::collections::BTreeMap;
+use pagealloc::{Arch, Error, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
-use pagealloc::{Arch, Error, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
+mod common;
 
-const P: u64 = PALLOC_CHUNK_PAGES;
+use common::{Model, Rng, P};
 
 fn new(arch: Arch, chunks: &[(u64, &[(u64, u64)])]) -> PageAlloc {
     let pa =
@@ -198,77 +198,6 @@ fn bad_calls_change_nothing() {
     assert_eq!(before, after);
     pa.verify().unwrap();
     assert_eq!(pa.alloc(1).unwrap(), Some(ly.page_base(b, 10)));
-}
-
-// ---------------------------------------------------------------------------
-// The naive model: address-ordered first fit over linearized chunk indices.
-
-#[derive(Default)]
-struct Model {
-    chunks: BTreeMap<u64, Vec<bool>>, // chunk index -> in-use flags
-}
-
-impl Model {
-    fn grow(&mut self, sc: u64, ec: u64) {
-        for c in sc..ec {
-            self.chunks.insert(c, vec![false; P as usize]);
-        }
-    }
-    /// Lowest (chunk, page) with n free pages in a row, across adjacent chunks.
-    fn alloc(&mut self, n: u64) -> Option<(u64, u64)> {
-        let (mut run, mut start) = (0u64, (0, 0));
-        let mut prev: Option<u64> = None;
-        let mut found = None;
-        'outer: for (&c, pages) in &self.chunks {
-            if prev.is_some_and(|p| p + 1 != c) {
-                run = 0;
-            }
-            prev = Some(c);
-            for (i, &used) in pages.iter().enumerate() {
-                if used {
-                    run = 0;
-                    continue;
-                }
-                if run == 0 {
-                    start = (c, i as u64);
-                }
-                run += 1;
-                if run == n {
-                    found = Some(start);
-                    break 'outer;
-                }
-            }
-        }
-        let (c, i) = found?;
-        self.set(c, i, n, true);
-        Some((c, i))
-    }
-    fn set(&mut self, c: u64, i: u64, n: u64, used: bool) {
-        let (mut c, mut i) = (c, i);
-        for _ in 0..n {
-            self.chunks.get_mut(&c).unwrap()[i as usize] = used;
-            i += 1;
-            if i == P {
-                i = 0;
-                c += 1;
-            }
-        }
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn random_sequence(arch: Arch, seed: u64, ops: usize) {

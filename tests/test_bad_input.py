@@ -122,3 +122,35 @@ def test_refused_reservation_is_memory_error():
     assert "MemoryError: failed to reserve 4294967296 bytes (4.0 GiB)" in out.stdout
     assert "chunk bitmaps" in out.stdout
     assert out.stdout.strip().endswith("ok")
+
+
+def test_bulk_entry_points(arch):
+    ly = pagealloc.layout(arch)
+    b = ly.base_chunk_idx
+    pa = pagealloc.PageAlloc.from_chunks({b: [], b + 1: []}, arch=arch)
+    one = pagealloc.PageAlloc.from_chunks({b: [], b + 1: []}, arch=arch)
+    got = pa.alloc_many(3, 400)
+    # Same answers as one call at a time, stopping at the first failure.
+    want = []
+    for _ in range(400):
+        a = one.alloc(3)
+        if a is None:
+            break
+        want.append(a)
+    assert got == want and len(got) == 1024 // 3
+    before = snapshot(pa)
+    # All or nothing: a duplicate, a free page or a misaligned base in the
+    # list leaves everything as it was.
+    for bad in ([got[0], got[1], got[0]], [got[5], ly.page_base(b + 1, 511)], [got[2], got[3] + 8]):
+        with pytest.raises(ValueError):
+            pa.free_many(bad, 3)
+        assert snapshot(pa) == before
+        pa.verify()
+    pa.free_many(got[::2], 3)
+    for a in got[::2]:
+        one.free(a, 3)
+    assert snapshot(pa) == snapshot(one)
+    pa.verify()
+    with pytest.raises(ValueError):
+        pa.alloc_many(0, 5)
+    assert pa.alloc_many(5000, 3) == []

@@ -1,7 +1,10 @@
 """Type stubs for the Rust extension module ``pagealloc._pagealloc``."""
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Literal, Optional
+
+from .stats import Stats
 
 ArchName = Literal["amd64", "arm64", "386"]
 
@@ -113,6 +116,10 @@ class PageAlloc:
         """The base address of the lowest fit, now in use; None if nothing fits."""
     def free(self, base: int, npages: int) -> None:
         """Return npages in-use pages at base to the heap."""
+    def alloc_many(self, npages: int, count: int) -> list[int]:
+        """Up to count allocs of npages in one call; stops at the first failure."""
+    def free_many(self, bases: Iterable[int], npages: int) -> None:
+        """Free npages at each base, all or nothing."""
     @property
     def bounds(self) -> tuple[int, int]:
         """Go's Bounds(): chunk indices [start, end)."""
@@ -139,3 +146,28 @@ class PageAlloc:
     def pages_in_use(self) -> int: ...
     @property
     def largest_free_run(self) -> int: ...
+    @property
+    def free_run_count(self) -> int: ...
+    def stats(self) -> Stats:
+        """Occupancy, free runs, fragmentation and metadata bytes."""
+    def render_map(self, path: str | os.PathLike[str], **kwargs: object) -> dict[str, object]:
+        """Draw the heap as a PNG (needs the pagealloc[viz] extra)."""
+
+class TraceReplay:
+    """Replays a trace (DESIGN.md format) on a fresh PageAlloc, in steps."""
+
+    def __init__(self, text: str, arch: ArchName = "amd64") -> None: ...
+    @property
+    def ops(self) -> int: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def allocs(self) -> int: ...
+    @property
+    def elapsed_ns(self) -> int: ...
+    @property
+    def allocator(self) -> PageAlloc: ...
+    @property
+    def addresses(self) -> list[int]: ...
+    def run(self, max_ops: Optional[int] = None) -> int: ...
+    def results_file(self) -> str: ...
