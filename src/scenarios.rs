@@ -165,9 +165,12 @@ pub fn grow_4096() -> Scenario {
     }
 }
 
+/// Builds one scenario.
+pub type MakeScenario = fn() -> Scenario;
+
 /// The five constructors with their names, in SCENARIOS.md order (building
 /// churn-mixed replays it once, so build only what you run).
-pub const ALL: [(&str, fn() -> Scenario); 5] = [
+pub const ALL: [(&str, MakeScenario); 5] = [
     ("a_alloc1_exhaust", alloc1_exhaust),
     ("b_alloc_free_1_pair", alloc_free_1),
     ("c_churn_mixed", churn_mixed),
