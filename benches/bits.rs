@@ -78,7 +78,7 @@ fn bit_range64(c: &mut Criterion) {
         0x4040_4040_4040_4040,
         0x4000_4000_4000_4000,
     ] {
-        for n in [1u64, 2, 4, 24, 32, 48, 64] {
+        for n in [1u64, 8, 32, 64] {
             g.bench_with_input(
                 BenchmarkId::new(format!("Pattern{p:02X}"), format!("Size{n}")),
                 &(p, n),

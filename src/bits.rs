@@ -58,17 +58,6 @@ pub fn find_bit_range64(c: u64, n: u64) -> u64 {
     run_starts(c, n).trailing_zeros() as u64
 }
 
-/// Length of the longest run of set bits in `y`.
-#[inline]
-fn longest_run(mut y: u64) -> u64 {
-    let mut len = 0;
-    while y != 0 {
-        y &= y >> 1;
-        len += 1;
-    }
-    len
-}
-
 impl PallocBits {
     /// All pages free.
     pub const EMPTY: PallocBits = PallocBits([0; WORDS]);
@@ -129,14 +118,16 @@ impl PallocBits {
                 if hi <= lo + 1 {
                     continue;
                 }
-                let inner = !x & mask(lo, hi - lo + 1);
-                // Too few free pages in the word to beat max: skip it.
-                if (inner.count_ones() as u64) <= max {
-                    continue;
-                }
-                let longer = run_starts(inner, max + 1);
-                if longer != 0 {
-                    max = max.max(longest_run(inner));
+                // Free pages strictly between the lowest and highest in-use
+                // page; bit 63 is never among them.
+                let mut y = !x & mask(lo, hi - lo + 1);
+                // Walk the runs, stopping once too few free pages remain in
+                // the word to beat max.
+                while (y.count_ones() as u64) > max {
+                    y >>= y.trailing_zeros();
+                    let run = (!y).trailing_zeros();
+                    max = max.max(run as u64);
+                    y >>= run;
                 }
             }
         }

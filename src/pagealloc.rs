@@ -405,6 +405,18 @@ impl PageAlloc {
                 return;
             }
             self.set_sum(leaf, sc, y);
+            // The walk below, specialized: one summary per level covers the
+            // chunk, at index sc >> 3, >> 6, ...
+            let mut i = sc;
+            for l in (0..leaf).rev() {
+                i >>= SUMMARY_LEVEL_BITS;
+                let sum = fmt.merge_block(&self.children(l, i), self.ly.level_log_pages[l + 1]);
+                if self.sum(l, i) == sum {
+                    return;
+                }
+                self.set_sum(l, i, sum);
+            }
+            return;
         } else if contig {
             let first = self.chunk(sc).summarize(fmt);
             self.set_sum(leaf, sc, first);
