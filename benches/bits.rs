@@ -62,22 +62,8 @@ fn find(c: &mut Criterion) {
 
 fn bit_range64(c: &mut Criterion) {
     let mut g = c.benchmark_group("find_bit_range64");
-    // Go's BenchmarkFindBitRange64 patterns.
-    for p in [
-        0u64,
-        !0,
-        0xaa,
-        0xaaaa_aaaa_aaaa_aaaa,
-        0x8000_0000_aaaa_aaaa,
-        0xaaaa_aaaa_0000_0001,
-        0xbbbb_bbbb_bbbb_bbbb,
-        0x8000_0000_bbbb_bbbb,
-        0xbbbb_bbbb_0000_0001,
-        0xcccc_cccc_cccc_cccc,
-        0x4444_4444_4444_4444,
-        0x4040_4040_4040_4040,
-        0x4000_4000_4000_4000,
-    ] {
+    // Go's BenchmarkFindBitRange64 uses the same patterns.
+    for p in PATTERNS {
         for n in [1u64, 8, 32, 64] {
             g.bench_with_input(
                 BenchmarkId::new(format!("Pattern{p:02X}"), format!("Size{n}")),

@@ -202,7 +202,7 @@ fn bad_calls_change_nothing() {
 
 fn random_sequence(arch: Arch, seed: u64, ops: usize) {
     let ly = arch.layout();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut pa = PageAlloc::new(arch).unwrap();
     let mut model = Model::default();
     let mut live: Vec<(u64, u64)> = Vec::new();

@@ -29,20 +29,27 @@ def ops_only(text):
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def model_replay(text, arch="amd64"):
-    """Replay a trace on the pure-Python model; returns (model, addresses)."""
-    m, addrs, sizes = Model(arch), [], []
+def replay_on(alloc_api, text):
+    """Replay a trace through any object with grow/alloc/free (PageAlloc or
+    the model); returns the address of each alloc (0 on failure)."""
+    addrs, sizes = [], []
     for line in ops_only(text):
         op, *args = line.split("#")[0].split()
         vals = [int(a, 0) for a in args]
         if op == "grow":
-            m.grow(*vals)
+            alloc_api.grow(*vals)
         elif op == "alloc":
-            addrs.append(m.alloc(vals[0]) or 0)
+            addrs.append(alloc_api.alloc(vals[0]) or 0)
             sizes.append(vals[0])
         else:
-            m.free(addrs[vals[0]], sizes[vals[0]])
-    return m, addrs
+            alloc_api.free(addrs[vals[0]], sizes[vals[0]])
+    return addrs
+
+
+def model_replay(text, arch="amd64"):
+    """Replay a trace on the pure-Python model; returns (model, addresses)."""
+    m = Model(arch)
+    return m, replay_on(m, text)
 
 
 def test_help_for_every_subcommand():
@@ -94,18 +101,9 @@ def test_results_match_a_python_replay(tmp_path):
     res = tmp_path / "res.txt"
     run("replay", trace, "--results", res, check_rc=0)
     # Replay by hand through the PageAlloc API and rebuild the results file.
-    pa, addrs, sizes, out = pagealloc.PageAlloc(), [], [], []
-    for line in ops_only(trace.read_text()):
-        op, *args = line.split()
-        vals = [int(a, 0) for a in args]
-        if op == "grow":
-            pa.grow(*vals)
-        elif op == "alloc":
-            addrs.append(pa.alloc(vals[0]) or 0)
-            sizes.append(vals[0])
-        else:
-            pa.free(addrs[vals[0]], sizes[vals[0]])
-    out += [f"{a:#x}" for a in addrs]
+    pa = pagealloc.PageAlloc()
+    addrs = replay_on(pa, trace.read_text())
+    out = [f"{a:#x}" for a in addrs]
     out.append("bounds {:#x} {:#x}".format(*pa.bounds))
     for s, e in pa.grown_ranges:
         for ci in range(s, e):

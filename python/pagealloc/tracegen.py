@@ -31,6 +31,30 @@ class SplitMix64:
         return z ^ (z >> 31)
 
 
+# Size classes as (percentile bound, smallest size, span): a draw r = next() % 100
+# picks the first class with r < bound, then the size is smallest + next() % span
+# (no second draw when span is 0). CHURN_SIZES is SCENARIOS.md's scenario c.
+CHURN_SIZES = ((70, 1, 0), (90, 2, 15), (99, 17, 112), (100, 129, 896))
+RANDOM_SIZES = ((55, 1, 0), (80, 2, 63), (95, 65, 448), (100, 513, 4 * PALLOC_CHUNK_PAGES))
+
+
+def _size(rng: SplitMix64, classes) -> int:
+    r = rng.next() % 100
+    for bound, smallest, span in classes:
+        if r < bound:
+            return smallest + (rng.next() % span if span else 0)
+    raise AssertionError("size classes must end at 100")
+
+
+def _take(live: list[int], rng: SplitMix64) -> int:
+    """Removes and returns a random live alloc index (swap with the last)."""
+    j = rng.next() % len(live)
+    k = live[j]
+    live[j] = live[-1]
+    live.pop()
+    return k
+
+
 def _grow(base: int, chunks: int) -> str:
     return f"grow {base:#x} {chunks * PALLOC_CHUNK_BYTES:#x}"
 
@@ -48,23 +72,12 @@ def churn(seed: int = 1, ops: int = 200_000, chunks: int = 256) -> Iterator[str]
     used, threshold = 0, chunks * PALLOC_CHUNK_PAGES // 2
     for _ in range(ops):
         if used > threshold:
-            j = rng.next() % len(live)
-            k = live[j]
-            live[j] = live[-1]
-            live.pop()
+            k = _take(live, rng)
             pa.free(addrs[k], npages[k])
             used -= npages[k]
             yield f"free {k}"
         else:
-            r = rng.next() % 100
-            if r < 70:
-                n = 1
-            elif r < 90:
-                n = 2 + rng.next() % 15
-            elif r < 99:
-                n = 17 + rng.next() % 112
-            else:
-                n = 129 + rng.next() % 896
+            n = _size(rng, CHURN_SIZES)
             a = pa.alloc(n) or 0
             k = len(addrs)
             addrs.append(a)
@@ -133,15 +146,7 @@ def random_ops(seed: int = 1, ops: int = 20_000, chunks: int = 64) -> Iterator[s
             grown += n
             yield _grow(base, n)
         elif r < 60 or not live:
-            pick = rng.next() % 100
-            if pick < 55:
-                n = 1
-            elif pick < 80:
-                n = 2 + rng.next() % 63
-            elif pick < 95:
-                n = 65 + rng.next() % 448
-            else:
-                n = 513 + rng.next() % (4 * PALLOC_CHUNK_PAGES)
+            n = _size(rng, RANDOM_SIZES)
             a = pa.alloc(n) or 0
             k = len(addrs)
             addrs.append(a)
@@ -150,10 +155,7 @@ def random_ops(seed: int = 1, ops: int = 20_000, chunks: int = 64) -> Iterator[s
                 live.append(k)
             yield f"alloc {n}"
         else:
-            j = rng.next() % len(live)
-            k = live[j]
-            live[j] = live[-1]
-            live.pop()
+            k = _take(live, rng)
             pa.free(addrs[k], sizes[k])
             yield f"free {k}"
 

@@ -61,17 +61,13 @@ impl Model {
     }
 }
 
-pub struct Rng(pub u64);
+/// The scenarios' splitmix64, with a range helper.
+pub struct Rng(pub pagealloc::scenarios::SplitMix64);
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Rng {
+        Rng(pagealloc::scenarios::SplitMix64(seed))
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next() % n
     }
 }
