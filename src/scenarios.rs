@@ -9,9 +9,8 @@
 use std::time::Instant;
 
 use crate::arch::{Arch, PAGE_SIZE, PALLOC_CHUNK_BYTES};
-use crate::error::Result;
 use crate::pagealloc::PageAlloc;
-use crate::trace::{Op, Replay};
+use crate::trace::{Op, Replay, StepError};
 
 /// `page_base(BASE_CHUNK_IDX, 0)` on amd64.
 pub const BASE: u64 = 0x30_0000_0000;
@@ -192,7 +191,7 @@ impl Scenario {
         r: &mut Replay,
         from: usize,
         to: usize,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), StepError> {
         for &op in &self.ops[from..to] {
             r.step(pa, op)?;
         }
@@ -201,7 +200,7 @@ impl Scenario {
 
     /// One full run on a fresh allocator: returns the timed nanoseconds and
     /// the replay (for the checks).
-    pub fn run(&self) -> Result<(u128, PageAlloc, Replay)> {
+    pub fn run(&self) -> std::result::Result<(u128, PageAlloc, Replay), StepError> {
         let mut pa = PageAlloc::new(Arch::Amd64)?;
         let mut r = Replay::with_capacity(self.ops.len());
         self.run_range(&mut pa, &mut r, 0, self.from)?;

@@ -149,6 +149,37 @@ impl Trace {
     }
 }
 
+/// Why one trace op could not be applied.
+#[derive(Debug)]
+pub enum StepError {
+    /// The engine refused the op.
+    Engine(Error),
+    /// `free K` names an alloc that returned nothing.
+    FreeOfFailedAlloc { k: usize },
+}
+
+impl From<Error> for StepError {
+    fn from(e: Error) -> StepError {
+        StepError::Engine(e)
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::Engine(e) => e.fmt(f),
+            StepError::FreeOfFailedAlloc { k } => {
+                write!(
+                    f,
+                    "free {k}: alloc {k} failed (returned 0x0), so there is nothing to free"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
 /// The state of a replay in progress: what each alloc returned.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
@@ -168,9 +199,9 @@ impl Replay {
 
     /// Applies one op. A `free` of an alloc that failed is an error.
     #[inline]
-    pub fn step(&mut self, pa: &mut PageAlloc, op: Op) -> Result<(), Error> {
+    pub fn step(&mut self, pa: &mut PageAlloc, op: Op) -> Result<(), StepError> {
         match op {
-            Op::Grow { base, size } => pa.grow(base, size),
+            Op::Grow { base, size } => Ok(pa.grow(base, size)?),
             Op::Alloc { npages } => {
                 let a = pa.alloc(npages)?.unwrap_or(0);
                 self.addrs.push(a);
@@ -180,12 +211,9 @@ impl Replay {
             Op::Free { k } => {
                 let a = self.addrs[k];
                 if a == 0 {
-                    return Err(Error::OutOfHeap {
-                        addr: 0,
-                        npages: self.npages[k],
-                    });
+                    return Err(StepError::FreeOfFailedAlloc { k });
                 }
-                pa.free(a, self.npages[k])
+                Ok(pa.free(a, self.npages[k])?)
             }
         }
     }
