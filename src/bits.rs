@@ -256,6 +256,96 @@ impl PallocBits {
         *self = Self::EMPTY;
     }
 
+    /// Number of free pages immediately below page `i` (`i <= 512`).
+    #[inline]
+    pub fn free_below(&self, i: u64) -> u64 {
+        let (mut w, low) = ((i / 64) as usize, i % 64);
+        let mut count = 0;
+        if low > 0 {
+            // The pages below i in its word, moved to the top.
+            let x = self.0[w] << (64 - low);
+            if x != 0 {
+                return x.leading_zeros() as u64;
+            }
+            count = low;
+        }
+        while w > 0 {
+            w -= 1;
+            let x = self.0[w];
+            if x != 0 {
+                return count + x.leading_zeros() as u64;
+            }
+            count += 64;
+        }
+        count
+    }
+
+    /// Number of free pages from page `j` upward (`j <= 512`).
+    #[inline]
+    pub fn free_from(&self, j: u64) -> u64 {
+        if j >= PALLOC_CHUNK_PAGES {
+            return 0;
+        }
+        let (mut w, low) = ((j / 64) as usize, j % 64);
+        let x = self.0[w] >> low;
+        if x != 0 {
+            return x.trailing_zeros() as u64;
+        }
+        let mut count = 64 - low;
+        w += 1;
+        while w < WORDS {
+            let x = self.0[w];
+            if x != 0 {
+                return count + x.trailing_zeros() as u64;
+            }
+            count += 64;
+            w += 1;
+        }
+        count
+    }
+
+    /// The summary fields after pages `[i, i+n)` changed state in one
+    /// contiguous alloc (`alloc`) or free, from the fields before the change,
+    /// without re-scanning the chunk; `None` when that cannot be known
+    /// locally (an alloc carved from a run as long as the old max, which may
+    /// have been the only run that long). The result equals
+    /// [`PallocBits::summarize_fields`] of the bitmap after the change.
+    #[inline]
+    pub fn summary_after(
+        &self,
+        i: u64,
+        n: u64,
+        alloc: bool,
+        old: (u64, u64, u64),
+    ) -> Option<(u64, u64, u64)> {
+        let (s, m, e) = old;
+        // The free run around [i, i+n): [a, b). After a free it is one run;
+        // after an alloc it was one run, now split into [a, i) and [i+n, b).
+        let a = i - self.free_below(i);
+        let b = i + n + self.free_from(i + n);
+        let all = PALLOC_CHUNK_PAGES;
+        if alloc {
+            let (left, right) = (i - a, b - (i + n));
+            let max = if s == all {
+                // The chunk was all free: these are the only runs.
+                left.max(right)
+            } else if b - a < m {
+                // The max came from another run, which is untouched.
+                m
+            } else {
+                return None;
+            };
+            let start = if a == 0 { left } else { s };
+            let end = if b == all { right } else { e };
+            Some((start, max, end))
+        } else {
+            // Freeing only merges runs into [a, b); every other run stays.
+            let start = if a == 0 { b } else { s };
+            let end = if b == all { all - a } else { e };
+            Some((start, m.max(b - a), end))
+        }
+    }
+
     /// Whether pages `[i, i+n)` are all in use; if not, the first free one.
     pub fn first_free_in(&self, i: u64, n: u64) -> Option<u64> {
         let mut found = None;
@@ -488,6 +578,38 @@ mod tests {
                     None => assert!(got >= 64, "{c:#x} {n}"),
                 }
             }
+        }
+    }
+
+    #[test]
+    fn summary_after_matches_summarize() {
+        let mut next = rng(5);
+        for (name, b) in patterns() {
+            let before = b.summarize_fields();
+            for _ in 0..200 {
+                let i = next() % 512;
+                let n = 1 + next() % (512 - i).min(if next() % 2 == 0 { 8 } else { 512 });
+                // A free of an in-use range.
+                let mut f = b;
+                f.alloc_range(i, n);
+                let used = f.summarize_fields();
+                let mut g = f;
+                g.free(i, n);
+                assert_eq!(
+                    g.summary_after(i, n, false, used),
+                    Some(g.summarize_fields()),
+                    "{name} free {i}+{n}"
+                );
+                // An alloc of a free range.
+                let mut h = b;
+                h.free(i, n);
+                let freed = h.summarize_fields();
+                h.alloc_range(i, n);
+                if let Some(got) = h.summary_after(i, n, true, freed) {
+                    assert_eq!(got, h.summarize_fields(), "{name} alloc {i}+{n}");
+                }
+            }
+            let _ = before;
         }
     }
 

@@ -400,8 +400,20 @@ impl PageAlloc {
 
         if sc == ec {
             // One chunk: if its summary did not change, no parent can.
-            let y = self.chunk(sc).summarize(fmt);
-            if self.sum(leaf, sc) == y {
+            let old = self.sum(leaf, sc);
+            // A contiguous change inside one chunk can often be summarized
+            // from the old summary and the run around it, without a rescan;
+            // the result is the same summary either way.
+            let bits = self.chunk(sc);
+            let y = contig
+                .then(|| {
+                    let i = chunk_page_index(base);
+                    bits.summary_after(i, npages, alloc, fmt.unpack(old))
+                })
+                .flatten()
+                .map_or_else(|| bits.summarize(fmt), |(s, m, e)| fmt.pack(s, m, e));
+            debug_assert_eq!(y, self.chunk(sc).summarize(fmt));
+            if old == y {
                 return;
             }
             self.set_sum(leaf, sc, y);
