@@ -113,7 +113,9 @@ def render_map(
         for r in range(n_rows):
             ci = s + r * per_row
             rows.append((ci, y + r * row_height))
-            if r % label_every == 0:
+            # Label every few rows, never so close to the band's end that the
+            # text would run into a gap label below.
+            if r % label_every == 0 and (r == 0 or (n_rows - r) * row_height >= 12):
                 draw.text((MARGIN, y + r * row_height), f"{ci:#x}  {ly.chunk_base(ci):#x}", fill=TEXT, font=font)
         y += n_rows * row_height
 
