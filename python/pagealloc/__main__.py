@@ -48,13 +48,15 @@ def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple
     t0 = time.perf_counter()
     try:
         rep = TraceReplay(text, arch=arch)
-        shown = False
+        shown, last = False, 0.0
         while rep.done < rep.ops:
             rep.run(STEP)
-            # A progress bar only on a terminal, and only for slow replays.
-            if progress and time.perf_counter() - t0 > 1.0:
+            # A progress bar only on a terminal, only for slow replays, and
+            # redrawn at most ten times a second.
+            now = time.perf_counter()
+            if progress and now - t0 > 1.0 and (now - last > 0.1 or rep.done == rep.ops):
                 _progress(rep.done, rep.ops, t0)
-                shown = True
+                shown, last = True, now
         if shown:
             sys.stderr.write("\r" + " " * 79 + "\r")
     except ValueError as e:
