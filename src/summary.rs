@@ -166,10 +166,22 @@ impl SumFormat {
             (start, m1.max(m2).max(e1 + s2), end)
         }
         let l = 1u64 << log_max_pages_per_sum;
-        let a0 = join(f(sums[0]), f(sums[1]), l);
-        let a1 = join(f(sums[2]), f(sums[3]), l);
-        let a2 = join(f(sums[4]), f(sums[5]), l);
-        let a3 = join(f(sums[6]), f(sums[7]), l);
+        // Whole pairs of full or of free children are common (the heap fills
+        // from the bottom), and their join is known without unpacking.
+        let free = l | l << w | l << (2 * w);
+        let pair = |x: PallocSum, y: PallocSum| -> F {
+            if x.0 | y.0 == 0 {
+                (0, 0, 0)
+            } else if x.0 == free && y.0 == free {
+                (2 * l, 2 * l, 2 * l)
+            } else {
+                join(f(x), f(y), l)
+            }
+        };
+        let a0 = pair(sums[0], sums[1]);
+        let a1 = pair(sums[2], sums[3]);
+        let a2 = pair(sums[4], sums[5]);
+        let a3 = pair(sums[6], sums[7]);
         let (start, max, end) = join(join(a0, a1, 2 * l), join(a2, a3, 2 * l), 4 * l);
         self.pack(start, max, end)
     }
