@@ -319,11 +319,16 @@ impl PallocBits {
         old: (u64, u64, u64),
     ) -> Option<(u64, u64, u64)> {
         let (s, m, e) = old;
+        let all = PALLOC_CHUNK_PAGES;
+        // Quick refusal: an alloc carved from the start or end run when that
+        // run is as long as the max (the common case of a chunk filling up).
+        if alloc && s != all && ((e == m && i + n > all - e) || (s == m && i < s)) {
+            return None;
+        }
         // The free run around [i, i+n): [a, b). After a free it is one run;
         // after an alloc it was one run, now split into [a, i) and [i+n, b).
         let a = i - self.free_below(i);
         let b = i + n + self.free_from(i + n);
-        let all = PALLOC_CHUNK_PAGES;
         if alloc {
             let (left, right) = (i - a, b - (i + n));
             let max = if s == all {
