@@ -207,11 +207,11 @@ impl PallocBits {
                 size = 0;
                 continue;
             }
-            new_search.get_or_insert(base + x.trailing_ones() as u64);
+            let first_free = *new_search.get_or_insert(base + x.trailing_ones() as u64);
             if size > 0 {
                 let low = x.trailing_zeros() as u64;
                 if size + low >= npages {
-                    return (Some(start), new_search.unwrap());
+                    return (Some(start), first_free);
                 }
                 if low == 64 {
                     size += 64;
