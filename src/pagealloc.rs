@@ -550,7 +550,11 @@ impl PageAlloc {
                     (i + j) << ly.level_shift[l],
                     PAGE_SIZE << log_max_pages,
                 )?;
-                let (s, max, end) = fmt.unpack(sum);
+                let (s, max, end) = if l == 0 {
+                    fmt.unpack(sum)
+                } else {
+                    fmt.unpack_below_root(sum)
+                };
                 if size + s >= npages {
                     // The run so far plus this entry's start suffices.
                     if size == 0 {
@@ -622,7 +626,7 @@ impl PageAlloc {
         let mut hit = None;
         if PALLOC_CHUNK_PAGES - pi >= npages {
             let ci = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
-            if self.fmt.max(self.sum(self.ly.leaf(), ci)) >= npages {
+            if self.fmt.unpack_below_root(self.sum(self.ly.leaf(), ci)).1 >= npages {
                 let (j, search_idx) = self.chunk(ci).find(npages, pi);
                 let Some(j) = j else {
                     return Err(Error::Corrupt(format!(

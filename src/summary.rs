@@ -116,6 +116,22 @@ impl SumFormat {
         )
     }
 
+    /// [`SumFormat::unpack`] for a summary known not to be the special
+    /// all-free value: any summary below the root level.
+    #[inline(always)]
+    pub fn unpack_below_root(self, s: PallocSum) -> (u64, u64, u64) {
+        debug_assert!(
+            s.0 & PallocSum::ALL_FREE_BIT == 0,
+            "special summary below the root"
+        );
+        let m = self.field_mask();
+        (
+            s.0 & m,
+            (s.0 >> self.log_max) & m,
+            (s.0 >> (2 * self.log_max)) & m,
+        )
+    }
+
     /// `freeChunkSum`: the summary of an entirely free chunk.
     #[inline]
     pub fn free_chunk_sum(self) -> PallocSum {
