@@ -89,12 +89,13 @@ impl PallocBits {
         // First pass: runs that touch word boundaries. `cur` is the free run
         // ending at the current word boundary.
         let mut start = None;
-        let (mut max, mut cur) = (0u64, 0u64);
+        let (mut max, mut cur, mut free) = (0u64, 0u64, 0u64);
         for &x in &self.0 {
             if x == 0 {
                 cur += 64;
                 continue;
             }
+            free += x.count_zeros() as u64;
             cur += x.trailing_zeros() as u64;
             if start.is_none() {
                 start = Some(cur);
@@ -108,8 +109,9 @@ impl PallocBits {
         max = max.max(cur);
         // Second pass: runs strictly inside a word, between its lowest and
         // highest set bits. Such a run is at most 62 long; only look for ones
-        // longer than the max so far.
-        if max < 62 {
+        // longer than the max so far, and only if there are more free pages
+        // than that at all (a filling chunk usually has not).
+        if max < 62 && free > max {
             for &x in &self.0 {
                 // A zero word would have made max >= 64 above.
                 debug_assert!(x != 0);
