@@ -141,89 +141,67 @@ impl SumFormat {
 
     /// Go's `mergeSummaries`: combines the summaries of consecutive regions,
     /// each of at most `2^log_max_pages_per_sum` pages, into the summary of
-    /// the whole.
-    ///
-    /// A running (start, max, end) covers `sums[..i]`; merging `sums[i]`
-    /// extends `start` only while everything so far is free, lets `max` take
-    /// the run across the boundary (`end + start_i`), and extends `end` only
-    /// if `sums[i]` is entirely free.
+    /// the whole, folding them in one by one (see `join` below).
     pub fn merge(self, sums: &[PallocSum], log_max_pages_per_sum: u32) -> PallocSum {
         let (first, rest) = sums.split_first().expect("merge_summaries of no summaries");
-        self.merge_from(*first, rest, log_max_pages_per_sum)
+        let whole = 1u64 << log_max_pages_per_sum;
+        // The running summary covers `covered` pages.
+        let (mut acc, mut covered) = (self.unpack(*first), whole);
+        for &s in rest {
+            acc = join(acc, covered, self.unpack(s), whole);
+            covered += whole;
+        }
+        self.pack(acc.0, acc.1, acc.2)
     }
 
     /// [`SumFormat::merge`] for one block of 8 summaries below the root level
     /// (the hot path of every `update`), as a balanced tree of pairwise joins.
     ///
-    /// Joining two neighbours is associative (`start` spans the left one only
-    /// if it is wholly free, `end` likewise from the right, `max` may take the
-    /// run across their boundary), so the tree gives exactly the sequential
+    /// `join` is associative, so the tree gives exactly the sequential
     /// result while its three rounds of independent joins keep the CPU busy
-    /// instead of waiting on one chain of eight.
+    /// instead of waiting on one chain of eight. Children below the root are
+    /// never the special all-free value, so they unpack plainly.
     #[inline(always)]
     pub fn merge_block(self, sums: &[PallocSum; 8], log_max_pages_per_sum: u32) -> PallocSum {
-        type F = (u64, u64, u64);
-        // Only a root-level summary can be the special all-free value (a
-        // summary below the root covers at most 2^(w-3) pages), and blocks
-        // are children of some parent, so plain field extraction suffices.
-        let m = self.field_mask();
-        let w = self.log_max;
-        let f = |s: PallocSum| -> F {
-            debug_assert!(
-                s.0 & PallocSum::ALL_FREE_BIT == 0,
-                "special summary below the root"
-            );
-            (s.0 & m, (s.0 >> w) & m, (s.0 >> (2 * w)) & m)
-        };
-        #[inline(always)]
-        fn join((s1, m1, e1): F, (s2, m2, e2): F, len: u64) -> F {
-            let start = if s1 == len { len + s2 } else { s1 };
-            let end = if e2 == len { len + e1 } else { e2 };
-            (start, m1.max(m2).max(e1 + s2), end)
-        }
         let l = 1u64 << log_max_pages_per_sum;
         // Whole pairs of full or of free children are common (the heap fills
         // from the bottom), and their join is known without unpacking.
-        let free = l | l << w | l << (2 * w);
-        let pair = |x: PallocSum, y: PallocSum| -> F {
+        let free = self.pack(l, l, l);
+        let pair = |x: PallocSum, y: PallocSum| -> Fields {
             if x.0 | y.0 == 0 {
                 (0, 0, 0)
-            } else if x.0 == free && y.0 == free {
+            } else if x == free && y == free {
                 (2 * l, 2 * l, 2 * l)
             } else {
-                join(f(x), f(y), l)
+                join(self.unpack_below_root(x), l, self.unpack_below_root(y), l)
             }
         };
         let a0 = pair(sums[0], sums[1]);
         let a1 = pair(sums[2], sums[3]);
         let a2 = pair(sums[4], sums[5]);
         let a3 = pair(sums[6], sums[7]);
-        let (start, max, end) = join(join(a0, a1, 2 * l), join(a2, a3, 2 * l), 4 * l);
+        let (start, max, end) = join(
+            join(a0, 2 * l, a1, 2 * l),
+            4 * l,
+            join(a2, 2 * l, a3, 2 * l),
+            4 * l,
+        );
         self.pack(start, max, end)
     }
+}
 
-    #[inline(always)]
-    fn merge_from(
-        self,
-        first: PallocSum,
-        rest: &[PallocSum],
-        log_max_pages_per_sum: u32,
-    ) -> PallocSum {
-        let whole = 1u64 << log_max_pages_per_sum;
-        let (mut start, mut max, mut end) = self.unpack(first);
-        // `covered` is the page count of the summaries merged so far.
-        let mut covered = whole;
-        for &s in rest {
-            let (si, mi, ei) = self.unpack(s);
-            if start == covered {
-                start += si;
-            }
-            max = max.max(end + si).max(mi);
-            end = if ei == whole { end + whole } else { ei };
-            covered += whole;
-        }
-        self.pack(start, max, end)
-    }
+/// Unpacked (start, max, end).
+type Fields = (u64, u64, u64);
+
+/// The summary of two neighbouring regions of `left_len` and `right_len`
+/// pages: `start` spans the left one only if it is wholly free, `end` spans
+/// the right one only if it is wholly free, and `max` may take the run across
+/// their boundary (the left's `end` plus the right's `start`).
+#[inline(always)]
+fn join((s1, m1, e1): Fields, left_len: u64, (s2, m2, e2): Fields, right_len: u64) -> Fields {
+    let start = if s1 == left_len { left_len + s2 } else { s1 };
+    let end = if e2 == right_len { right_len + e1 } else { e2 };
+    (start, m1.max(m2).max(e1 + s2), end)
 }
 
 #[cfg(test)]
