@@ -58,17 +58,24 @@ def churn_ops(chunks: int, ops: int):
     return out
 
 
-def run_churn(ops, alloc, free):
-    """Replays churn ops through alloc(n) -> handle and free(handle, n)."""
+def run_churn(ops, alloc, free, warm=0):
+    """Replays churn ops through alloc(n) -> handle and free(handle, n);
+    returns ns per op over ops[warm:] (the first `warm` run untimed)."""
     handles, sizes = [], []
+
+    def replay(part):
+        for kind, arg in part:
+            if kind == "a":
+                handles.append(alloc(arg))
+                sizes.append(arg)
+            else:
+                free(handles[arg], sizes[arg])
+
+    replay(ops[:warm])
+    timed = ops[warm:]
     t0 = time.perf_counter_ns()
-    for kind, arg in ops:
-        if kind == "a":
-            handles.append(alloc(arg))
-            sizes.append(arg)
-        else:
-            free(handles[arg], sizes[arg])
-    return (time.perf_counter_ns() - t0) / len(ops)
+    replay(timed)
+    return (time.perf_counter_ns() - t0) / len(timed)
 
 
 def best(fn, reps):
@@ -116,23 +123,17 @@ def main(argv=None) -> int:
 
     def va_churn(ops, chunks, warm):
         """virtual-allocator slows down as its region list grows, so replay
-        `warm` ops untimed first and time the next len(ops) - warm (its
-        steady state, where SCENARIOS.md's 515,000 ns comes from)."""
+        `warm` ops untimed first and time the rest (its steady state, where
+        SCENARIOS.md's 515,000 ns comes from)."""
         a = va.Allocator(BASE, chunks * CHUNK, PAGE, PAGE, va.AllocationPolicy.FIRST_FIT)
-        handles, sizes = [], []
-        t0 = 0
-        for i, (kind, arg) in enumerate(ops):
-            if i == warm:
-                t0 = time.perf_counter_ns()
-            if kind == "a":
-                try:
-                    handles.append(a.allocate(arg * PAGE))
-                except va.OutOfMemoryError:
-                    handles.append(None)
-                sizes.append(arg)
-            else:
-                a.free(handles[arg])
-        return (time.perf_counter_ns() - t0) / (len(ops) - warm)
+
+        def alloc(n):
+            try:
+                return a.allocate(n * PAGE)
+            except va.OutOfMemoryError:
+                return None
+
+        return run_churn(ops, alloc, lambda r, n: a.free(r), warm)
 
     def tlsf_churn(ops, chunks):
         def once():

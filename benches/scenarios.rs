@@ -5,16 +5,7 @@
 //! 1e9 / (elem/s) is its ns/op.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pagealloc::scenarios::{self, Scenario};
-use pagealloc::trace::Replay;
-use pagealloc::{Arch, PageAlloc};
-
-fn setup(s: &Scenario) -> (PageAlloc, Replay) {
-    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
-    let mut r = Replay::with_capacity(s.ops.len());
-    s.run_range(&mut pa, &mut r, 0, s.from).unwrap();
-    (pa, r)
-}
+use pagealloc::scenarios;
 
 fn bench_scenarios(c: &mut Criterion) {
     let mut g = c.benchmark_group("scenarios");
@@ -28,7 +19,7 @@ fn bench_scenarios(c: &mut Criterion) {
         g.throughput(Throughput::Elements(s.units));
         g.bench_function(s.name, |b| {
             b.iter_batched(
-                || setup(&s),
+                || s.setup().unwrap(),
                 |(mut pa, mut r)| {
                     s.run_range(&mut pa, &mut r, s.from, s.to).unwrap();
                     (pa, r)

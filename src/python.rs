@@ -25,7 +25,7 @@ use crate::bits::{self, PallocBits as EngineBits, WORDS};
 use crate::error::Error;
 use crate::pagealloc::PageAlloc as Engine;
 use crate::summary::{PallocSum, SumFormat};
-use crate::trace::{results_file, Replay, Trace, TraceError};
+use crate::trace::{results_file, Op, Replay, Trace, TraceError};
 
 create_exception!(
     _pagealloc,
@@ -808,6 +808,22 @@ impl TraceReplay {
     #[getter]
     fn allocs(&self) -> usize {
         self.trace.allocs
+    }
+
+    /// Grow ops in the trace.
+    #[getter]
+    fn grows(&self) -> usize {
+        self.trace
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Grow { .. }))
+            .count()
+    }
+
+    /// Free ops in the trace.
+    #[getter]
+    fn frees(&self) -> usize {
+        self.trace.ops.len() - self.trace.allocs - self.grows()
     }
 
     /// Nanoseconds spent inside the allocator so far (excluding Python).

@@ -198,12 +198,18 @@ impl Scenario {
         Ok(())
     }
 
-    /// One full run on a fresh allocator: returns the timed nanoseconds and
-    /// the replay (for the checks).
-    pub fn run(&self) -> std::result::Result<(u128, PageAlloc, Replay), StepError> {
+    /// A fresh allocator with the untimed set-up ops `[0, from)` replayed.
+    pub fn setup(&self) -> std::result::Result<(PageAlloc, Replay), StepError> {
         let mut pa = PageAlloc::new(Arch::Amd64)?;
         let mut r = Replay::with_capacity(self.ops.len());
         self.run_range(&mut pa, &mut r, 0, self.from)?;
+        Ok((pa, r))
+    }
+
+    /// One full run on a fresh allocator: returns the timed nanoseconds and
+    /// the replay (for the checks).
+    pub fn run(&self) -> std::result::Result<(u128, PageAlloc, Replay), StepError> {
+        let (mut pa, mut r) = self.setup()?;
         let t0 = Instant::now();
         self.run_range(&mut pa, &mut r, self.from, self.to)?;
         let ns = t0.elapsed().as_nanos();

@@ -64,28 +64,17 @@ def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple
     return rep, time.perf_counter() - t0
 
 
-def _counts(path: str) -> dict:
-    kinds = {"grow": 0, "alloc": 0, "free": 0}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            tok = line.split("#", 1)[0].split()
-            if tok:
-                kinds[tok[0]] += 1
-    return kinds
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     rep, wall = replay_file(args.trace, args.arch, progress=sys.stderr.isatty() and not args.json)
     pa = rep.allocator
     stats = pa.stats()
-    kinds = _counts(args.trace)
     failed = sum(1 for a in rep.addresses if a == 0)
     timing = {
         "ops": rep.ops,
-        "grows": kinds["grow"],
-        "allocs": kinds["alloc"],
+        "grows": rep.grows,
+        "allocs": rep.allocs,
         "failed_allocs": failed,
-        "frees": kinds["free"],
+        "frees": rep.frees,
         "engine_ns_per_op": rep.elapsed_ns / max(1, rep.ops),
         "wall_ns_per_op": wall * 1e9 / max(1, rep.ops),
     }
@@ -97,8 +86,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**stats.as_dict(), "replay": timing}, indent=2))
         return 0
-    print(f"replayed {args.trace}: {rep.ops} ops ({kinds['grow']} grows, {kinds['alloc']} allocs "
-          f"of which {failed} failed, {kinds['free']} frees)")
+    print(f"replayed {args.trace}: {rep.ops} ops ({rep.grows} grows, {rep.allocs} allocs "
+          f"of which {failed} failed, {rep.frees} frees)")
     print(stats)
     print(f"replay time: {timing['engine_ns_per_op']:.1f} ns/op in the allocator, "
           f"{timing['wall_ns_per_op']:.1f} ns/op including parsing ({wall * 1e3:.1f} ms)")
