@@ -10,9 +10,11 @@ Workloads (all per op, including the Python call):
 
 Allocators: pagealloc called per op; pagealloc's bulk paths (TraceReplay for
 churn, alloc_many for exhaust); the pure-Python first-fit model of the test
-suite (tests/model.py); virtual-allocator (pure-Python first fit over a list
+suite (pagealloc.model); virtual-allocator (pure-Python first fit over a list
 of regions) and tlsfallocator (C++ OffsetAllocator via pybind11, O(1), not
-first fit), both from PyPI and installed by this script when missing.
+first fit), both from PyPI: install them yourself with
+``.venv/bin/pip install virtual-allocator tlsfallocator``; a peer that is not
+installed is left out of the table, with a note.
 Slow peers run a prefix of the workload (virtual-allocator: timed after a
 warm-up prefix, at its steady state); ns/op is per op either way.
 """
@@ -22,29 +24,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pagealloc
 from pagealloc.tracegen import churn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from model import Model  # noqa: E402
+from pagealloc.model import Model
 
 PAGE = pagealloc.PAGE_SIZE
 CHUNK = pagealloc.PALLOC_CHUNK_BYTES
 BASE = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
 
 
-def ensure(module: str, dist: str):
+def optional(module: str, dist: str):
+    """The peer module, or None (with a note) when it is not installed."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", dist], check=True)
-        return importlib.import_module(module)
+        print(f"note: {dist} is not installed; its rows are left out "
+              f"(pip install {dist})", file=sys.stderr)
+        return None
 
 
 def churn_ops(chunks: int, ops: int):
@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer ops and repetitions")
     args = ap.parse_args(argv)
     reps = 2 if args.quick else 5
-    va = ensure("virtual_allocator", "virtual-allocator")
-    tlsf = ensure("TLSFAllocator", "tlsfallocator")
+    va = optional("virtual_allocator", "virtual-allocator")
+    tlsf = optional("TLSFAllocator", "tlsfallocator")
 
     n64 = 50_000 if args.quick else 200_000
     ops64 = churn_ops(64, n64)
@@ -145,11 +145,13 @@ def main(argv=None) -> int:
     print("measuring churn-64 ...", file=sys.stderr)
     rows.append(("churn-64", "pagealloc (per call)", len(ops64), pa_churn(ops64, 64)))
     rows.append(("churn-64", "pagealloc (TraceReplay, bulk)", len(ops64), pa_replay(64, n64)))
-    rows.append(("churn-64", "tlsfallocator", len(ops64), tlsf_churn(ops64, 64)))
+    if tlsf:
+        rows.append(("churn-64", "tlsfallocator", len(ops64), tlsf_churn(ops64, 64)))
     prefix = ops64[: 5_000 if args.quick else 20_000]
-    rows.append(("churn-64", "pure-Python model (tests/model.py)", len(prefix), model_churn(prefix, 64)))
+    rows.append(("churn-64", "pure-Python model (pagealloc.model)", len(prefix), model_churn(prefix, 64)))
     warm, timed = (2_000, 200) if args.quick else (20_000, 1_000)
-    rows.append(("churn-64", "virtual-allocator", timed, va_churn(ops64[: warm + timed], 64, warm)))
+    if va:
+        rows.append(("churn-64", "virtual-allocator", timed, va_churn(ops64[: warm + timed], 64, warm)))
 
     if not args.quick:
         print("measuring churn-256 ...", file=sys.stderr)
@@ -194,9 +196,11 @@ def main(argv=None) -> int:
 
     rows.append(("exhaust", "pagealloc (per call)", n, best(pa_exhaust_calls, reps)))
     rows.append(("exhaust", "pagealloc (alloc_many, bulk)", n, best(pa_exhaust_bulk, reps)))
-    rows.append(("exhaust", "tlsfallocator", n, best(tlsf_exhaust, reps)))
-    vk = 300 if args.quick else 2_000
-    rows.append(("exhaust", "virtual-allocator", vk, va_exhaust(vk)))
+    if tlsf:
+        rows.append(("exhaust", "tlsfallocator", n, best(tlsf_exhaust, reps)))
+    if va:
+        vk = 300 if args.quick else 2_000
+        rows.append(("exhaust", "virtual-allocator", vk, va_exhaust(vk)))
 
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
           f"{time.strftime('%Y-%m-%d')}; command: python benches/compare.py{' --quick' if args.quick else ''}")

@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pagealloc::trace::{results_file, Op, Replay, Trace};
+use pagealloc::trace::{results_file, OpKind, OpTimer, Replay, Trace};
 use pagealloc::{Arch, PageAlloc};
 
 struct Args {
@@ -71,6 +71,28 @@ fn timer_overhead_ns() -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// Times ops per kind: every op when `every_op`, else only the grows (which
+/// ns_per_op excludes).
+struct KindTimer {
+    every_op: bool,
+    cost: f64,
+    ns: [f64; 3],
+}
+
+impl OpTimer for KindTimer {
+    type Mark = Option<Instant>;
+    #[inline]
+    fn start(&mut self, kind: OpKind) -> Option<Instant> {
+        (self.every_op || kind == OpKind::Grow).then(Instant::now)
+    }
+    #[inline]
+    fn stop(&mut self, kind: OpKind, mark: Option<Instant>) {
+        if let Some(t0) = mark {
+            self.ns[kind.index()] += t0.elapsed().as_nanos() as f64 - self.cost;
+        }
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -101,54 +123,45 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let kinds = ["alloc", "free", "grow"];
     let mut per_kind: [Vec<f64>; 3] = Default::default();
     let mut overall = Vec::new();
     let mut last = None;
-    let timer = timer_overhead_ns();
+    let timer_cost = timer_overhead_ns();
+    let (grow, alloc, free) = (
+        OpKind::Grow.index(),
+        OpKind::Alloc.index(),
+        OpKind::Free.index(),
+    );
     for rep in 0..args.reps {
         // Odd repetitions time every op (for the per-kind split, less the
         // timer's own cost); even ones time the whole replay at once and
         // subtract the grows, timed one by one, for ns_per_op.
-        let per_op = rep % 2 == 1 || args.reps == 1;
+        let mut timer = KindTimer {
+            every_op: rep % 2 == 1 || args.reps == 1,
+            cost: timer_cost,
+            ns: [0.0; 3],
+        };
         let mut pa = PageAlloc::new(args.arch).expect("reserve metadata");
-        let mut r = Replay::with_capacity(trace.allocs);
-        let mut ns = [0f64; 3];
-        let mut count = [0u64; 3];
+        let mut r = Replay::new(&trace);
         let t_all = Instant::now();
-        for (&op, &line) in trace.ops.iter().zip(&trace.lines) {
-            let k = match op {
-                Op::Alloc { .. } => 0,
-                Op::Free { .. } => 1,
-                Op::Grow { .. } => 2,
-            };
-            count[k] += 1;
-            let res = if per_op || k == 2 {
-                let t0 = Instant::now();
-                let res = r.step(&mut pa, op);
-                ns[k] += t0.elapsed().as_nanos() as f64 - timer;
-                res
-            } else {
-                r.step(&mut pa, op)
-            };
-            if let Err(e) = res {
-                eprintln!("replay: {}: line {line}: {e}", args.trace);
-                return ExitCode::from(2);
-            }
+        if let Err(e) = r.run_to(&mut pa, &trace, trace.ops.len(), &mut timer) {
+            eprintln!("replay: {}: {e}", args.trace);
+            return ExitCode::from(2);
         }
         let total = t_all.elapsed().as_nanos() as f64;
-        let n = (count[0] + count[1]).max(1) as f64;
-        if per_op {
+        let count = trace.counts.0;
+        let n = (count[alloc] + count[free]).max(1) as f64;
+        if timer.every_op {
             for k in 0..3 {
                 if count[k] > 0 {
-                    per_kind[k].push(ns[k] / count[k] as f64);
+                    per_kind[k].push(timer.ns[k] / count[k] as f64);
                 }
             }
             if args.reps == 1 {
-                overall.push((ns[0] + ns[1]) / n);
+                overall.push((timer.ns[alloc] + timer.ns[free]) / n);
             }
         } else {
-            overall.push((total - ns[2]) / n);
+            overall.push((total - timer.ns[grow]) / n);
         }
         last = Some((pa, r));
     }
@@ -160,11 +173,11 @@ fn main() -> ExitCode {
         args.reps,
         args.arch
     );
-    for (k, v) in per_kind.iter_mut().enumerate() {
+    for (kind, v) in OpKind::ALL.iter().zip(per_kind.iter_mut()) {
         if !v.is_empty() {
             println!(
-                "{:<6} {:>10.1} ns/op (per-op timer, {timer:.0} ns timer cost subtracted)",
-                kinds[k],
+                "{:<6} {:>10.1} ns/op (per-op timer, {timer_cost:.0} ns timer cost subtracted)",
+                kind.name(),
                 median(v)
             );
         }

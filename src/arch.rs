@@ -232,9 +232,42 @@ impl Layout {
             _ => Err(Error::BeyondAddressSpace {
                 addr,
                 len,
-                arch: self.arch,
+                bits: self.heap_addr_bits,
             }),
         }
+    }
+
+    /// [`Layout::chunk_index`] of an address that must lie in the address space.
+    pub fn try_chunk_index(&self, addr: u64) -> Result<u64, Error> {
+        self.lin_checked(addr, 1)?;
+        Ok(self.chunk_index(addr))
+    }
+
+    /// `ci` itself, if it is a chunk index of the address space.
+    pub fn check_chunk(&self, ci: u64) -> Result<u64, Error> {
+        if ci >= self.max_chunks {
+            return Err(Error::ChunkBeyondSpace {
+                chunk: ci,
+                max_chunks: self.max_chunks,
+            });
+        }
+        Ok(ci)
+    }
+
+    /// [`Layout::page_base`] for any `ci` and `page_idx`: like Go's
+    /// `PageBase`, the page may run past its chunk into later ones, as long
+    /// as the address stays in the address space.
+    pub fn try_page_base(&self, ci: u64, page_idx: u64) -> Result<u64, Error> {
+        self.check_chunk(ci)?;
+        page_idx
+            .checked_mul(PAGE_SIZE)
+            .and_then(|off| (ci << LOG_PALLOC_CHUNK_BYTES).checked_add(off))
+            .filter(|&lin| lin < self.space_bytes())
+            .map(|lin| self.unlin(lin))
+            .ok_or(Error::PageBeyondSpace {
+                chunk: ci,
+                page: page_idx,
+            })
     }
 
     /// Go's `chunkIndex`: the global index of the chunk holding real address `addr`.

@@ -6,6 +6,7 @@
 //! shift-and tricks, never by walking single bits.
 
 use crate::arch::PALLOC_CHUNK_PAGES;
+use crate::error::{Error, Result};
 use crate::summary::{PallocSum, SumFormat};
 
 /// Number of 64-bit words in a chunk bitmap.
@@ -56,6 +57,22 @@ pub fn find_bit_range64(c: u64, n: u64) -> u64 {
         return 0;
     }
     run_starts(c, n).trailing_zeros() as u64
+}
+
+/// [`find_bit_range64`] for any `n`: more than 64 is an error.
+pub fn try_find_bit_range64(c: u64, n: u64) -> Result<u64> {
+    if n > 64 {
+        return Err(Error::BadRunLength { n });
+    }
+    Ok(find_bit_range64(c, n))
+}
+
+/// Checks that `(i, n)` is a page range inside one chunk with `n >= 1`.
+pub fn check_range(i: u64, n: u64) -> Result<()> {
+    if n == 0 || i.checked_add(n).is_none_or(|e| e > PALLOC_CHUNK_PAGES) {
+        return Err(Error::BadRange { i, n });
+    }
+    Ok(())
 }
 
 impl PallocBits {
@@ -154,6 +171,29 @@ impl PallocBits {
         } else {
             self.find_large_n(npages, search_idx)
         }
+    }
+
+    /// [`PallocBits::find`] with its preconditions checked: `npages >= 1`,
+    /// `search_idx < 512` and every page below `search_idx` in use.
+    pub fn try_find(&self, npages: u64, search_idx: u64) -> Result<(Option<u64>, u64)> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if search_idx >= PALLOC_CHUNK_PAGES {
+            return Err(Error::BadSearchIdx {
+                idx: search_idx,
+                free_below: None,
+            });
+        }
+        if search_idx > 0 {
+            if let Some(p) = self.first_free_in(0, search_idx) {
+                return Err(Error::BadSearchIdx {
+                    idx: search_idx,
+                    free_below: Some(p),
+                });
+            }
+        }
+        Ok(self.find(npages, search_idx))
     }
 
     /// `find` for one page: the first word that is not full has it.

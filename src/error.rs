@@ -8,8 +8,6 @@
 use std::fmt;
 use std::io;
 
-use crate::arch::Arch;
-
 #[derive(Debug)]
 pub enum Error {
     /// An allocation or free of zero pages.
@@ -18,8 +16,8 @@ pub enum Error {
     ZeroSize,
     /// An address that is not a multiple of the page size.
     Misaligned { addr: u64 },
-    /// `[addr, addr+len)` does not fit in the preset's address space.
-    BeyondAddressSpace { addr: u64, len: u64, arch: Arch },
+    /// `[addr, addr+len)` does not fit in the layout's `bits`-bit address space.
+    BeyondAddressSpace { addr: u64, len: u64, bits: u32 },
     /// Pages `[addr, addr + npages*PAGE_SIZE)` are not all in grown chunks.
     OutOfHeap { addr: u64, npages: u64 },
     /// A free of pages that are not all in use; `page` is the first free one.
@@ -32,6 +30,24 @@ pub enum Error {
     ReservedAddress { base: u64, limit: u64 },
     /// A page range `(i, n)` that does not fit in one chunk.
     BadRange { i: u64, n: u64 },
+    /// A chunk index at or beyond the layout's `max_chunks`.
+    ChunkBeyondSpace { chunk: u64, max_chunks: u64 },
+    /// Page `page` of chunk `chunk` lies beyond the address space.
+    PageBeyondSpace { chunk: u64, page: u64 },
+    /// A bitmap search index outside the chunk, or with a free page below
+    /// it (`free_below`), which breaks `find`'s precondition.
+    BadSearchIdx { idx: u64, free_below: Option<u64> },
+    /// A run length `findBitRange64` cannot look for (more than 64).
+    BadRunLength { n: u64 },
+    /// `merge_summaries` of nothing.
+    NoSummaries,
+    /// `count` regions of `2^log_pages` pages exceed the packed fields.
+    MergeTooLarge { count: usize, log_pages: u32 },
+    /// A summary with a field larger than its region of `2^log_pages` pages.
+    SummaryTooLarge {
+        fields: (u64, u64, u64),
+        log_pages: u32,
+    },
     /// A chunk index whose metadata is not part of the known heap.
     NoSuchChunk { chunk: u64 },
     /// A summary level or index outside the tree (or its committed part).
@@ -73,10 +89,9 @@ impl fmt::Display for Error {
                     "address {addr:#x} is not aligned to the page size (8192)"
                 )
             }
-            Error::BeyondAddressSpace { addr, len, arch } => write!(
+            Error::BeyondAddressSpace { addr, len, bits } => write!(
                 f,
-                "range [{addr:#x}, +{len:#x}) lies beyond the {} address space of {arch}",
-                format_bits(arch.heap_addr_bits())
+                "range [{addr:#x}, +{len:#x}) lies beyond the {bits}-bit address space"
             ),
             Error::OutOfHeap { addr, npages } => write!(
                 f,
@@ -98,6 +113,35 @@ impl fmt::Display for Error {
             Error::BadRange { i, n } => {
                 write!(f, "page range ({i}, {n}) does not fit in a 512-page chunk")
             }
+            Error::ChunkBeyondSpace { chunk, max_chunks } => write!(
+                f,
+                "chunk index {chunk:#x} is beyond the address space ({max_chunks:#x} chunks)"
+            ),
+            Error::PageBeyondSpace { chunk, page } => write!(
+                f,
+                "page {page} of chunk {chunk:#x} lies beyond the address space"
+            ),
+            Error::BadSearchIdx {
+                idx,
+                free_below: None,
+            } => write!(f, "search_idx must be in [0, 512), got {idx}"),
+            Error::BadSearchIdx {
+                idx,
+                free_below: Some(p),
+            } => write!(f, "search_idx {idx} is invalid: page {p} below it is free"),
+            Error::BadRunLength { n } => write!(f, "n must be in [0, 64], got {n}"),
+            Error::NoSummaries => write!(f, "merge_summaries needs at least one summary"),
+            Error::MergeTooLarge { count, log_pages } => write!(
+                f,
+                "{count} summaries of 2**{log_pages} pages exceed this layout's summary range"
+            ),
+            Error::SummaryTooLarge {
+                fields: (s, m, e),
+                log_pages,
+            } => write!(
+                f,
+                "summary ({s}, {m}, {e}) is larger than 2**{log_pages} pages"
+            ),
             Error::NoSuchChunk { chunk } => {
                 write!(f, "chunk {chunk:#x} is outside the allocator's known range")
             }
@@ -148,10 +192,6 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
-}
-
-fn format_bits(bits: u32) -> String {
-    format!("{bits}-bit")
 }
 
 /// A byte count in the largest binary unit that keeps it at least 1.

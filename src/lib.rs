@@ -75,11 +75,10 @@
 //! # Ok::<(), pagealloc::Error>(())
 //! ```
 
+pub mod alloc;
 pub mod arch;
 pub mod bits;
 pub mod error;
-pub mod pagealloc;
-pub mod scenarios;
 pub mod summary;
 pub mod trace;
 pub mod vm;
@@ -87,6 +86,7 @@ pub mod vm;
 #[cfg(feature = "python")]
 mod python;
 
+pub use alloc::PageAlloc;
 pub use arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,
     MAX_SUMMARY_LEVELS, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
@@ -94,5 +94,4 @@ pub use arch::{
 };
 pub use bits::{find_bit_range64, PallocBits};
 pub use error::{Error, Result};
-pub use pagealloc::PageAlloc;
 pub use summary::{PallocSum, SumFormat};

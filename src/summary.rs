@@ -78,46 +78,38 @@ impl SumFormat {
         Ok(self.pack(start, max, end))
     }
 
+    /// `start()`: free pages at the region's low end.
     #[inline]
     pub fn start(self, s: PallocSum) -> u64 {
-        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
-            return self.max_packed_value();
-        }
-        s.0 & self.field_mask()
+        self.unpack(s).0
     }
 
+    /// `max()`: the longest free run in the region.
     #[inline]
     pub fn max(self, s: PallocSum) -> u64 {
-        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
-            return self.max_packed_value();
-        }
-        (s.0 >> self.log_max) & self.field_mask()
+        self.unpack(s).1
     }
 
+    /// `end()`: free pages at the region's high end.
     #[inline]
     pub fn end(self, s: PallocSum) -> u64 {
-        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
-            return self.max_packed_value();
-        }
-        (s.0 >> (2 * self.log_max)) & self.field_mask()
+        self.unpack(s).2
     }
 
+    /// `unpack()`: (start, max, end), with the special all-free value read
+    /// as `2^w` in every field.
     #[inline]
     pub fn unpack(self, s: PallocSum) -> (u64, u64, u64) {
         if s.0 & PallocSum::ALL_FREE_BIT != 0 {
             let v = self.max_packed_value();
             return (v, v, v);
         }
-        let m = self.field_mask();
-        (
-            s.0 & m,
-            (s.0 >> self.log_max) & m,
-            (s.0 >> (2 * self.log_max)) & m,
-        )
+        self.unpack_below_root(s)
     }
 
     /// [`SumFormat::unpack`] for a summary known not to be the special
-    /// all-free value: any summary below the root level.
+    /// all-free value: any summary below the root level. This is the one
+    /// place that extracts the packed fields.
     #[inline(always)]
     pub fn unpack_below_root(self, s: PallocSum) -> (u64, u64, u64) {
         debug_assert!(
@@ -152,6 +144,34 @@ impl SumFormat {
             covered += whole;
         }
         self.pack(acc.0, acc.1, acc.2)
+    }
+
+    /// [`SumFormat::merge`] with its preconditions checked: at least one
+    /// summary, each no larger than its region, and the merged region
+    /// within the packed fields' range.
+    pub fn try_merge(self, sums: &[PallocSum], log_max_pages_per_sum: u32) -> Result<PallocSum> {
+        if sums.is_empty() {
+            return Err(Error::NoSummaries);
+        }
+        let total = (sums.len() as u64)
+            .checked_shl(log_max_pages_per_sum)
+            .filter(|_| log_max_pages_per_sum <= 63);
+        if total.is_none_or(|t| t > self.max_packed_value()) {
+            return Err(Error::MergeTooLarge {
+                count: sums.len(),
+                log_pages: log_max_pages_per_sum,
+            });
+        }
+        for &s in sums {
+            let fields = self.unpack(s);
+            if fields.0.max(fields.1).max(fields.2) > 1 << log_max_pages_per_sum {
+                return Err(Error::SummaryTooLarge {
+                    fields,
+                    log_pages: log_max_pages_per_sum,
+                });
+            }
+        }
+        Ok(self.merge(sums, log_max_pages_per_sum))
     }
 
     /// [`SumFormat::merge`] for one block of 8 summaries below the root level

@@ -15,8 +15,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::alloc::PageAlloc;
 use crate::error::Error;
-use crate::pagealloc::PageAlloc;
 
 /// One trace operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,13 +34,69 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The kind of the op.
+    #[inline]
+    pub const fn kind(&self) -> OpKind {
+        match self {
+            Op::Grow { .. } => OpKind::Grow,
+            Op::Alloc { .. } => OpKind::Alloc,
+            Op::Free { .. } => OpKind::Free,
+        }
+    }
+}
+
+/// The kinds of trace op, for counting and timing per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    Grow,
+    Alloc,
+    Free,
+}
+
+impl OpKind {
+    /// Every kind, in a fixed order ([`OpKind::index`] is the position here).
+    pub const ALL: [OpKind; 3] = [OpKind::Grow, OpKind::Alloc, OpKind::Free];
+
+    /// The op's name in the trace text.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpKind::Grow => "grow",
+            OpKind::Alloc => "alloc",
+            OpKind::Free => "free",
+        }
+    }
+
+    /// Position in [`OpKind::ALL`], for per-kind arrays.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How many ops of each kind a trace holds, indexed by [`OpKind::index`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCounts(pub [usize; OpKind::ALL.len()]);
+
+impl OpCounts {
+    /// Ops of kind `k`.
+    #[inline]
+    pub fn of(&self, k: OpKind) -> usize {
+        self.0[k.index()]
+    }
+
+    fn add(&mut self, k: OpKind) {
+        self.0[k.index()] += 1;
+    }
+}
+
 /// A parsed trace: the ops with the 1-based line each came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Trace {
     pub ops: Vec<Op>,
     pub lines: Vec<usize>,
-    /// Number of alloc ops.
-    pub allocs: usize,
+    /// How many ops of each kind.
+    pub counts: OpCounts,
 }
 
 /// A trace problem, tied to its 1-based line.
@@ -115,7 +171,6 @@ impl Trace {
                     if npages == 0 {
                         return Err(err("alloc npages must be at least 1".into()));
                     }
-                    t.allocs += 1;
                     freed.push(false);
                     Op::Alloc { npages }
                 }
@@ -142,10 +197,25 @@ impl Trace {
                     )));
                 }
             };
-            t.ops.push(parsed);
-            t.lines.push(line);
+            t.push(parsed, line);
         }
         Ok(t)
+    }
+
+    /// A trace of `ops` built in code (line `k + 1` is op `k`). The ops are
+    /// not checked here; replaying reports the first invalid one.
+    pub fn from_ops(ops: Vec<Op>) -> Trace {
+        let mut t = Trace::default();
+        for (k, op) in ops.into_iter().enumerate() {
+            t.push(op, k + 1);
+        }
+        t
+    }
+
+    fn push(&mut self, op: Op, line: usize) {
+        self.counts.add(op.kind());
+        self.ops.push(op);
+        self.lines.push(line);
     }
 }
 
@@ -180,20 +250,44 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
-/// The state of a replay in progress: what each alloc returned.
+/// Measures ops during a replay: [`Replay::run_range`] calls `start` before
+/// and `stop` after each op. The unit type measures nothing and compiles away.
+pub trait OpTimer {
+    /// What `start` hands to `stop` (a timestamp, say).
+    type Mark;
+    fn start(&mut self, kind: OpKind) -> Self::Mark;
+    fn stop(&mut self, kind: OpKind, mark: Self::Mark);
+}
+
+impl OpTimer for () {
+    type Mark = ();
+    #[inline(always)]
+    fn start(&mut self, _: OpKind) {}
+    #[inline(always)]
+    fn stop(&mut self, _: OpKind, _: ()) {}
+}
+
+/// The state of a replay in progress: what each alloc returned. This is the
+/// one replay loop of the project: the Python binding, the replay example,
+/// the scenarios and the tests all drive traces through it.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
     /// The address of each alloc op (0 on failure), in trace order.
     pub addrs: Vec<u64>,
     /// The page count of each alloc op.
     pub npages: Vec<u64>,
+    /// Ops replayed so far (the next op to run is `ops[done]`).
+    pub done: usize,
 }
 
 impl Replay {
-    pub fn with_capacity(allocs: usize) -> Replay {
+    /// An empty replay with room for the allocations of `trace`.
+    pub fn new(trace: &Trace) -> Replay {
+        let allocs = trace.counts.of(OpKind::Alloc);
         Replay {
             addrs: Vec::with_capacity(allocs),
             npages: Vec::with_capacity(allocs),
+            done: 0,
         }
     }
 
@@ -218,15 +312,36 @@ impl Replay {
         }
     }
 
-    /// Replays a whole trace, naming the line of the first op that fails.
-    pub fn run(pa: &mut PageAlloc, trace: &Trace) -> Result<Replay, TraceError> {
-        let mut r = Replay::with_capacity(trace.allocs);
-        for (&op, &line) in trace.ops.iter().zip(&trace.lines) {
-            r.step(pa, op).map_err(|e| TraceError {
-                line,
+    /// Replays the next ops of `trace` up to (not including) op `to`, timing
+    /// each with `timer`. Stops at the first op that fails, naming its line;
+    /// `done` then counts the ops that succeeded.
+    #[inline]
+    pub fn run_to<T: OpTimer>(
+        &mut self,
+        pa: &mut PageAlloc,
+        trace: &Trace,
+        to: usize,
+        timer: &mut T,
+    ) -> Result<(), TraceError> {
+        let to = to.min(trace.ops.len());
+        while self.done < to {
+            let op = trace.ops[self.done];
+            let mark = timer.start(op.kind());
+            let res = self.step(pa, op);
+            timer.stop(op.kind(), mark);
+            res.map_err(|e| TraceError {
+                line: trace.lines[self.done],
                 msg: e.to_string(),
             })?;
+            self.done += 1;
         }
+        Ok(())
+    }
+
+    /// Replays a whole trace on `pa`, naming the line of the first op that fails.
+    pub fn run(pa: &mut PageAlloc, trace: &Trace) -> Result<Replay, TraceError> {
+        let mut r = Replay::new(trace);
+        r.run_to(pa, trace, trace.ops.len(), &mut ())?;
         Ok(r)
     }
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pagealloc
-from model import CHUNK_BYTES, Model
+from pagealloc.model import CHUNK_BYTES, Model
 from pagealloc.tracegen import generate
 
 ROOT = Path(__file__).resolve().parents[1]

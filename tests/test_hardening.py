@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import pagealloc
-from model import CHUNK_BYTES, CHUNK_PAGES, Model
+from pagealloc.model import CHUNK_BYTES, CHUNK_PAGES, Model
 
 P = CHUNK_PAGES
 

@@ -10,7 +10,7 @@ from hypothesis import note
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import pagealloc
-from model import CHUNK_BYTES, CHUNK_PAGES, Model, ModelError
+from pagealloc.model import CHUNK_BYTES, CHUNK_PAGES, Model, ModelError
 
 ALLOC_SIZES = st.one_of(
     st.just(1),

@@ -17,6 +17,12 @@ True
 >>> pa.verify()
 """
 
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _pagealloc
 from ._pagealloc import (
     ARCHES,
     BASE_CHUNK_IDX,
@@ -25,19 +31,77 @@ from ._pagealloc import (
     PALLOC_CHUNK_PAGES,
     CorruptionError,
     Layout,
-    PageAlloc,
+    Occupancy,
     PallocBits,
-    TraceReplay,
-    chunk_base,
-    chunk_index,
     find_bit_range64,
     layout,
     merge_summaries,
     pack_summary,
-    page_base,
     unpack_summary,
 )
 from .stats import Stats
+
+
+class PageAlloc(_pagealloc.PageAlloc):
+    """Go's page allocator (pageAlloc): address-ordered first fit over 8 KiB
+    pages, with a radix tree of summaries over 512-page bitmap chunks.
+
+    The engine and every allocator operation are in the Rust base class; this
+    class adds the views written in Python: ``stats()`` and ``render_map()``.
+    Safe to share between threads: every operation runs under an internal
+    lock, as Go's runs under the heap lock.
+    """
+
+    __slots__ = ()
+
+    def stats(self) -> Stats:
+        """How full and how fragmented the heap is (one lock, one pass)."""
+        return Stats.of(self.occupancy())
+
+    def render_map(self, path: str | os.PathLike[str], **kwargs: Any) -> dict:
+        """Draws the heap as a PNG, one row of 512 cells per chunk; needs the
+        ``pagealloc[viz]`` extra. See :func:`pagealloc.viz.render_map`."""
+        from .viz import render_map
+
+        return render_map(self, path, **kwargs)
+
+    @property
+    def pages_grown(self) -> int:
+        """Pages in grown chunks."""
+        return self.occupancy().pages_grown
+
+    @property
+    def free_run_count(self) -> int:
+        """Maximal runs of free pages (runs continue across adjacent chunks)."""
+        return self.occupancy().free_runs
+
+
+class TraceReplay(_pagealloc.TraceReplay):
+    """Replays a trace (DESIGN.md format) on an allocator, in steps, so a
+    caller can show progress. Parsing checks every line first: a bad line
+    raises ValueError("line N: ...") before any op runs. By default the
+    allocator is a fresh :class:`PageAlloc` of ``arch``."""
+
+    def __new__(cls, text: str, arch: str = "amd64", allocator: PageAlloc | None = None) -> TraceReplay:
+        if allocator is None:
+            allocator = PageAlloc(arch)
+        return super().__new__(cls, text, arch, allocator)
+
+
+def chunk_index(addr: int, arch: str = "amd64") -> int:
+    """Go's chunkIndex: the global index of the 4 MiB chunk holding addr."""
+    return layout(arch).chunk_index(addr)
+
+
+def chunk_base(ci: int, arch: str = "amd64") -> int:
+    """Go's chunkBase: the first address of chunk ci."""
+    return layout(arch).chunk_base(ci)
+
+
+def page_base(ci: int, page_idx: int, arch: str = "amd64") -> int:
+    """Go's test helper PageBase: the address of page page_idx of chunk ci."""
+    return layout(arch).page_base(ci, page_idx)
+
 
 __all__ = [
     "ARCHES",
@@ -47,6 +111,7 @@ __all__ = [
     "PALLOC_CHUNK_PAGES",
     "CorruptionError",
     "Layout",
+    "Occupancy",
     "PageAlloc",
     "PallocBits",
     "Stats",

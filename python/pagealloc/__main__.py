@@ -16,8 +16,7 @@ import os
 import sys
 import time
 
-from . import ARCHES
-from ._pagealloc import TraceReplay
+from . import ARCHES, TraceReplay
 from .tracegen import GENERATORS, generate
 
 STEP = 50_000  # ops per replay step between progress updates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-PAGE_SIZE = 8192
+from ._pagealloc import PAGE_SIZE, Occupancy
 
 
 def _bytes(n: int) -> str:
@@ -40,28 +40,19 @@ class Stats:
     """Metadata address space reserved."""
 
     @classmethod
-    def from_counts(
-        cls,
-        pages_grown: int,
-        pages_in_use: int,
-        largest_free_run: int,
-        free_runs: int,
-        chunks_grown: int,
-        mapped_bytes: int,
-        reserved_bytes: int,
-    ) -> Stats:
-        free = pages_grown - pages_in_use
-        frag = 1.0 - largest_free_run / free if free else 0.0
+    def of(cls, o: Occupancy) -> Stats:
+        """The statistics of an allocator's ``occupancy()``."""
+        free = o.pages_grown - o.pages_in_use
         return cls(
-            pages_grown=pages_grown,
-            pages_in_use=pages_in_use,
+            pages_grown=o.pages_grown,
+            pages_in_use=o.pages_in_use,
             pages_free=free,
-            largest_free_run=largest_free_run,
-            free_runs=free_runs,
-            external_fragmentation=frag,
-            chunks_grown=chunks_grown,
-            mapped_bytes=mapped_bytes,
-            reserved_bytes=reserved_bytes,
+            largest_free_run=o.largest_free_run,
+            free_runs=o.free_runs,
+            external_fragmentation=1.0 - o.largest_free_run / free if free else 0.0,
+            chunks_grown=o.chunks_grown,
+            mapped_bytes=o.mapped_bytes,
+            reserved_bytes=o.reserved_bytes,
         )
 
     @property

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ._pagealloc import PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, PageAlloc, chunk_base, layout
+from . import PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, PageAlloc, chunk_base, layout
 
 MASK64 = (1 << 64) - 1
 BASE = chunk_base(layout("amd64").base_chunk_idx)  # 0x3000000000
-PAGE_SIZE = 8192
 
 
 class SplitMix64:

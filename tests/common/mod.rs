@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 use pagealloc::PALLOC_CHUNK_PAGES;
 
+mod splitmix;
+pub use splitmix::SplitMix64;
+
 pub const P: u64 = PALLOC_CHUNK_PAGES;
 
 #[derive(Default)]
@@ -62,10 +65,10 @@ impl Model {
 }
 
 /// The scenarios' splitmix64, with a range helper.
-pub struct Rng(pub pagealloc::scenarios::SplitMix64);
+pub struct Rng(pub SplitMix64);
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(pagealloc::scenarios::SplitMix64(seed))
+        Rng(SplitMix64(seed))
     }
     pub fn below(&mut self, n: u64) -> u64 {
         self.0.next() % n

@@ -5,37 +5,35 @@
 //! Every scenario starts from a fresh allocator; ops before `from` are untimed
 //! set-up, ops in `[from, to)` are timed as one block, ops after `to` are
 //! untimed checks. `units` is the denominator of ns/op.
+//!
+//! Included (with `#[path]`) by the criterion bench and the `scenarios`
+//! example, next to `tests/common/splitmix.rs`: benchmark scaffolding stays
+//! out of the library's public API.
+#![allow(dead_code)]
 
 use std::time::Instant;
 
-use crate::arch::{Arch, PAGE_SIZE, PALLOC_CHUNK_BYTES};
-use crate::pagealloc::PageAlloc;
-use crate::trace::{Op, Replay, StepError};
+use pagealloc::trace::{Op, Replay, Trace, TraceError};
+use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+
+use crate::splitmix::SplitMix64;
 
 /// `page_base(BASE_CHUNK_IDX, 0)` on amd64.
 pub const BASE: u64 = 0x30_0000_0000;
 
-/// The scenarios' PRNG (splitmix64).
-pub struct SplitMix64(pub u64);
+/// The SCENARIOS.md check of a finished run: whether the allocator and the
+/// addresses the allocs returned are as the scenario requires.
+pub type Check = fn(&PageAlloc, &[u64]) -> bool;
 
-impl SplitMix64 {
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// One scenario: its ops, the timed window and the ns/op denominator.
+/// One scenario: its ops, the timed window, the ns/op denominator and the
+/// result check.
 pub struct Scenario {
     pub name: &'static str,
-    pub ops: Vec<Op>,
+    pub trace: Trace,
     pub from: usize,
     pub to: usize,
     pub units: u64,
+    pub check: Check,
 }
 
 fn grow(chunks: u64) -> Op {
@@ -55,10 +53,11 @@ pub fn alloc1_exhaust() -> Scenario {
     ops.extend((0..=32768).map(|_| alloc(1)));
     Scenario {
         name: "a_alloc1_exhaust",
-        ops,
+        trace: Trace::from_ops(ops),
         from: 1,
         to: 32769,
         units: 32768,
+        check: |_, a| (0..32768).all(|i| a[i] == BASE + i as u64 * PAGE_SIZE) && a[32768] == 0,
     }
 }
 
@@ -71,10 +70,11 @@ pub fn alloc_free_1() -> Scenario {
     let to = ops.len();
     Scenario {
         name: "b_alloc_free_1_pair",
-        ops,
+        trace: Trace::from_ops(ops),
         from: 2,
         to,
         units: 200_000,
+        check: |_, a| a[0] == BASE && a[1..].iter().all(|&x| x == BASE + 16384 * PAGE_SIZE),
     }
 }
 
@@ -115,10 +115,11 @@ pub fn churn_mixed() -> Scenario {
     let to = ops.len();
     Scenario {
         name: "c_churn_mixed",
-        ops,
+        trace: Trace::from_ops(ops),
         from: 1,
         to,
         units: 200_000,
+        check: |_, a| a.len() == 102_563 && a.iter().all(|&x| x != 0),
     }
 }
 
@@ -139,10 +140,15 @@ pub fn sparse_find() -> Scenario {
     ops.push(alloc(1));
     Scenario {
         name: "d_sparse_find",
-        ops,
+        trace: Trace::from_ops(ops),
         from,
         to: from + 1024,
         units: 1024,
+        check: |_, a| {
+            // The c-th timed alloc(3) refills the c-th hole; then alloc(1) fails.
+            let n = a.len();
+            (0..1024).all(|c| a[n - 1025 + c] == a[3 * c + 1]) && a[n - 1] == 0
+        },
     }
 }
 
@@ -157,10 +163,11 @@ pub fn grow_4096() -> Scenario {
     ops.push(alloc(1 << 21));
     Scenario {
         name: "e_grow",
-        ops,
+        trace: Trace::from_ops(ops),
         from: 0,
         to: 4096,
         units: 4096,
+        check: |pa, a| pa.bounds() == (0x200c000, 0x200d000) && a[0] == BASE,
     }
 }
 
@@ -183,60 +190,38 @@ pub fn all() -> Vec<Scenario> {
 }
 
 impl Scenario {
-    /// Replays ops `[from, to)` on `pa` (which must have replayed `[0, from)`).
-    #[inline]
-    pub fn run_range(
-        &self,
-        pa: &mut PageAlloc,
-        r: &mut Replay,
-        from: usize,
-        to: usize,
-    ) -> std::result::Result<(), StepError> {
-        for &op in &self.ops[from..to] {
-            r.step(pa, op)?;
-        }
-        Ok(())
-    }
-
     /// A fresh allocator with the untimed set-up ops `[0, from)` replayed.
-    pub fn setup(&self) -> std::result::Result<(PageAlloc, Replay), StepError> {
-        let mut pa = PageAlloc::new(Arch::Amd64)?;
-        let mut r = Replay::with_capacity(self.ops.len());
-        self.run_range(&mut pa, &mut r, 0, self.from)?;
+    pub fn setup(&self) -> Result<(PageAlloc, Replay), TraceError> {
+        let mut pa = PageAlloc::new(Arch::Amd64).map_err(|e| TraceError {
+            line: 0,
+            msg: e.to_string(),
+        })?;
+        let mut r = Replay::new(&self.trace);
+        r.run_to(&mut pa, &self.trace, self.from, &mut ())?;
         Ok((pa, r))
     }
 
-    /// One full run on a fresh allocator: returns the timed nanoseconds and
-    /// the replay (for the checks).
-    pub fn run(&self) -> std::result::Result<(u128, PageAlloc, Replay), StepError> {
-        let (mut pa, mut r) = self.setup()?;
-        let t0 = Instant::now();
-        self.run_range(&mut pa, &mut r, self.from, self.to)?;
-        let ns = t0.elapsed().as_nanos();
-        self.run_range(&mut pa, &mut r, self.to, self.ops.len())?;
-        Ok((ns, pa, r))
+    /// The timed ops `[from, to)`, on an allocator fresh from [`Scenario::setup`].
+    #[inline]
+    pub fn run_timed(&self, pa: &mut PageAlloc, r: &mut Replay) -> Result<(), TraceError> {
+        r.run_to(pa, &self.trace, self.to, &mut ())
     }
 
-    /// The SCENARIOS.md result checks; `Err` names the first one that fails.
-    pub fn check(&self, pa: &PageAlloc, r: &Replay) -> std::result::Result<(), String> {
-        let a = &r.addrs;
-        let ok = match self.name {
-            "a_alloc1_exhaust" => {
-                (0..32768).all(|i| a[i] == BASE + i as u64 * PAGE_SIZE) && a[32768] == 0
-            }
-            "b_alloc_free_1_pair" => a[0] == BASE && a[1..].iter().all(|&x| x == 0x30_0800_0000),
-            "c_churn_mixed" => a.len() == 102_563 && a.iter().all(|&x| x != 0),
-            "d_sparse_find" => {
-                let n = a.len();
-                (0..1024).all(|c| a[n - 1025 + c] == a[3 * c + 1]) && a[n - 1] == 0
-            }
-            "e_grow" => pa.bounds() == (0x200c000, 0x200d000) && a[0] == BASE,
-            _ => true,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{}: result check failed", self.name))
+    /// One full run on a fresh allocator, checked: the timed nanoseconds.
+    pub fn run(&self) -> Result<u128, String> {
+        let (mut pa, mut r) = self.setup().map_err(|e| format!("{}: {e}", self.name))?;
+        let t0 = Instant::now();
+        self.run_timed(&mut pa, &mut r)
+            .map_err(|e| format!("{}: {e}", self.name))?;
+        let ns = t0.elapsed().as_nanos();
+        r.run_to(&mut pa, &self.trace, self.trace.ops.len(), &mut ())
+            .map_err(|e| format!("{}: {e}", self.name))?;
+        if !(self.check)(&pa, &r.addrs) {
+            return Err(format!(
+                "{}: the SCENARIOS.md result check failed",
+                self.name
+            ));
         }
+        Ok(ns)
     }
 }

@@ -32,7 +32,7 @@ struct LevelLoc {
 /// Go's `pageAlloc`.
 pub struct PageAlloc {
     ly: Layout,
-    fmt: SumFormat,
+    sum_fmt: SumFormat,
 
     /// The radix tree of summaries: `summary[l]` points at an array of
     /// `ly.level_entries(l)` packed summaries (level 0 is the root, level
@@ -69,7 +69,7 @@ pub struct PageAlloc {
 
     /// The grown chunks, as sorted, disjoint, non-adjacent ranges of chunk
     /// indices (Go later calls this `inUse`). The hull is `[start, end)`.
-    in_use: Vec<Range<u64>>,
+    grown: Vec<Range<u64>>,
 }
 
 // SAFETY: the raw pointers point into reservations owned by this value and are
@@ -86,7 +86,7 @@ impl PageAlloc {
         let ly = arch.layout();
         // Go throws if the root's page count does not fit a packed field.
         debug_assert!(ly.level_log_pages[0] <= ly.log_max_packed_value);
-        let fmt = SumFormat::new(ly.log_max_packed_value);
+        let sum_fmt = SumFormat::new(ly.log_max_packed_value);
 
         // sysInit: the summary levels.
         let mut sum_mem = Vec::new();
@@ -125,7 +125,7 @@ impl PageAlloc {
 
         Ok(PageAlloc {
             ly,
-            fmt,
+            sum_fmt,
             summary,
             sum_loc,
             sum_mem,
@@ -133,7 +133,7 @@ impl PageAlloc {
             search_addr: ly.max_search_lin,
             start: 0,
             end: 0,
-            in_use: Vec::new(),
+            grown: Vec::new(),
         })
     }
 
@@ -336,8 +336,8 @@ impl PageAlloc {
     /// The first grown chunk in `r`, if any.
     fn first_grown_in(&self, r: Range<u64>) -> Option<u64> {
         // The first grown range that ends after r.start.
-        let k = self.in_use.partition_point(|u| u.end <= r.start);
-        self.in_use
+        let k = self.grown.partition_point(|u| u.end <= r.start);
+        self.grown
             .get(k)
             .filter(|u| u.start < r.end)
             .map(|u| u.start.max(r.start))
@@ -346,23 +346,23 @@ impl PageAlloc {
     /// Whether every chunk in `r` is grown.
     #[inline]
     fn all_grown(&self, r: Range<u64>) -> bool {
-        let k = self.in_use.partition_point(|u| u.end <= r.start);
-        self.in_use
+        let k = self.grown.partition_point(|u| u.end <= r.start);
+        self.grown
             .get(k)
             .is_some_and(|u| u.start <= r.start && r.end <= u.end)
     }
 
     fn insert_in_use(&mut self, r: Range<u64>) {
-        let k = self.in_use.partition_point(|u| u.end < r.start);
+        let k = self.grown.partition_point(|u| u.end < r.start);
         // Merge with neighbours that touch r (they cannot overlap it).
         let mut merged = r.clone();
         let mut j = k;
-        while j < self.in_use.len() && self.in_use[j].start <= r.end {
-            merged.start = merged.start.min(self.in_use[j].start);
-            merged.end = merged.end.max(self.in_use[j].end);
+        while j < self.grown.len() && self.grown[j].start <= r.end {
+            merged.start = merged.start.min(self.grown[j].start);
+            merged.end = merged.end.max(self.grown[j].end);
             j += 1;
         }
-        self.in_use.splice(k..j, [merged]);
+        self.grown.splice(k..j, [merged]);
     }
 
     /// Go's later `findMappedAddr`: the lowest grown linearized address at or
@@ -372,8 +372,8 @@ impl PageAlloc {
     /// committed (golang/go#40191); this moves it onto the heap.
     fn find_mapped_addr(&self, lin: u64) -> u64 {
         let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
-        let k = self.in_use.partition_point(|u| u.end <= ci);
-        match self.in_use.get(k) {
+        let k = self.grown.partition_point(|u| u.end <= ci);
+        match self.grown.get(k) {
             Some(u) if u.start <= ci => lin,
             Some(u) => u.start << LOG_PALLOC_CHUNK_BYTES,
             None => self.ly.max_search_lin,
@@ -390,7 +390,7 @@ impl PageAlloc {
     /// need no summarizing.
     fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
         let leaf = self.ly.leaf();
-        let fmt = self.fmt;
+        let sf = self.sum_fmt;
         // Inclusive last byte.
         let limit = base + npages * PAGE_SIZE - 1;
         let (sc, ec) = (
@@ -408,11 +408,11 @@ impl PageAlloc {
             let y = contig
                 .then(|| {
                     let i = chunk_page_index(base);
-                    bits.summary_after(i, npages, alloc, fmt.unpack(old))
+                    bits.summary_after(i, npages, alloc, sf.unpack(old))
                 })
                 .flatten()
-                .map_or_else(|| bits.summarize(fmt), |(s, m, e)| fmt.pack(s, m, e));
-            debug_assert_eq!(y, self.chunk(sc).summarize(fmt));
+                .map_or_else(|| bits.summarize(sf), |(s, m, e)| sf.pack(s, m, e));
+            debug_assert_eq!(y, self.chunk(sc).summarize(sf));
             if old == y {
                 return;
             }
@@ -422,7 +422,7 @@ impl PageAlloc {
             let mut i = sc;
             for l in (0..leaf).rev() {
                 i >>= SUMMARY_LEVEL_BITS;
-                let sum = fmt.merge_block(&self.children(l, i), self.ly.level_log_pages[l + 1]);
+                let sum = sf.merge_block(&self.children(l, i), self.ly.level_log_pages[l + 1]);
                 if self.sum(l, i) == sum {
                     return;
                 }
@@ -430,21 +430,21 @@ impl PageAlloc {
             }
             return;
         } else if contig {
-            let first = self.chunk(sc).summarize(fmt);
+            let first = self.chunk(sc).summarize(sf);
             self.set_sum(leaf, sc, first);
             let whole = if alloc {
                 PallocSum::FULL
             } else {
-                fmt.free_chunk_sum()
+                sf.free_chunk_sum()
             };
             for c in sc + 1..ec {
                 self.set_sum(leaf, c, whole);
             }
-            let last = self.chunk(ec).summarize(fmt);
+            let last = self.chunk(ec).summarize(sf);
             self.set_sum(leaf, ec, last);
         } else {
             for c in sc..=ec {
-                let s = self.chunk(c).summarize(fmt);
+                let s = self.chunk(c).summarize(sf);
                 self.set_sum(leaf, c, s);
             }
         }
@@ -456,7 +456,7 @@ impl PageAlloc {
             let (lo, hi) = self.ly.addrs_to_summary_range(l, base, limit + 1);
             let mut changed = false;
             for i in lo..hi {
-                let sum = fmt.merge_block(&self.children(l, i), log_max_pages);
+                let sum = sf.merge_block(&self.children(l, i), log_max_pages);
                 if self.sum(l, i) != sum {
                     changed = true;
                     self.set_sum(l, i, sum);
@@ -472,21 +472,16 @@ impl PageAlloc {
 
     /// Go's `allocRange`: marks `[base, base + npages*PAGE_SIZE)` (linearized)
     /// in use and updates the summaries.
+    ///
+    /// Cost: one bitmap write per chunk touched, then [`PageAlloc::update`].
     fn alloc_range(&mut self, base: u64, npages: u64) {
-        let limit = base + npages * PAGE_SIZE - 1;
-        let (sc, ec) = (
-            base >> LOG_PALLOC_CHUNK_BYTES,
-            limit >> LOG_PALLOC_CHUNK_BYTES,
-        );
-        let (si, ei) = (chunk_page_index(base), chunk_page_index(limit));
-        if sc == ec {
-            self.chunk_mut(sc).alloc_range(si, ei + 1 - si);
-        } else {
-            self.chunk_mut(sc).alloc_range(si, PALLOC_CHUNK_PAGES - si);
-            for c in sc + 1..ec {
-                self.chunk_mut(c).alloc_all();
+        for (ci, i, n) in chunk_pieces(base, npages) {
+            let bits = self.chunk_mut(ci);
+            if n == PALLOC_CHUNK_PAGES {
+                bits.alloc_all();
+            } else {
+                bits.alloc_range(i, n);
             }
-            self.chunk_mut(ec).alloc_range(0, ei + 1);
         }
         self.update(base, npages, true, true);
     }
@@ -502,7 +497,7 @@ impl PageAlloc {
     /// page of the heap, whose base becomes the candidate search address.
     fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
         let ly = &self.ly;
-        let fmt = self.fmt;
+        let sf = self.sum_fmt;
         // Inclusive window [base, bound] of linearized addresses.
         let mut first_free = (0u64, ly.space_bytes() - 1);
         // Narrow the window to [addr, addr+size) if that lies inside it. A
@@ -551,9 +546,9 @@ impl PageAlloc {
                     PAGE_SIZE << log_max_pages,
                 )?;
                 let (s, max, end) = if l == 0 {
-                    fmt.unpack(sum)
+                    sf.unpack(sum)
                 } else {
-                    fmt.unpack_below_root(sum)
+                    sf.unpack_below_root(sum)
                 };
                 if size + s >= npages {
                     // The run so far plus this entry's start suffices.
@@ -599,7 +594,7 @@ impl PageAlloc {
         let Some(j) = j else {
             return Err(Error::Corrupt(format!(
                 "chunk {ci:#x} summary {:?} promised {npages} free pages",
-                fmt.unpack(self.sum(ly.leaf(), ci))
+                sf.unpack(self.sum(ly.leaf(), ci))
             )));
         };
         let chunk_base = ci << LOG_PALLOC_CHUNK_BYTES;
@@ -626,7 +621,12 @@ impl PageAlloc {
         let mut hit = None;
         if PALLOC_CHUNK_PAGES - pi >= npages {
             let ci = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
-            if self.fmt.unpack_below_root(self.sum(self.ly.leaf(), ci)).1 >= npages {
+            if self
+                .sum_fmt
+                .unpack_below_root(self.sum(self.ly.leaf(), ci))
+                .1
+                >= npages
+            {
                 let (j, search_idx) = self.chunk(ci).find(npages, pi);
                 let Some(j) = j else {
                     return Err(Error::Corrupt(format!(
@@ -667,25 +667,12 @@ impl PageAlloc {
         if lin < self.search_addr {
             self.search_addr = lin;
         }
-        if npages == 1 {
-            // One bit, and we know exactly where.
-            let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
-            self.chunk_mut(ci).free1(chunk_page_index(lin));
-        } else {
-            let limit = lin + npages * PAGE_SIZE - 1;
-            let (sc, ec) = (
-                lin >> LOG_PALLOC_CHUNK_BYTES,
-                limit >> LOG_PALLOC_CHUNK_BYTES,
-            );
-            let (si, ei) = (chunk_page_index(lin), chunk_page_index(limit));
-            if sc == ec {
-                self.chunk_mut(sc).free(si, ei + 1 - si);
+        for (ci, i, n) in chunk_pieces(lin, npages) {
+            let bits = self.chunk_mut(ci);
+            if n == PALLOC_CHUNK_PAGES {
+                bits.free_all();
             } else {
-                self.chunk_mut(sc).free(si, PALLOC_CHUNK_PAGES - si);
-                for c in sc + 1..ec {
-                    self.chunk_mut(c).free_all();
-                }
-                self.chunk_mut(ec).free(0, ei + 1);
+                bits.free(i, n);
             }
         }
         self.update(lin, npages, true, false);
@@ -739,31 +726,23 @@ impl PageAlloc {
         let beyond = Error::BeyondAddressSpace {
             addr: base,
             len: npages.saturating_mul(PAGE_SIZE),
-            arch: self.ly.arch,
+            bits: self.ly.heap_addr_bits,
         };
         let len = npages.checked_mul(PAGE_SIZE).ok_or(beyond)?;
         let lin = self.ly.lin_checked(base, len)?;
-        let limit = lin + len - 1;
         let (sc, ec) = (
             lin >> LOG_PALLOC_CHUNK_BYTES,
-            limit >> LOG_PALLOC_CHUNK_BYTES,
+            (lin + len - 1) >> LOG_PALLOC_CHUNK_BYTES,
         );
         if !self.all_grown(sc..ec + 1) {
             return Err(Error::OutOfHeap { addr: base, npages });
         }
-        for c in sc..=ec {
-            let i = if c == sc { chunk_page_index(lin) } else { 0 };
-            let e = if c == ec {
-                chunk_page_index(limit)
-            } else {
-                PALLOC_CHUNK_PAGES - 1
-            };
-            if let Some(p) = self.chunk(c).first_free_in(i, e + 1 - i) {
-                let page = self.ly.unlin((c << LOG_PALLOC_CHUNK_BYTES) + p * PAGE_SIZE);
+        for (ci, i, n) in chunk_pieces(lin, npages) {
+            if let Some(p) = self.chunk(ci).first_free_in(i, n) {
                 return Err(Error::NotInUse {
                     addr: base,
                     npages,
-                    page,
+                    page: self.ly.page_base(ci, p),
                 });
             }
         }
@@ -792,7 +771,7 @@ impl PageAlloc {
 
     /// The packing of this preset's summaries.
     pub fn sum_format(&self) -> SumFormat {
-        self.fmt
+        self.sum_fmt
     }
 
     /// Go's `Bounds()`: the chunk indices `[start, end)` the allocator knows.
@@ -802,7 +781,7 @@ impl PageAlloc {
 
     /// The grown chunks as sorted, disjoint ranges of chunk indices.
     pub fn grown_ranges(&self) -> &[Range<u64>] {
-        &self.in_use
+        &self.grown
     }
 
     /// Whether chunk `ci` has been grown.
@@ -828,7 +807,7 @@ impl PageAlloc {
         if !self.sum_committed(level, idx, 1) {
             return Ok((0, 0, 0));
         }
-        Ok(self.fmt.unpack(self.sum(level, idx)))
+        Ok(self.sum_fmt.unpack(self.sum(level, idx)))
     }
 
     /// The search address (real, not linearized).
@@ -853,7 +832,7 @@ impl PageAlloc {
 
     /// Pages in all grown chunks.
     pub fn pages_grown(&self) -> u64 {
-        self.in_use.iter().map(|r| r.end - r.start).sum::<u64>() * PALLOC_CHUNK_PAGES
+        self.grown.iter().map(|r| r.end - r.start).sum::<u64>() * PALLOC_CHUNK_PAGES
     }
 
     /// Pages in use, counted from the bitmaps of grown chunks.
@@ -868,12 +847,12 @@ impl PageAlloc {
         if self.start == 0 {
             return 0;
         }
-        let fmt = self.fmt;
+        let sf = self.sum_fmt;
         let log_pages = self.ly.level_log_pages[0];
         let whole = 1u64 << log_pages;
         let (mut best, mut run) = (0u64, 0u64);
         for i in 0..self.ly.level_entries(0) {
-            let (s, m, e) = fmt.unpack(self.sum(0, i));
+            let (s, m, e) = sf.unpack(self.sum(0, i));
             best = best.max(m).max(run + s);
             run = if s == whole { run + whole } else { e };
         }
@@ -884,7 +863,7 @@ impl PageAlloc {
     /// grown chunks. Counted a word at a time from the bitmaps.
     pub fn free_run_count(&self) -> u64 {
         let mut count = 0u64;
-        for r in &self.in_use {
+        for r in &self.grown {
             // Whether the page just below the current word is free; the page
             // below a grown range is not heap, so it counts as "not free".
             let mut prev_free = false;
@@ -903,116 +882,161 @@ impl PageAlloc {
 
     /// Every grown chunk index, ascending.
     pub fn grown_chunks(&self) -> impl Iterator<Item = u64> + '_ {
-        self.in_use.iter().flat_map(|r| r.clone())
+        self.grown.iter().flat_map(|r| r.clone())
     }
 
     /// Go's test `checkPageAlloc`'s missing half ("TODO: Verify summaries
     /// too?"): recomputes every summary covering the heap from the bitmaps and
     /// checks the other invariants, reporting the first violation.
+    ///
+    /// Cost: O(grown chunks) bitmap summaries plus one block merge per
+    /// committed parent summary; meant for tests and debugging.
     pub fn verify(&self) -> Result<()> {
-        let ly = &self.ly;
-        let fmt = self.fmt;
-        let leaf = ly.leaf();
-        let fail = |m: String| Err(Error::Verify(m));
-        // Bounds agree with the grown ranges.
-        match (self.in_use.first(), self.in_use.last()) {
-            (None, _) => {
-                if (self.start, self.end) != (0, 0) || self.search_addr != ly.max_search_lin {
-                    return fail(format!("no chunk grown but bounds are {:?}", self.bounds()));
-                }
-                return Ok(());
-            }
-            (Some(f), Some(l)) if (f.start, l.end) != (self.start, self.end) => {
-                return fail(format!(
-                    "bounds [{:#x}, {:#x}) disagree with grown ranges {:?}",
-                    self.start, self.end, self.in_use
-                ));
-            }
-            _ => {}
+        if self.grown.is_empty() {
+            return self.check_empty();
         }
-        for w in self.in_use.windows(2) {
+        self.check_bounds()?;
+        self.check_leaves()?;
+        self.check_parents()?;
+        self.check_search_addr()
+    }
+
+    /// Nothing grown: no bounds, and the search address says "exhausted".
+    fn check_empty(&self) -> Result<()> {
+        if (self.start, self.end) != (0, 0) || self.search_addr != self.ly.max_search_lin {
+            return verify_failed(format!("no chunk grown but bounds are {:?}", self.bounds()));
+        }
+        Ok(())
+    }
+
+    /// `[start, end)` is the hull of the grown ranges, which are sorted,
+    /// disjoint and not adjacent.
+    fn check_bounds(&self) -> Result<()> {
+        let (first, last) = (&self.grown[0], &self.grown[self.grown.len() - 1]);
+        if (first.start, last.end) != (self.start, self.end) {
+            return verify_failed(format!(
+                "bounds [{:#x}, {:#x}) disagree with grown ranges {:?}",
+                self.start, self.end, self.grown
+            ));
+        }
+        for w in self.grown.windows(2) {
             if w[0].end >= w[1].start {
-                return fail(format!("grown ranges {:?} overlap or touch", w));
+                return verify_failed(format!("grown ranges {w:?} overlap or touch"));
             }
         }
-        // Leaves: every chunk in the committed blocks around each grown range.
-        for r in &self.in_use {
-            let (lo, hi) = ly.block_align_summary_range(leaf, r.start, r.end);
+        Ok(())
+    }
+
+    /// Every leaf in the committed blocks around each grown range: a grown
+    /// chunk's leaf summarizes its bitmap; an ungrown one is "full" over an
+    /// empty bitmap.
+    fn check_leaves(&self) -> Result<()> {
+        let (leaf, sf) = (self.ly.leaf(), self.sum_fmt);
+        for r in &self.grown {
+            let (lo, hi) = self.ly.block_align_summary_range(leaf, r.start, r.end);
             for c in lo..hi {
                 let got = self.sum(leaf, c);
                 if self.is_grown(c) {
-                    let want = self.chunk(c).summarize(fmt);
+                    let want = self.chunk(c).summarize(sf);
                     if got != want {
-                        return fail(format!(
+                        return verify_failed(format!(
                             "summary[{leaf}][{c:#x}] = {:?}, bitmap says {:?}",
-                            fmt.unpack(got),
-                            fmt.unpack(want)
+                            sf.unpack(got),
+                            sf.unpack(want)
                         ));
                     }
-                } else {
-                    if got != PallocSum::FULL {
-                        return fail(format!(
-                            "summary[{leaf}][{c:#x}] of an ungrown chunk is {:?}, want (0, 0, 0)",
-                            fmt.unpack(got)
-                        ));
-                    }
-                    if self.chunk_committed(c) && *self.chunk(c) != PallocBits::EMPTY {
-                        return fail(format!("bitmap of ungrown chunk {c:#x} is not empty"));
-                    }
+                } else if got != PallocSum::FULL {
+                    return verify_failed(format!(
+                        "summary[{leaf}][{c:#x}] of an ungrown chunk is {:?}, want (0, 0, 0)",
+                        sf.unpack(got)
+                    ));
+                } else if self.chunk_committed(c) && *self.chunk(c) != PallocBits::EMPTY {
+                    return verify_failed(format!("bitmap of ungrown chunk {c:#x} is not empty"));
                 }
             }
         }
-        // Parents: each entry covering a grown range merges its children.
-        for l in (0..leaf).rev() {
-            for r in &self.in_use {
+        Ok(())
+    }
+
+    /// Every parent covering a grown range is the merge of its children.
+    fn check_parents(&self) -> Result<()> {
+        let (ly, sf) = (&self.ly, self.sum_fmt);
+        for l in (0..ly.leaf()).rev() {
+            for r in &self.grown {
                 let (lo, hi) = ly.addrs_to_summary_range(
                     l,
                     r.start << LOG_PALLOC_CHUNK_BYTES,
                     r.end << LOG_PALLOC_CHUNK_BYTES,
                 );
                 for i in lo..hi {
-                    let want = fmt.merge_block(&self.children(l, i), ly.level_log_pages[l + 1]);
+                    let want = sf.merge_block(&self.children(l, i), ly.level_log_pages[l + 1]);
                     let got = self.sum(l, i);
                     if got != want {
-                        return fail(format!(
+                        return verify_failed(format!(
                             "summary[{l}][{i:#x}] = {:?}, children merge to {:?}",
-                            fmt.unpack(got),
-                            fmt.unpack(want)
+                            sf.unpack(got),
+                            sf.unpack(want)
                         ));
                     }
                 }
             }
         }
-        // The search address: on the heap, and nothing free below it.
+        Ok(())
+    }
+
+    /// The search address lies on the heap and no grown page below it is free.
+    fn check_search_addr(&self) -> Result<()> {
         if !self.search_addr_on_heap() {
-            return fail(format!(
+            return verify_failed(format!(
                 "search_addr {:#x} is not in a grown chunk",
                 self.search_addr()
             ));
         }
-        let exhausted = self.search_addr == ly.max_search_lin;
+        let exhausted = self.search_addr == self.ly.max_search_lin;
         let sc = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
-        for c in self.grown_chunks() {
-            if c > sc {
-                break;
-            }
+        for c in self.grown_chunks().take_while(|&c| c <= sc) {
             let below = if c < sc || exhausted {
                 PALLOC_CHUNK_PAGES
             } else {
                 chunk_page_index(self.search_addr)
             };
-            if below > 0 {
-                if let Some(p) = self.chunk(c).first_free_in(0, below) {
-                    return fail(format!(
-                        "page {:#x} is free but below search_addr {:#x}",
-                        self.ly.page_base(c, p),
-                        self.search_addr()
-                    ));
-                }
+            if let Some(p) = (below > 0)
+                .then(|| self.chunk(c).first_free_in(0, below))
+                .flatten()
+            {
+                return verify_failed(format!(
+                    "page {:#x} is free but below search_addr {:#x}",
+                    self.ly.page_base(c, p),
+                    self.search_addr()
+                ));
             }
         }
         Ok(())
     }
+}
+
+fn verify_failed(msg: String) -> Result<()> {
+    Err(Error::Verify(msg))
+}
+
+/// Splits the pages `[base, base + npages*PAGE_SIZE)` (linearized, `npages
+/// >= 1`) into one piece per chunk, ascending: `(chunk index, first page in
+/// the chunk, page count)`. Every piece but the first starts at page 0 and
+/// every piece but the last runs to page 511.
+#[inline]
+fn chunk_pieces(base: u64, npages: u64) -> impl Iterator<Item = (u64, u64, u64)> {
+    debug_assert!(npages >= 1);
+    let limit = base + npages * PAGE_SIZE - 1;
+    let (sc, ec) = (
+        base >> LOG_PALLOC_CHUNK_BYTES,
+        limit >> LOG_PALLOC_CHUNK_BYTES,
+    );
+    let (si, ei) = (chunk_page_index(base), chunk_page_index(limit));
+    (sc..=ec).map(move |c| {
+        let i = if c == sc { si } else { 0 };
+        let e = if c == ec { ei } else { PALLOC_CHUNK_PAGES - 1 };
+        (c, i, e + 1 - i)
+    })
 }
 
 impl std::fmt::Debug for PageAlloc {
@@ -1022,7 +1046,7 @@ impl std::fmt::Debug for PageAlloc {
             .field("start", &format_args!("{:#x}", self.start))
             .field("end", &format_args!("{:#x}", self.end))
             .field("search_addr", &format_args!("{:#x}", self.search_addr()))
-            .field("grown", &self.in_use)
+            .field("grown", &self.grown)
             .finish()
     }
 }

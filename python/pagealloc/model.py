@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PAGE_SIZE = 8192
-CHUNK_PAGES = 512
+from ._pagealloc import PAGE_SIZE, PALLOC_CHUNK_PAGES as CHUNK_PAGES
+
 CHUNK_BYTES = PAGE_SIZE * CHUNK_PAGES
 MASK64 = (1 << 64) - 1
 
