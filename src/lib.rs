@@ -49,16 +49,40 @@
 //!
 //! ## Map of the crate
 //!
-//! - [`arch`]: presets (amd64, arm64, 386) and address arithmetic.
-//! - [`bits`]: the chunk bitmap: find, summarize, ranges.
-//! - [`summary`]: packed summaries and their merge.
-//! - [`vm`]: reserved address space and committing it.
-//! - [`pagealloc`]: the allocator itself.
+//! One concern per module; Go's file names in parentheses.
+//!
+//! - [`arch`]: layouts (the amd64, arm64 and 386 presets; custom geometry
+//!   goes here too) and address arithmetic (`mpagealloc.go`'s constants,
+//!   `chunkIndex`, `addrsToSummaryRange`, ...).
+//! - [`bits`]: the chunk bitmap (`mpallocbits.go`): find, summarize, ranges;
+//!   Go 1.19's `pallocData` (the scavenged bits beside it) goes here.
+//! - [`summary`]: packed summaries (`pallocSum`) and `mergeSummaries`.
+//! - [`vm`]: reserved address space, committing it, committed-byte accounting.
+//! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`):
+//!   grow, update, find, alloc, free, verify.
+//! - [`trace`]: the text trace format and the one replay loop, shared by the
+//!   Python binding, the replay example, the benchmarks and Go's harness.
 //! - [`error`]: the one error type; every error leaves the allocator unchanged.
-//! - [`trace`]: the text trace format shared with benchmarks and Go's harness.
-//! - [`scenarios`]: the five benchmark scenarios, shared by benches and Go's harness.
 //! - `python` (feature `python`): the only module that knows Python.
 //!
+//! Rooms for what comes next: `ranges` (Go's `addrRanges`, `mranges.go`),
+//! `cache` (`pageCache`, `allocToCache`, `mpagecache.go`), `scavenge` (the
+//! scavenge index, `findScavengeCandidate`, `scavenge`, `mgcscavenge.go`),
+//! `heap` (real pages over a reservation, like `mheap`), `snapshot`
+//! (`to_bytes` / `from_bytes`). Benchmark scaffolding (the SCENARIOS.md
+//! scenarios and their PRNG) lives in `benches/common/` and
+//! `tests/common/`, outside the public API.
+//!
+//! ## Cost of the public operations
+//!
+//! With `L` summary levels (5 on 64-bit presets) and blocks of 8 below the
+//! root: `alloc` of pages that fit in the search address's chunk reads one
+//! leaf and one bitmap; otherwise it walks the tree (the root level from the
+//! search address on, then one block of 8 per level, then one bitmap).
+//! Taking or returning pages inside one chunk writes its bitmap, re-derives
+//! its leaf and merges at most one block per level above, stopping early
+//! where nothing changed. `grow` is O(chunks grown). `verify` is O(heap).
+
 //! ## Example
 //!
 //! ```

@@ -250,7 +250,7 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
-/// Measures ops during a replay: [`Replay::run_range`] calls `start` before
+/// Measures ops during a replay: [`Replay::run_to`] calls `start` before
 /// and `stop` after each op. The unit type measures nothing and compiles away.
 pub trait OpTimer {
     /// What `start` hands to `stop` (a timestamp, say).

@@ -1,10 +1,14 @@
-"""Type stubs for the Rust extension module ``pagealloc._pagealloc``."""
+"""Type stubs for the Rust extension module ``pagealloc._pagealloc``.
 
-import os
+The package (``pagealloc``) subclasses ``PageAlloc`` and ``TraceReplay`` to
+add what is written in Python (``stats()``, ``render_map()``); see
+``__init__.py``.
+"""
+
 from collections.abc import Iterable, Mapping
-from typing import Literal, Optional
+from typing import Literal, Optional, TypeVar
 
-from .stats import Stats
+_PA = TypeVar("_PA", bound="PageAlloc")
 
 ArchName = Literal["amd64", "arm64", "386"]
 
@@ -49,21 +53,15 @@ class Layout:
     def base_chunk_idx(self) -> int: ...
     @property
     def max_search_addr(self) -> int: ...
-    def chunk_index(self, addr: int) -> int: ...
-    def chunk_base(self, ci: int) -> int: ...
-    def page_base(self, ci: int, page_idx: int) -> int: ...
+    def chunk_index(self, addr: int) -> int:
+        """Go's chunkIndex: the global index of the 4 MiB chunk holding addr."""
+    def chunk_base(self, ci: int) -> int:
+        """Go's chunkBase: the first address of chunk ci."""
+    def page_base(self, ci: int, page_idx: int) -> int:
+        """Go's test PageBase: the address of page page_idx of chunk ci."""
 
 def layout(arch: ArchName = "amd64") -> Layout:
     """The layout constants of a preset."""
-
-def chunk_index(addr: int, arch: ArchName = "amd64") -> int:
-    """Go's chunkIndex: the global index of the 4 MiB chunk holding addr."""
-
-def chunk_base(ci: int, arch: ArchName = "amd64") -> int:
-    """Go's chunkBase: the first address of chunk ci."""
-
-def page_base(ci: int, page_idx: int, arch: ArchName = "amd64") -> int:
-    """Go's test PageBase: the address of page page_idx of chunk ci."""
 
 def pack_summary(start: int, max: int, end: int, arch: ArchName = "amd64") -> int:
     """Go's packPallocSum."""
@@ -91,7 +89,7 @@ class PallocBits:
     def __getitem__(self, i: int) -> bool: ...
     def __len__(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
-    def find(self, npages: int, search_idx: Optional[int] = None) -> tuple[Optional[int], int]:
+    def find(self, npages: int, search_idx: int = 0) -> tuple[Optional[int], int]:
         """Go's find: (lowest run start or None, first free page met in the scan)."""
     def alloc_range(self, i: int, n: int) -> None: ...
     def free(self, i: int, n: int) -> None: ...
@@ -103,12 +101,30 @@ class PallocBits:
     def runs(self) -> list[tuple[int, int]]: ...
     def copy(self) -> PallocBits: ...
 
+class Occupancy:
+    """How full the heap is, read under one lock (the data behind stats())."""
+
+    @property
+    def pages_grown(self) -> int: ...
+    @property
+    def pages_in_use(self) -> int: ...
+    @property
+    def largest_free_run(self) -> int: ...
+    @property
+    def free_runs(self) -> int: ...
+    @property
+    def chunks_grown(self) -> int: ...
+    @property
+    def mapped_bytes(self) -> int: ...
+    @property
+    def reserved_bytes(self) -> int: ...
+
 class PageAlloc:
     """Go's pageAlloc: address-ordered first fit over 8 KiB pages. Thread-safe."""
 
     def __init__(self, arch: ArchName = "amd64") -> None: ...
-    @staticmethod
-    def from_chunks(chunks: Mapping[int, Iterable[tuple[int, int]]], arch: ArchName = "amd64") -> PageAlloc:
+    @classmethod
+    def from_chunks(cls: type[_PA], chunks: Mapping[int, Iterable[tuple[int, int]]], arch: ArchName = "amd64") -> _PA:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:
         """Make [base, base+size), rounded out to whole chunks, known and free."""
@@ -141,22 +157,16 @@ class PageAlloc:
     @property
     def layout(self) -> Layout: ...
     @property
-    def pages_grown(self) -> int: ...
-    @property
     def pages_in_use(self) -> int: ...
     @property
     def largest_free_run(self) -> int: ...
-    @property
-    def free_run_count(self) -> int: ...
-    def stats(self) -> Stats:
-        """Occupancy, free runs, fragmentation and metadata bytes."""
-    def render_map(self, path: str | os.PathLike[str], **kwargs: object) -> dict[str, object]:
-        """Draw the heap as a PNG (needs the pagealloc[viz] extra)."""
+    def occupancy(self) -> Occupancy:
+        """Pages grown and in use, free runs, metadata bytes, under one lock."""
 
 class TraceReplay:
-    """Replays a trace (DESIGN.md format) on a fresh PageAlloc, in steps."""
+    """Replays a trace (DESIGN.md format) on an allocator, in steps."""
 
-    def __init__(self, text: str, arch: ArchName = "amd64") -> None: ...
+    def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None) -> None: ...
     @property
     def ops(self) -> int: ...
     @property
