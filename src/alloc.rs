@@ -10,13 +10,15 @@ use crate::arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, MAX_SUMMARY_LEVELS, PAGE_SHIFT,
     PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, SUMMARY_LEVEL_BITS,
 };
-use crate::bits::PallocBits;
+use crate::bits::{PallocBits, PallocData};
 use crate::error::{Error, Result};
+use crate::ranges::AddrRanges;
+use crate::scavenge::ScavengeIndex;
 use crate::summary::{PallocSum, SumFormat};
 use crate::vm::Reservation;
 
 const SUM_BYTES: usize = std::mem::size_of::<PallocSum>();
-const CHUNK_BYTES: usize = std::mem::size_of::<PallocBits>();
+const CHUNK_BYTES: usize = std::mem::size_of::<PallocData>();
 /// Entries in one block below the root (`1 << SUMMARY_LEVEL_BITS`).
 const BLOCK: usize = 1 << SUMMARY_LEVEL_BITS;
 
@@ -31,8 +33,8 @@ struct LevelLoc {
 
 /// Go's `pageAlloc`.
 pub struct PageAlloc {
-    ly: Layout,
-    sum_fmt: SumFormat,
+    pub(crate) ly: Layout,
+    pub(crate) sum_fmt: SumFormat,
 
     /// The radix tree of summaries: `summary[l]` points at an array of
     /// `ly.level_entries(l)` packed summaries (level 0 is the root, level
@@ -59,17 +61,26 @@ pub struct PageAlloc {
     /// Linearized address where allocation searches begin. Invariant: every
     /// grown page below it is in use; it lies in a grown chunk, or it is
     /// `ly.max_search_lin` (no free page anywhere).
-    search_addr: u64,
+    pub(crate) search_addr: u64,
 
     /// The chunk indices the allocator knows: `[start, end)` is the hull of
     /// every grown chunk. `start == 0` means nothing was grown yet; chunk 0 is
     /// never grown.
     start: u64,
-    end: u64,
+    pub(crate) end: u64,
 
     /// The grown chunks, as sorted, disjoint, non-adjacent ranges of chunk
-    /// indices (Go later calls this `inUse`). The hull is `[start, end)`.
-    grown: Vec<Range<u64>>,
+    /// indices (Go's `inUse`, which holds the same ranges in bytes). The
+    /// hull is `[start, end)`.
+    grown: AddrRanges,
+
+    /// Go 1.19's scavenge index: which chunks may hold free, unscavenged
+    /// pages, for the scavenger. Its metadata is committed in `sys_grow`.
+    pub(crate) scav_index: ScavengeIndex,
+
+    /// Huge pages of this many runtime pages are never split by the
+    /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
+    pub(crate) huge_pages: u64,
 }
 
 // SAFETY: the raw pointers point into reservations owned by this value and are
@@ -136,49 +147,73 @@ impl PageAlloc {
             search_addr: ly.max_search_lin,
             start: 0,
             end: 0,
-            grown: Vec::new(),
+            grown: AddrRanges::new(),
+            scav_index: ScavengeIndex::new(&ly)?,
+            huge_pages: crate::vm::thp_size() / PAGE_SIZE,
         })
     }
 
-    /// Go's test constructor `NewPageAlloc`: grows each listed chunk and marks
-    /// the given `(first page, page count)` runs of it in use. Runs of length
-    /// zero are ignored.
+    /// Go's test constructor `NewPageAlloc(chunks, nil)`: see
+    /// [`PageAlloc::from_chunks_scav`].
     pub fn from_chunks<I, R>(arch: Arch, chunks: I) -> Result<PageAlloc>
     where
         I: IntoIterator<Item = (u64, R)>,
         R: IntoIterator<Item = (u64, u64)>,
     {
-        let mut pa = PageAlloc::new(arch)?;
-        let mut list: Vec<(u64, Vec<(u64, u64)>)> = chunks
+        Self::from_chunks_scav(arch, chunks, Vec::<(u64, Vec<(u64, u64)>)>::new())
+    }
+
+    /// Go 1.19's test constructor `NewPageAlloc(chunks, scav)`: grows each
+    /// chunk of `chunks`, marks its scavenged pages as `scav` lists them
+    /// (none when it does not list the chunk), then marks the given
+    /// `(first page, page count)` runs in use (and so unscavenged); a chunk
+    /// left with free, unscavenged pages is marked in the scavenge index.
+    /// Runs of length zero are ignored; `scav` entries for chunks not in
+    /// `chunks` are ignored, as in Go.
+    pub fn from_chunks_scav<I, R, J, S>(arch: Arch, chunks: I, scav: J) -> Result<PageAlloc>
+    where
+        I: IntoIterator<Item = (u64, R)>,
+        R: IntoIterator<Item = (u64, u64)>,
+        J: IntoIterator<Item = (u64, S)>,
+        S: IntoIterator<Item = (u64, u64)>,
+    {
+        let ly = arch.layout();
+        let collect = |ci: u64,
+                       runs: &mut dyn Iterator<Item = (u64, u64)>|
+         -> Result<(u64, Vec<(u64, u64)>)> {
+            let runs: Vec<(u64, u64)> = runs.filter(|r| r.1 != 0).collect();
+            for &(i, n) in &runs {
+                crate::bits::check_range(i, n)?;
+            }
+            Ok((ly.check_chunk(ci)?, runs))
+        };
+        let mut list = chunks
             .into_iter()
-            .map(|(ci, r)| (ci, r.into_iter().collect()))
-            .collect();
+            .map(|(ci, r)| collect(ci, &mut r.into_iter()))
+            .collect::<Result<Vec<_>>>()?;
+        let scav = scav
+            .into_iter()
+            .map(|(ci, r)| collect(ci, &mut r.into_iter()))
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
         list.sort_by_key(|(ci, _)| *ci);
-        for (_, runs) in &list {
-            for &(i, n) in runs {
-                if i.checked_add(n).is_none_or(|e| e > PALLOC_CHUNK_PAGES) {
-                    return Err(Error::BadRange { i, n });
-                }
-            }
-        }
+        let mut pa = PageAlloc::new(arch)?;
+        let (min, huge) = (crate::scavenge::min_scav_pages(), pa.huge_pages);
         for (ci, runs) in list {
-            if ci >= pa.ly.max_chunks {
-                return Err(Error::NoSuchChunk { chunk: ci });
+            pa.grow(ly.chunk_base(ci), PALLOC_CHUNK_BYTES)?;
+            let data = pa.data_mut(ci);
+            data.scavenged = PallocBits::EMPTY;
+            for &(i, n) in scav.get(&ci).into_iter().flatten() {
+                data.scavenged.alloc_range(i, n);
             }
-            let base = pa.ly.chunk_base(ci);
-            pa.grow(base, PALLOC_CHUNK_BYTES)?;
-            let bits = pa.chunk_mut(ci);
             for (i, n) in runs {
-                if n != 0 {
-                    bits.alloc_range(i, n);
-                }
+                data.alloc_range(i, n);
             }
-            pa.update(
-                ci << LOG_PALLOC_CHUNK_BYTES,
-                PALLOC_CHUNK_PAGES,
-                false,
-                false,
-            );
+            let (_, n) = data.find_scavenge_candidate(PALLOC_CHUNK_PAGES - 1, min, min, huge);
+            let lin = ci << LOG_PALLOC_CHUNK_BYTES;
+            if n != 0 {
+                pa.scav_index.mark(lin, lin + PALLOC_CHUNK_BYTES);
+            }
+            pa.update(lin, PALLOC_CHUNK_PAGES, false, false);
         }
         Ok(pa)
     }
@@ -194,7 +229,7 @@ impl PageAlloc {
     }
 
     #[inline]
-    fn sum(&self, l: usize, i: u64) -> PallocSum {
+    pub(crate) fn sum(&self, l: usize, i: u64) -> PallocSum {
         debug_assert!(
             self.sum_committed(l, i, 1),
             "summary[{l}][{i:#x}] not committed"
@@ -238,20 +273,32 @@ impl PageAlloc {
                 .is_committed(ci as usize * CHUNK_BYTES, CHUNK_BYTES)
     }
 
+    /// Chunk `ci`'s bitmaps (Go's `chunkOf`).
     #[inline]
-    fn chunk(&self, ci: u64) -> &PallocBits {
+    pub(crate) fn data(&self, ci: u64) -> &PallocData {
         debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
         // SAFETY: chunk ci lies in [start, end), whose bitmaps are committed
-        // read/write; the 64 bytes are aligned for PallocBits, and the
+        // read/write; the 128 bytes are aligned for PallocData, and the
         // reference lives no longer than `&self`, under which nothing writes.
-        unsafe { &*self.chunks.base().cast::<PallocBits>().add(ci as usize) }
+        unsafe { &*self.chunks.base().cast::<PallocData>().add(ci as usize) }
+    }
+
+    #[inline]
+    pub(crate) fn data_mut(&mut self, ci: u64) -> &mut PallocData {
+        debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
+        // SAFETY: as in `data`; `&mut self` makes this the only reference.
+        unsafe { &mut *self.chunks.base().cast::<PallocData>().add(ci as usize) }
+    }
+
+    /// Chunk `ci`'s page bitmap.
+    #[inline]
+    fn chunk(&self, ci: u64) -> &PallocBits {
+        &self.data(ci).bits
     }
 
     #[inline]
     fn chunk_mut(&mut self, ci: u64) -> &mut PallocBits {
-        debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
-        // SAFETY: as in `chunk`; `&mut self` makes this the only reference.
-        unsafe { &mut *self.chunks.base().cast::<PallocBits>().add(ci as usize) }
+        &mut self.data_mut(ci).bits
     }
 
     // ----- growth -----------------------------------------------------------
@@ -306,8 +353,13 @@ impl PageAlloc {
 
         self.start = start;
         self.end = end;
-        self.insert_in_use(sc..ec);
-        debug_assert!((sc..ec).all(|c| *self.chunk(c) == PallocBits::EMPTY));
+        self.grown.add(sc..ec);
+        // New memory is free and scavenged (Go 1.19's grow): it has not been
+        // touched, so it costs nothing until it is allocated.
+        for c in sc..ec {
+            debug_assert!(*self.data(c) == PallocData::default());
+            self.data_mut(c).scavenged = PallocBits::FULL;
+        }
 
         // Growing is like freeing: new free pages below the search address
         // pull it down.
@@ -337,39 +389,19 @@ impl PageAlloc {
                 loc.offset + hi as usize * SUM_BYTES,
             )?;
         }
+        self.scav_index.grow(base, limit)?;
         Ok(())
     }
 
     /// The first grown chunk in `r`, if any.
     fn first_grown_in(&self, r: Range<u64>) -> Option<u64> {
-        // The first grown range that ends after r.start.
-        let k = self.grown.partition_point(|u| u.end <= r.start);
-        self.grown
-            .get(k)
-            .filter(|u| u.start < r.end)
-            .map(|u| u.start.max(r.start))
+        self.grown.first_in(r)
     }
 
     /// Whether every chunk in `r` is grown.
     #[inline]
     fn all_grown(&self, r: Range<u64>) -> bool {
-        let k = self.grown.partition_point(|u| u.end <= r.start);
-        self.grown
-            .get(k)
-            .is_some_and(|u| u.start <= r.start && r.end <= u.end)
-    }
-
-    fn insert_in_use(&mut self, r: Range<u64>) {
-        let k = self.grown.partition_point(|u| u.end < r.start);
-        // Merge with neighbours that touch r (they cannot overlap it).
-        let mut merged = r.clone();
-        let mut j = k;
-        while j < self.grown.len() && self.grown[j].start <= r.end {
-            merged.start = merged.start.min(self.grown[j].start);
-            merged.end = merged.end.max(self.grown[j].end);
-            j += 1;
-        }
-        self.grown.splice(k..j, [merged]);
+        self.grown.covers(r)
     }
 
     /// Go's later `findMappedAddr`: the lowest grown linearized address at or
@@ -379,10 +411,9 @@ impl PageAlloc {
     /// committed (golang/go#40191); this moves it onto the heap.
     fn find_mapped_addr(&self, lin: u64) -> u64 {
         let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
-        let k = self.grown.partition_point(|u| u.end <= ci);
-        match self.grown.get(k) {
-            Some(u) if u.start <= ci => lin,
-            Some(u) => u.start << LOG_PALLOC_CHUNK_BYTES,
+        match self.grown.find_addr_greater_equal(ci) {
+            Some(c) if c == ci => lin,
+            Some(c) => c << LOG_PALLOC_CHUNK_BYTES,
             None => self.ly.max_search_lin,
         }
     }
@@ -401,7 +432,7 @@ impl PageAlloc {
     /// `contig` says the change was one contiguous alloc (`alloc`) or free,
     /// so chunks strictly inside the range are entirely in use or free and
     /// need no summarizing.
-    fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
+    pub(crate) fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
         let leaf = self.ly.leaf();
         let sf = self.sum_fmt;
         // Inclusive last byte.
@@ -484,19 +515,23 @@ impl PageAlloc {
     // ----- allocation -------------------------------------------------------
 
     /// Go's `allocRange`: marks `[base, base + npages*PAGE_SIZE)` (linearized)
-    /// in use and updates the summaries.
+    /// in use and unscavenged, updates the summaries, and returns how many
+    /// of those pages were scavenged.
     ///
-    /// Cost: one bitmap write per chunk touched, then [`PageAlloc::update`].
-    fn alloc_range(&mut self, base: u64, npages: u64) {
+    /// Cost: one bitmap write per chunk touched, then Go's `update`.
+    pub(crate) fn alloc_range(&mut self, base: u64, npages: u64) -> u64 {
+        let mut scav = 0;
         for (ci, i, n) in chunk_pieces(base, npages) {
-            let bits = self.chunk_mut(ci);
+            let data = self.data_mut(ci);
+            scav += data.scavenged.popcnt_range(i, n);
             if n == PALLOC_CHUNK_PAGES {
-                bits.alloc_all();
+                data.alloc_all();
             } else {
-                bits.alloc_range(i, n);
+                data.alloc_range(i, n);
             }
         }
         self.update(base, npages, true, true);
+        scav
     }
 
     /// Go's `find`: the radix walk. Returns the linearized base of the lowest
@@ -512,7 +547,7 @@ impl PageAlloc {
     /// the next) or for an entry whose `max` fits, which it descends into.
     /// Meanwhile it narrows `first_free`, a window known to hold the first free
     /// page of the heap, whose base becomes the candidate search address.
-    fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
+    pub(crate) fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
         let ly = &self.ly;
         let sf = self.sum_fmt;
         // Why a window: after this allocation the search address should move
@@ -633,21 +668,32 @@ impl PageAlloc {
         Ok(Some((addr, self.find_mapped_addr(first_free.0))))
     }
 
-    /// Go's `alloc`: allocates `npages` contiguous pages at the lowest address
-    /// where they fit. `Ok(None)` when nothing fits.
+    /// Go's `alloc` without its second result: allocates `npages` contiguous
+    /// pages at the lowest address where they fit. `Ok(None)` when nothing
+    /// fits. See [`PageAlloc::alloc_scav`] for the cost.
+    #[inline]
+    pub fn alloc(&mut self, npages: u64) -> Result<Option<u64>> {
+        Ok(self.alloc_scav(npages)?.0)
+    }
+
+    /// Go 1.19's `alloc`: allocates `npages` contiguous pages at the lowest
+    /// address where they fit and returns that address (`None` when nothing
+    /// fits) and how many of the bytes handed out were scavenged (returned to
+    /// the OS: a caller with real memory knows they read as zero and must be
+    /// touched again; the rest may hold old contents).
     ///
     /// Cost: when the request fits in the search address's chunk (most small
     /// allocations), one leaf read and one bitmap search; otherwise one radix
     /// walk (Go's `find`: the root level, then a block of 8 per
     /// level). Then one bitmap write per chunk taken and an `update` (for a
     /// single chunk: one leaf and at most one block merge per level above).
-    pub fn alloc(&mut self, npages: u64) -> Result<Option<u64>> {
+    pub fn alloc_scav(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
         // A search address above every known chunk means no free memory.
         if self.search_addr >> LOG_PALLOC_CHUNK_BYTES >= self.end {
-            return Ok(None);
+            return Ok((None, 0));
         }
         // Fast path: if npages can fit in the rest of the search address's
         // chunk and the chunk's max says it does, search that bitmap alone.
@@ -681,17 +727,17 @@ impl PageAlloc {
                     if npages == 1 {
                         self.search_addr = self.ly.max_search_lin;
                     }
-                    return Ok(None);
+                    return Ok((None, 0));
                 }
             },
         };
-        self.alloc_range(addr, npages);
+        let scav = self.alloc_range(addr, npages);
         // Everything below the candidate is now in use.
         if candidate > self.search_addr {
             self.search_addr = candidate;
         }
         debug_assert!(self.search_addr_on_heap());
-        Ok(Some(self.ly.unlin(addr)))
+        Ok((Some(self.ly.unlin(addr)), scav * PAGE_SIZE))
     }
 
     /// Go's `free`: returns `npages` pages at `base` (a result of `alloc`, or
@@ -703,8 +749,19 @@ impl PageAlloc {
     /// level); O(npages / 512) bitmaps plus O(levels) merges.
     pub fn free(&mut self, base: u64, npages: u64) -> Result<()> {
         let lin = self.check_in_use(base, npages)?;
+        self.free_pages(lin, npages, false);
+        Ok(())
+    }
+
+    /// Go 1.19's `free` on checked, linearized pages. Pages freed as not
+    /// `scavenged` (every free but the scavenger's own) mark their chunks in
+    /// the scavenge index; the scavenged bits are left as they are.
+    pub(crate) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
         if lin < self.search_addr {
             self.search_addr = lin;
+        }
+        if !scavenged {
+            self.scav_index.mark(lin, lin + npages * PAGE_SIZE);
         }
         for (ci, i, n) in chunk_pieces(lin, npages) {
             let bits = self.chunk_mut(ci);
@@ -715,24 +772,34 @@ impl PageAlloc {
             }
         }
         self.update(lin, npages, true, false);
-        Ok(())
     }
 
     /// Frees each run of `npages` pages at `bases`, in order. All or nothing:
-    /// if any free is invalid (including one that overlaps an earlier run in
-    /// the list), the runs already freed are marked in use again and the
-    /// search address restored, so the allocator is exactly as it was.
+    /// every free is checked first, as if the earlier ones in the list had
+    /// happened (so a run overlapping an earlier one is refused), and only
+    /// then are they applied; on an error the allocator is unchanged.
     pub fn free_many(&mut self, bases: &[u64], npages: u64) -> Result<()> {
-        let saved_search = self.search_addr;
-        for (k, &base) in bases.iter().enumerate() {
-            if let Err(e) = self.free(base, npages) {
-                for &done in &bases[..k] {
-                    // These pages were in use a moment ago; give them back.
-                    self.alloc_range(self.ly.lin(done), npages);
-                }
-                self.search_addr = saved_search;
-                return Err(e);
+        // Linearized starts of the runs checked so far, to their ends.
+        let mut freed = std::collections::BTreeMap::new();
+        let mut lins = Vec::with_capacity(bases.len());
+        for &base in bases {
+            let lin = self.check_in_use(base, npages)?;
+            let end = lin + npages * PAGE_SIZE;
+            // The first page of this run that an earlier run already freed.
+            let below = freed.range(..=lin).next_back().filter(|(_, &e)| e > lin);
+            let above = freed.range(lin..end).next();
+            if let Some(first) = below.map(|_| lin).or(above.map(|(&s, _)| s)) {
+                return Err(Error::NotInUse {
+                    addr: base,
+                    npages,
+                    page: self.ly.unlin(first),
+                });
             }
+            freed.insert(lin, end);
+            lins.push(lin);
+        }
+        for lin in lins {
+            self.free_pages(lin, npages, false);
         }
         Ok(())
     }
@@ -820,7 +887,7 @@ impl PageAlloc {
 
     /// The grown chunks as sorted, disjoint ranges of chunk indices.
     pub fn grown_ranges(&self) -> &[Range<u64>] {
-        &self.grown
+        self.grown.ranges()
     }
 
     /// Whether chunk `ci` has been grown.
@@ -831,10 +898,16 @@ impl PageAlloc {
     /// The bitmap of chunk `ci`, which must lie in `[start, end)` (a chunk in
     /// a gap between grown regions reads as all free, as in Go's tests).
     pub fn chunk_bitmap(&self, ci: u64) -> Result<PallocBits> {
+        self.check_known_chunk(ci)?;
+        Ok(*self.chunk(ci))
+    }
+
+    /// `ci` lies in `[start, end)`, where the bitmaps are committed.
+    pub(crate) fn check_known_chunk(&self, ci: u64) -> Result<()> {
         if self.start == 0 || ci < self.start || ci >= self.end {
             return Err(Error::NoSuchChunk { chunk: ci });
         }
-        Ok(*self.chunk(ci))
+        Ok(())
     }
 
     /// The summary at `level`, `idx` as (start, max, end). Entries whose
@@ -857,6 +930,7 @@ impl PageAlloc {
     /// Bytes of metadata committed so far (Go's `sysStat` for the allocator).
     pub fn mapped_bytes(&self) -> usize {
         self.chunks.committed_bytes()
+            + self.scav_index.mapped_bytes()
             + self
                 .sum_mem
                 .iter()
@@ -866,12 +940,14 @@ impl PageAlloc {
 
     /// Bytes of address space reserved for metadata.
     pub fn reserved_bytes(&self) -> usize {
-        self.chunks.len() + self.sum_mem.iter().map(Reservation::len).sum::<usize>()
+        self.chunks.len()
+            + self.scav_index.reserved_bytes()
+            + self.sum_mem.iter().map(Reservation::len).sum::<usize>()
     }
 
     /// Pages in all grown chunks.
     pub fn pages_grown(&self) -> u64 {
-        self.grown.iter().map(|r| r.end - r.start).sum::<u64>() * PALLOC_CHUNK_PAGES
+        self.grown.total() * PALLOC_CHUNK_PAGES
     }
 
     /// Pages in use, counted from the bitmaps of grown chunks: O(grown chunks).
@@ -903,7 +979,7 @@ impl PageAlloc {
     /// grown chunks. Counted a word at a time from the bitmaps.
     pub fn free_run_count(&self) -> u64 {
         let mut count = 0u64;
-        for r in &self.grown {
+        for r in self.grown.ranges() {
             // Whether the page just below the current word is free; the page
             // below a grown range is not heap, so it counts as "not free".
             let mut prev_free = false;
@@ -922,7 +998,7 @@ impl PageAlloc {
 
     /// Every grown chunk index, ascending.
     pub fn grown_chunks(&self) -> impl Iterator<Item = u64> + '_ {
-        self.grown.iter().flat_map(|r| r.clone())
+        self.grown.ranges().iter().flat_map(|r| r.clone())
     }
 
     /// Go's test `checkPageAlloc`'s missing half ("TODO: Verify summaries
@@ -932,11 +1008,12 @@ impl PageAlloc {
     /// Cost: O(grown chunks) bitmap summaries plus one block merge per
     /// committed parent summary; meant for tests and debugging.
     pub fn verify(&self) -> Result<()> {
-        if self.grown.is_empty() {
+        if self.grown.ranges().is_empty() {
             return self.check_empty();
         }
         self.check_bounds()?;
         self.check_leaves()?;
+        self.check_scavenged()?;
         self.check_parents()?;
         self.check_search_addr()
     }
@@ -952,14 +1029,15 @@ impl PageAlloc {
     /// `[start, end)` is the hull of the grown ranges, which are sorted,
     /// disjoint and not adjacent.
     fn check_bounds(&self) -> Result<()> {
-        let (first, last) = (&self.grown[0], &self.grown[self.grown.len() - 1]);
+        let g = self.grown.ranges();
+        let (first, last) = (&g[0], &g[g.len() - 1]);
         if (first.start, last.end) != (self.start, self.end) {
             return verify_failed(format!(
                 "bounds [{:#x}, {:#x}) disagree with grown ranges {:?}",
-                self.start, self.end, self.grown
+                self.start, self.end, g
             ));
         }
-        for w in self.grown.windows(2) {
+        for w in g.windows(2) {
             if w[0].end >= w[1].start {
                 return verify_failed(format!("grown ranges {w:?} overlap or touch"));
             }
@@ -972,7 +1050,7 @@ impl PageAlloc {
     /// empty bitmap.
     fn check_leaves(&self) -> Result<()> {
         let (leaf, sf) = (self.ly.leaf(), self.sum_fmt);
-        for r in &self.grown {
+        for r in self.grown.ranges() {
             let (lo, hi) = self.ly.block_align_summary_range(leaf, r.start, r.end);
             for c in lo..hi {
                 let got = self.sum(leaf, c);
@@ -990,9 +1068,27 @@ impl PageAlloc {
                         "summary[{leaf}][{c:#x}] of an ungrown chunk is {:?}, want (0, 0, 0)",
                         sf.unpack(got)
                     ));
-                } else if self.chunk_committed(c) && *self.chunk(c) != PallocBits::EMPTY {
-                    return verify_failed(format!("bitmap of ungrown chunk {c:#x} is not empty"));
+                } else if self.chunk_committed(c) && *self.data(c) != PallocData::default() {
+                    return verify_failed(format!("bitmaps of ungrown chunk {c:#x} are not empty"));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// No page is both in use and scavenged.
+    fn check_scavenged(&self) -> Result<()> {
+        for c in self.grown_chunks() {
+            let d = self.data(c);
+            if let Some((w, (b, s))) = (d.bits.0.iter().zip(&d.scavenged.0))
+                .enumerate()
+                .find(|(_, (b, s))| *b & *s != 0)
+            {
+                let p = w as u64 * 64 + (b & s).trailing_zeros() as u64;
+                return verify_failed(format!(
+                    "page {:#x} is both in use and scavenged",
+                    self.ly.page_base(c, p)
+                ));
             }
         }
         Ok(())
@@ -1002,7 +1098,7 @@ impl PageAlloc {
     fn check_parents(&self) -> Result<()> {
         let (ly, sf) = (&self.ly, self.sum_fmt);
         for l in (0..ly.leaf()).rev() {
-            for r in &self.grown {
+            for r in self.grown.ranges() {
                 let (lo, hi) = ly.addrs_to_summary_range(
                     l,
                     r.start << LOG_PALLOC_CHUNK_BYTES,
@@ -1086,7 +1182,7 @@ impl std::fmt::Debug for PageAlloc {
             .field("start", &format_args!("{:#x}", self.start))
             .field("end", &format_args!("{:#x}", self.end))
             .field("search_addr", &format_args!("{:#x}", self.search_addr()))
-            .field("grown", &self.grown)
+            .field("grown", &self.grown.ranges())
             .finish()
     }
 }

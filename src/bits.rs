@@ -455,6 +455,162 @@ impl PallocBits {
         }
         op(&mut self.0[wj], u64::MAX >> (63 - j % 64));
     }
+
+    /// Go's `pageBits.popcntRange`: how many of bits `[i, i+n)` are set.
+    /// `n >= 1`, `i + n <= 512`.
+    #[inline]
+    pub fn popcnt_range(&self, i: u64, n: u64) -> u64 {
+        let mut count = 0;
+        self.for_each_word(i, n, |_, x, m| count += (x & m).count_ones() as u64);
+        count
+    }
+
+    /// Go's `block64`: the 64-bit word holding bit `i`.
+    #[inline]
+    pub fn block64(&self, i: u64) -> u64 {
+        self.0[(i / 64) as usize]
+    }
+
+    /// Go's `setBlock64`: sets the bits of `v` in the word holding bit `i`.
+    #[inline]
+    pub fn set_block64(&mut self, i: u64, v: u64) {
+        self.0[(i / 64) as usize] |= v;
+    }
+
+    /// Go's `clearBlock64`: clears the bits of `v` in the word holding bit `i`.
+    #[inline]
+    pub fn clear_block64(&mut self, i: u64, v: u64) {
+        self.0[(i / 64) as usize] &= !v;
+    }
+}
+
+/// Go 1.19's `fillAligned`: treats `x` as 64/m groups of `m` bits (`m` a
+/// power of two, at most 64) and sets every bit of each group that has any
+/// bit set. `None` for any other `m` (Go throws "bad m value").
+///
+/// Scavenging works in physical pages of `m` runtime pages: a group is
+/// scavengeable only if all its pages are free and unscavenged, so one set
+/// bit spoils the group.
+pub fn fill_aligned(x: u64, m: u64) -> Option<u64> {
+    // For each group, a mask with every bit but the group's top one. Adding
+    // it to the group's low bits carries into the top bit when any low bit
+    // is set; OR-ing in x and the mask then sets the top bit whenever any bit
+    // of the group was set. The complement leaves exactly the all-zero groups
+    // with their top bit set.
+    let low = match m {
+        1 => return Some(x),
+        2 => 0x5555_5555_5555_5555,
+        4 => 0x7777_7777_7777_7777,
+        8 => 0x7f7f_7f7f_7f7f_7f7f,
+        16 => 0x7fff_7fff_7fff_7fff,
+        32 => 0x7fff_ffff_7fff_ffff,
+        64 => 0x7fff_ffff_ffff_ffff,
+        _ => return None,
+    };
+    let zero_tops = !((((x & low).wrapping_add(low)) | x) | low);
+    // Smear each all-zero group's top bit down over its group, then
+    // complement: the all-zero groups become zero, every other group ones.
+    Some(!((zero_tops - (zero_tops >> (m - 1))) | zero_tops))
+}
+
+/// Go 1.19's `pallocData`: a chunk's page bitmap and, beside it, its
+/// scavenged bitmap (bit i set = page i's memory was returned to the OS).
+/// Invariant: no page is both in use and scavenged.
+///
+/// Its layout (the 64-byte alloc bitmap, then the 64-byte scavenged one) is
+/// one element of the allocator's reserved chunk array.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+#[repr(C)]
+pub struct PallocData {
+    pub bits: PallocBits,
+    pub scavenged: PallocBits,
+}
+
+impl PallocData {
+    /// Go's `pallocData.allocRange`: pages `[i, i+n)` in use, unscavenged.
+    #[inline]
+    pub fn alloc_range(&mut self, i: u64, n: u64) {
+        self.bits.alloc_range(i, n);
+        self.scavenged.free(i, n);
+    }
+
+    /// Go's `pallocData.allocAll`.
+    #[inline]
+    pub fn alloc_all(&mut self) {
+        self.bits = PallocBits::FULL;
+        self.scavenged = PallocBits::EMPTY;
+    }
+
+    /// Go 1.19's `findScavengeCandidate`: the highest run of free,
+    /// unscavenged pages at or below page `search_idx`, in units of `min`
+    /// pages (the physical page), returned as `(start, npages)` with at most
+    /// `max` pages (rounded up to a multiple of `min`; 0 means `min`), or
+    /// `(0, 0)` when there is none. With huge pages of `huge_pages` runtime
+    /// pages (0 for none), a candidate that would split a free huge page is
+    /// widened down to the huge page's start, so that the huge page is
+    /// released whole or not touched.
+    ///
+    /// `min` must be a power of two from 1 to 64 (checked by the caller).
+    pub fn find_scavenge_candidate(
+        &self,
+        search_idx: u64,
+        min: u64,
+        max: u64,
+        huge_pages: u64,
+    ) -> (u64, u64) {
+        debug_assert!(min.is_power_of_two() && min <= 64 && search_idx < PALLOC_CHUNK_PAGES);
+        let max = if max == 0 {
+            min
+        } else {
+            max.next_multiple_of(min)
+        };
+        // A set bit: the page (or its physical page) cannot be scavenged.
+        let busy = |w: usize| {
+            fill_aligned(self.scavenged.0[w] | self.bits.0[w], min).expect("min checked")
+        };
+        // The highest word at or below search_idx's with a candidate page.
+        let Some(i) = (0..=(search_idx / 64) as usize)
+            .rev()
+            .find(|&w| busy(w) != u64::MAX)
+        else {
+            return (0, 0);
+        };
+        // The run ends just above the highest candidate page of word i ...
+        let x = busy(i);
+        let z1 = (!x).leading_zeros() as u64;
+        let end = i as u64 * 64 + (64 - z1);
+        // ... and reaches down through the free pages below it, possibly
+        // into lower words.
+        let run = if x << z1 != 0 {
+            (x << z1).leading_zeros() as u64
+        } else {
+            let mut run = 64 - z1;
+            for w in (0..i).rev() {
+                let x = busy(w);
+                run += x.leading_zeros() as u64;
+                if x != 0 {
+                    break;
+                }
+            }
+            run
+        };
+        let mut size = run.min(max);
+        let mut start = end - size;
+        // Never split a free huge page: if the candidate starts inside one
+        // that the free run covers entirely from its start, take the whole
+        // huge page below the candidate too.
+        if huge_pages > 1 {
+            let above = start.next_multiple_of(huge_pages);
+            if above <= end {
+                let below = start / huge_pages * huge_pages;
+                if below >= end - run {
+                    size += start - below;
+                    start = below;
+                }
+            }
+        }
+        (start, size)
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub enum Error {
         fields: (u64, u64, u64),
         log_pages: u32,
     },
+    /// A page cache whose scavenged bits are not a subset of its free bits.
+    BadCache { base: u64, cache: u64, scav: u64 },
+    /// A page-cache allocation of zero or more than 64 pages.
+    BadCachePages { npages: u64 },
     /// A chunk index whose metadata is not part of the known heap.
     NoSuchChunk { chunk: u64 },
     /// A summary level or index outside the tree (or its committed part).
@@ -142,6 +146,13 @@ impl fmt::Display for Error {
                 f,
                 "summary ({s}, {m}, {e}) is larger than 2**{log_pages} pages"
             ),
+            Error::BadCache { base, cache, scav } => write!(
+                f,
+                "page cache at {base:#x}: scav {scav:#x} has pages that cache {cache:#x} does not"
+            ),
+            Error::BadCachePages { npages } => {
+                write!(f, "a page cache allocates 1 to 64 pages, got {npages}")
+            }
             Error::NoSuchChunk { chunk } => {
                 write!(f, "chunk {chunk:#x} is outside the allocator's known range")
             }

@@ -102,7 +102,10 @@
 pub mod alloc;
 pub mod arch;
 pub mod bits;
+pub mod cache;
 pub mod error;
+pub mod ranges;
+pub mod scavenge;
 pub mod summary;
 pub mod trace;
 pub mod vm;
@@ -116,6 +119,8 @@ pub use arch::{
     MAX_SUMMARY_LEVELS, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
     SUMMARY_LEVEL_BITS,
 };
-pub use bits::{find_bit_range64, PallocBits};
+pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
+pub use cache::PageCache;
 pub use error::{Error, Result};
+pub use ranges::AddrRanges;
 pub use summary::{PallocSum, SumFormat};

@@ -30,7 +30,7 @@ use crate::bits::{self, PallocBits as EngineBits, WORDS};
 use crate::error::Error;
 use crate::summary::{PallocSum, SumFormat};
 use crate::trace::{results_file, OpKind, Replay, Trace, TraceError};
-use crate::PageAlloc as Engine;
+use crate::{PageAlloc as Engine, PageCache as EngineCache};
 
 create_exception!(
     _pagealloc,
@@ -375,6 +375,58 @@ impl PallocBits {
     }
 }
 
+/// Go 1.19's pageCache: up to 64 free pages of one 64-page-aligned block,
+/// owned by one user. Bit i of `cache`: page base + i*8192 is free for this
+/// cache; bit i of `scav`: that page is scavenged.
+#[pyclass(name = "PageCache", module = "pagealloc._pagealloc", eq)]
+#[derive(Clone, PartialEq)]
+struct PageCache(EngineCache);
+
+#[pymethods]
+impl PageCache {
+    #[new]
+    #[pyo3(signature = (base = U64(0), cache = U64(0), scav = U64(0)))]
+    fn new(base: U64, cache: U64, scav: U64) -> PyResult<Self> {
+        Ok(PageCache(EngineCache::new(base.0, cache.0, scav.0)?))
+    }
+    #[getter]
+    fn base(&self) -> u64 {
+        self.0.base
+    }
+    #[getter]
+    fn cache(&self) -> u64 {
+        self.0.cache
+    }
+    #[getter]
+    fn scav(&self) -> u64 {
+        self.0.scav
+    }
+    /// Whether no page is left.
+    #[getter]
+    fn empty(&self) -> bool {
+        self.0.empty()
+    }
+
+    /// Go's pageCache.alloc: (address of the lowest run of npages cached
+    /// pages or None, bytes of it that were scavenged); 1 <= npages <= 64.
+    fn alloc(&mut self, npages: U64) -> PyResult<(Option<u64>, u64)> {
+        Ok(self.0.alloc(npages.0)?)
+    }
+
+    /// Go's pageCache.flush: gives the remaining pages back to pa and empties
+    /// the cache. ValueError (nothing changes) unless they are in use in pa.
+    fn flush(&mut self, pa: &Bound<'_, PageAlloc>) -> PyResult<()> {
+        Ok(self.0.flush(&mut pa.get().lock())?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "PageCache(base={:#x}, cache={:#x}, scav={:#x})",
+            self.0.base, self.0.cache, self.0.scav
+        )
+    }
+}
+
 /// How full the heap is, read under one lock: the data behind
 /// `PageAlloc.stats()`.
 #[pyclass(frozen, get_all, name = "Occupancy", module = "pagealloc._pagealloc")]
@@ -422,18 +474,25 @@ impl PageAlloc {
 
     /// Go's test constructor NewPageAlloc: grows each chunk index in the
     /// mapping and marks its (first page, page count) runs in use.
+    /// With `scav`, Go 1.19's NewPageAlloc(chunks, scav): the listed runs of
+    /// each chunk are scavenged (none when a chunk is not listed).
     #[classmethod]
-    #[pyo3(signature = (chunks, arch = AMD64))]
+    #[pyo3(signature = (chunks, arch = AMD64, scav = None))]
     fn from_chunks<'py>(
         cls: &Bound<'py, PyType>,
         chunks: HashMap<U64, Vec<(U64, U64)>>,
         arch: ArchArg,
+        scav: Option<HashMap<U64, Vec<(U64, U64)>>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let list: Vec<(u64, Vec<(u64, u64)>)> = chunks
-            .into_iter()
-            .map(|(ci, runs)| (ci.0, runs.into_iter().map(|(i, n)| (i.0, n.0)).collect()))
-            .collect();
-        let engine = cls.py().detach(|| Engine::from_chunks(arch.0, list))?;
+        let runs = |m: HashMap<U64, Vec<(U64, U64)>>| -> Vec<(u64, Vec<(u64, u64)>)> {
+            m.into_iter()
+                .map(|(ci, runs)| (ci.0, runs.into_iter().map(|(i, n)| (i.0, n.0)).collect()))
+                .collect()
+        };
+        let (list, scav) = (runs(chunks), runs(scav.unwrap_or_default()));
+        let engine = cls
+            .py()
+            .detach(|| Engine::from_chunks_scav(arch.0, list, scav))?;
         // An instance of `cls` (a subclass, say), holding the filled engine.
         let pa = cls.call1((arch.0.name(),))?;
         *pa.cast::<PageAlloc>()?.get().lock() = engine;
@@ -450,6 +509,41 @@ impl PageAlloc {
     /// now in use; None when nothing fits.
     fn alloc(&self, npages: U64) -> PyResult<Option<u64>> {
         Ok(self.lock().alloc(npages.0)?)
+    }
+
+    /// Go 1.19's alloc: (base address of the lowest fit or None, bytes of it
+    /// that were scavenged).
+    fn alloc_scav(&self, npages: U64) -> PyResult<(Option<u64>, u64)> {
+        Ok(self.lock().alloc_scav(npages.0)?)
+    }
+
+    /// Go 1.19's scavenge: marks free pages scavenged, highest marked chunks
+    /// first, until at least nbytes are released or nothing is left; returns
+    /// the bytes released.
+    fn scavenge(&self, py: Python<'_>, nbytes: U64) -> PyResult<u64> {
+        Ok(py.detach(|| self.lock().scavenge(nbytes.0))?)
+    }
+
+    /// Go 1.19's allocToCache: the 64-page block holding the lowest free page,
+    /// its free pages now owned by the returned PageCache.
+    fn alloc_to_cache(&self) -> PyResult<PageCache> {
+        Ok(PageCache(self.lock().alloc_to_cache()?))
+    }
+
+    /// The scavenged bitmap of chunk ci as an int, bit i = page i.
+    fn chunk_scavenged(&self, ci: U64) -> PyResult<Bitmap> {
+        Ok(Bitmap(self.lock().chunk_scavenged(ci.0)?))
+    }
+
+    /// Huge pages of this many bytes are never split by the scavenger (Go's
+    /// physHugePageSize; by default the OS's transparent huge page size).
+    #[getter]
+    fn get_phys_huge_page_size(&self) -> u64 {
+        self.lock().phys_huge_page_size()
+    }
+    #[setter]
+    fn set_phys_huge_page_size(&self, bytes: U64) {
+        self.lock().set_phys_huge_page_size(bytes.0);
     }
 
     /// Go's free: returns npages pages at base to the heap. Every page must be
@@ -681,7 +775,7 @@ mod _pagealloc {
     #[pymodule_export]
     use super::{
         find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, Layout, Occupancy,
-        PageAlloc, PallocBits, TraceReplay,
+        PageAlloc, PageCache, PallocBits, TraceReplay,
     };
 
     use super::*;

@@ -27,6 +27,20 @@ pub fn phys_page_size() -> usize {
     rustix::param::page_size()
 }
 
+/// The transparent huge page size as Go reads it on Linux
+/// (`/sys/kernel/mm/transparent_hugepage/hpage_pmd_size`), or 0 when it is
+/// unavailable or not a power of two. Read once.
+pub fn thp_size() -> u64 {
+    static THP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *THP.get_or_init(|| {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| n.is_power_of_two())
+            .unwrap_or(0)
+    })
+}
+
 #[inline]
 fn align_down(x: usize, a: usize) -> usize {
     x & !(a - 1)

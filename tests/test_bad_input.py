@@ -119,7 +119,7 @@ def test_refused_reservation_is_memory_error():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
     assert out.returncode == 0, out.stderr
-    assert "MemoryError: failed to reserve 4294967296 bytes (4.0 GiB)" in out.stdout
+    assert "MemoryError: failed to reserve 8589934592 bytes (8.0 GiB)" in out.stdout
     assert "chunk bitmaps" in out.stdout
     assert out.stdout.strip().endswith("ok")
 

@@ -1,6 +1,7 @@
 //! Reserved and committed metadata: the committed bytes after growing equal
-//! what the seed's sysGrow/extendMappedRegion rounding gives, and every
-//! reservation is released on drop.
+//! what the seed's sysGrow/extendMappedRegion rounding gives for the bitmaps
+//! and summaries plus what Go 1.19's scavengeIndex.grow commits for the
+//! scavenge index, and every reservation is released on drop.
 //!
 //! One test function, so that no other test in this binary maps or unmaps
 //! memory while the mappings are counted.
@@ -9,14 +10,18 @@ use pagealloc::{Arch, PageAlloc, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_BYTES};
 
 /// The seed's commitment for a heap whose chunks span the hull [start, end):
 /// per summary level the block-aligned entry range, page-rounded; the chunk
-/// bitmaps exactly [start, end) * 64 bytes, page-rounded. (386 commits all
-/// summaries at init.)
+/// bitmaps (Go 1.19's pallocData, 128 bytes each) exactly [start, end),
+/// page-rounded; and Go 1.19's scavenge index, one byte per 8 chunks, from
+/// byte 0 to the byte of the last chunk, page-rounded (its first growth
+/// starts the committed range at 0 and later ones extend it). (386 commits
+/// all summaries at init and counts no index: Go keeps it in a static array.)
 fn seed_committed(arch: Arch, start: u64, end: u64) -> usize {
     let ly = arch.layout();
     let page = rustix::param::page_size() as u64;
     let round = |lo: u64, hi: u64| (hi.next_multiple_of(page) - lo / page * page) as usize;
-    let mut total = round(start * 64, end * 64);
+    let mut total = round(start * 128, end * 128);
     if arch.is_64bit() {
+        total += round(0, end.div_ceil(8));
         let (base, limit) = (
             start << LOG_PALLOC_CHUNK_BYTES,
             end << LOG_PALLOC_CHUNK_BYTES,
@@ -94,8 +99,9 @@ fn committed_and_reserved_bytes() {
     }
 
     // Worked by hand for amd64 at BaseChunkIdx (page 4096): chunk bitmaps
-    // (64 B each), then root (always the whole 128 KiB level), then levels
-    // 1..4 (one page each, unless more entries are needed).
+    // (128 B each), then root (always the whole 128 KiB level), then levels
+    // 1..4 (one page each, unless more entries are needed), then the
+    // scavenge index up to byte (0x200c001 + 7) / 8, page-rounded: 0x402000.
     let ly = Arch::Amd64.layout();
     let b = ly.base_chunk_idx();
     let grown = |n: u64| {
@@ -103,21 +109,23 @@ fn committed_and_reserved_bytes() {
         pa.grow(ly.chunk_base(b), n * PALLOC_CHUNK_BYTES).unwrap();
         pa.mapped_bytes()
     };
-    assert_eq!(grown(1), 4096 + 131072 + 4 * 4096);
-    assert_eq!(grown(64), 4096 + 131072 + 4 * 4096);
-    assert_eq!(grown(4096), 262144 + 131072 + 3 * 4096 + 32768);
+    let index = 0x402000;
+    assert_eq!(grown(1), 4096 + 131072 + 4 * 4096 + index);
+    assert_eq!(grown(64), 8192 + 131072 + 4 * 4096 + index);
+    assert_eq!(grown(4096), 524288 + 131072 + 3 * 4096 + 32768 + index);
     let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
     assert_eq!(
         pa.reserved_bytes(),
-        (4 << 30) + (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20)
+        (8 << 30) + (8 << 20) + (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20)
     );
     assert_eq!(pa.mapped_bytes(), 0);
     pa.grow(ly.chunk_base(b), PALLOC_CHUNK_BYTES).unwrap();
     pa.grow(ly.chunk_base(b + 0x100), PALLOC_CHUNK_BYTES)
         .unwrap();
-    assert_eq!(pa.mapped_bytes(), 5 * 4096 + 131072 + 4 * 4096);
+    // Bitmaps span the hull (0x101 chunks: 9 pages), the index as before.
+    assert_eq!(pa.mapped_bytes(), 9 * 4096 + 131072 + 4 * 4096 + index);
     let pa386 = PageAlloc::new(Arch::I386).unwrap();
-    assert_eq!(pa386.reserved_bytes(), 65536 + 12288);
+    assert_eq!(pa386.reserved_bytes(), 131072 + 4096 + 12288);
     assert_eq!(pa386.mapped_bytes(), 12288);
     drop((pa, pa386));
 

@@ -1,0 +1,179 @@
+//! Page caches (Go 1.19's `mpagecache.go`): `pageCache` and `allocToCache`.
+//!
+//! A page cache owns one 64-page-aligned block of up to 64 free pages, taken
+//! from the allocator in one step ([`PageAlloc::alloc_to_cache`]). Its owner
+//! (a P in Go) then allocates small runs from the block without touching the
+//! allocator or its lock, and eventually gives what is left back
+//! ([`PageCache::flush`]). The allocator counts cached pages as in use.
+
+use crate::arch::{chunk_page_index, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE};
+use crate::bits::find_bit_range64;
+use crate::error::{Error, Result};
+use crate::PageAlloc;
+
+/// Go's `pageCachePages`: pages per cache, the bits of a `u64`.
+pub const PAGE_CACHE_PAGES: u64 = 64;
+
+/// Go's `pageCache`. Bit i of `cache` set: page `base + i*PAGE_SIZE` is free
+/// for this cache to hand out; bit i of `scav` set: that page is scavenged.
+/// Invariant: `scav` is a subset of `cache`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageCache {
+    /// First address of the block (a multiple of 64 pages); 0 when empty
+    /// from the start.
+    pub base: u64,
+    pub cache: u64,
+    pub scav: u64,
+}
+
+impl PageCache {
+    /// A cache of the given bits, checked: `base` 64-page aligned and `scav`
+    /// a subset of `cache`.
+    pub fn new(base: u64, cache: u64, scav: u64) -> Result<PageCache> {
+        if base % (PAGE_CACHE_PAGES * PAGE_SIZE) != 0 {
+            return Err(Error::Misaligned { addr: base });
+        }
+        if scav & !cache != 0 {
+            return Err(Error::BadCache { base, cache, scav });
+        }
+        Ok(PageCache { base, cache, scav })
+    }
+
+    /// Go's `empty`: no page left.
+    #[inline]
+    pub fn empty(&self) -> bool {
+        self.cache == 0
+    }
+
+    /// Go's `pageCache.alloc`: the lowest run of `npages` free pages of the
+    /// cache (1..=64, no wrap-around), now taken, and the bytes of it that
+    /// were scavenged; `(None, 0)` when no run fits. O(1): a few word
+    /// operations.
+    #[inline]
+    pub fn alloc(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
+        if npages == 0 || npages > PAGE_CACHE_PAGES {
+            return Err(Error::BadCachePages { npages });
+        }
+        if self.cache == 0 {
+            return Ok((None, 0));
+        }
+        let i = if npages == 1 {
+            // The lowest free page.
+            self.cache.trailing_zeros() as u64
+        } else {
+            let i = find_bit_range64(self.cache, npages);
+            if i >= 64 {
+                return Ok((None, 0));
+            }
+            i
+        };
+        let mask = (u64::MAX >> (64 - npages)) << i;
+        let scav = (self.scav & mask).count_ones() as u64;
+        self.cache &= !mask;
+        self.scav &= !mask;
+        Ok((Some(self.base + i * PAGE_SIZE), scav * PAGE_SIZE))
+    }
+
+    /// Go's `pageCache.flush`: gives the cache's free pages back to `pa`
+    /// (scavenged ones as scavenged) and empties the cache. Like Go it marks
+    /// nothing in the scavenge index. Refused, changing nothing, when the
+    /// cached pages are not all in use in `pa` (a cache of another
+    /// allocator, say).
+    ///
+    /// Cost: one bitmap word, then Go's `update` of one chunk.
+    pub fn flush(&mut self, pa: &mut PageAlloc) -> Result<()> {
+        if self.empty() {
+            *self = PageCache::default();
+            return Ok(());
+        }
+        let (lin, pi) = pa.check_cache_block(self)?;
+        let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
+        let data = pa.data_mut(ci);
+        data.bits.clear_block64(pi, self.cache);
+        data.scavenged.set_block64(pi, self.scav);
+        if lin < pa.search_addr {
+            pa.search_addr = lin;
+        }
+        pa.update(lin, PAGE_CACHE_PAGES, false, false);
+        *self = PageCache::default();
+        Ok(())
+    }
+}
+
+impl PageAlloc {
+    /// Go 1.19's `allocToCache`: takes the 64-page-aligned block holding the
+    /// lowest free page, marks its free pages in use and unscavenged, and
+    /// returns them as a [`PageCache`] (empty when nothing is free). The
+    /// search address moves to the block's last page, which lies in grown
+    /// memory (golang/go#38605).
+    ///
+    /// Cost: a leaf read and a bitmap search when the search address's chunk
+    /// has a free page, else one radix walk; then one chunk `update`.
+    pub fn alloc_to_cache(&mut self) -> Result<PageCache> {
+        if self.search_addr >> LOG_PALLOC_CHUNK_BYTES >= self.end {
+            return Ok(PageCache::default());
+        }
+        let ci = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+        let leaf = self.ly.leaf();
+        // The first free page: in the search address's chunk if its summary
+        // says it has one, else wherever the radix walk finds it.
+        let (ci, j) = if self.sum(leaf, ci).0 != 0 {
+            let (j, _) = self
+                .data(ci)
+                .bits
+                .find(1, chunk_page_index(self.search_addr));
+            let Some(j) = j else {
+                return Err(Error::Corrupt(format!(
+                    "chunk {ci:#x} summary promised a free page"
+                )));
+            };
+            (ci, j)
+        } else {
+            let Some((lin, _)) = self.find(1)? else {
+                self.search_addr = self.ly.max_search_lin;
+                return Ok(PageCache::default());
+            };
+            (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin))
+        };
+        let pi = j / PAGE_CACHE_PAGES * PAGE_CACHE_PAGES;
+        let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + pi * PAGE_SIZE;
+        let data = self.data_mut(ci);
+        let cache = !data.bits.block64(pi);
+        let scav = data.scavenged.block64(pi) & cache;
+        data.bits.set_block64(pi, cache);
+        data.scavenged.clear_block64(pi, scav);
+        self.update(lin, PAGE_CACHE_PAGES, false, true);
+        self.search_addr = lin + (PAGE_CACHE_PAGES - 1) * PAGE_SIZE;
+        Ok(PageCache {
+            base: self.ly.unlin(lin),
+            cache,
+            scav,
+        })
+    }
+
+    /// Checks that a cache's block lies in a grown chunk and that its cached
+    /// pages are in use and unscavenged here; returns the block's linearized
+    /// base and first page index.
+    fn check_cache_block(&self, c: &PageCache) -> Result<(u64, u64)> {
+        let lin = self.ly.lin_checked(c.base, PAGE_CACHE_PAGES * PAGE_SIZE)?;
+        let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
+        if !self.is_grown(ci) {
+            return Err(Error::OutOfHeap {
+                addr: c.base,
+                npages: PAGE_CACHE_PAGES,
+            });
+        }
+        let pi = chunk_page_index(lin);
+        let data = self.data(ci);
+        let not_in_use = c.cache & !data.bits.block64(pi);
+        if not_in_use != 0 || data.scavenged.block64(pi) & c.cache != 0 {
+            let i = (not_in_use | (data.scavenged.block64(pi) & c.cache)).trailing_zeros() as u64;
+            return Err(Error::NotInUse {
+                addr: c.base,
+                npages: PAGE_CACHE_PAGES,
+                page: c.base + i * PAGE_SIZE,
+            });
+        }
+        Ok((lin, pi))
+    }
+}

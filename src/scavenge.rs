@@ -1,0 +1,318 @@
+//! The scavenger's side of the allocator (Go 1.19's `mgcscavenge.go`): the
+//! scavenge index and `scavenge`.
+//!
+//! Free pages whose memory was returned to the OS are *scavenged*: each chunk
+//! carries a second bitmap of them ([`PallocData`](crate::bits::PallocData)).
+//! Every free marks the chunks it touches in the scavenge index, one bit per
+//! chunk, as "may hold free, unscavenged pages". `scavenge(n)` then releases
+//! at least `n` bytes (when there are that many) from the highest marked
+//! chunks down: in each it takes the highest run of free, unscavenged pages
+//! (never splitting a free huge page), marks it in use while "the OS"
+//! releases it, then frees it again as scavenged. A marked chunk with nothing
+//! left to release is unmarked.
+//!
+//! The index's bitmap (one byte per 8 chunks) lives in address space reserved
+//! up front, like the summaries, and is committed as Go 1.19's
+//! `scavengeIndex.grow` commits it: one contiguous range of whole physical
+//! pages from byte 0 up to the highest grown chunk's byte (on 386 it is
+//! committed at once and, as Go's static array, not counted as mapped).
+
+use crate::arch::{
+    Layout, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
+};
+use crate::error::Result;
+use crate::vm::{phys_page_size, Reservation};
+
+/// Go 1.19's `scavengeIndex`.
+pub(crate) struct ScavengeIndex {
+    /// Bit `ci % 8` of byte `ci / 8`: chunk `ci` may hold free, unscavenged
+    /// pages. Only the committed range `[0, max)` is ever read or written.
+    chunks: Reservation,
+    /// Go's `searchAddr` (linearized): no marked chunk lies in a byte above
+    /// this address's chunk's byte; 0 means "nothing marked". `marked` says
+    /// a `mark` raised it since the last `find` moved it.
+    search_addr: u64,
+    marked: bool,
+    /// Go's `minHeapIdx`: the lowest byte `find` looks at (the byte of the
+    /// lowest chunk ever grown; 0 on 386, where the index is not grown).
+    min_heap_idx: u64,
+    /// Go's `min` and `max`: the committed byte range of `chunks`.
+    min: usize,
+    max: usize,
+    /// Whether `chunks` counts as mapped metadata (not on 386).
+    counted: bool,
+}
+
+impl ScavengeIndex {
+    /// Reserves the index for the whole address space of `ly`; on 32-bit
+    /// presets it is committed at once.
+    pub(crate) fn new(ly: &Layout) -> Result<ScavengeIndex> {
+        let bytes = (ly.max_chunks as usize).div_ceil(8);
+        let mut chunks = Reservation::reserve(bytes, "scavenge index")?;
+        let counted = ly.arch.is_64bit();
+        if !counted {
+            chunks.commit_all()?;
+        }
+        Ok(ScavengeIndex {
+            max: if counted { 0 } else { chunks.len() },
+            chunks,
+            search_addr: 0,
+            marked: false,
+            min_heap_idx: 0,
+            min: 0,
+            counted,
+        })
+    }
+
+    /// Bytes of the index committed and counted as metadata.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        if self.counted {
+            self.chunks.committed_bytes()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes of address space reserved for the index.
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.chunks.len()
+    }
+
+    #[inline]
+    fn byte(&self, i: u64) -> u8 {
+        debug_assert!(self.chunks.is_committed(i as usize, 1), "index byte {i:#x}");
+        // SAFETY: byte i lies in the committed range (every chunk the heap
+        // has grown has its byte committed, see `grow`), and no reference to
+        // the reservation's memory exists.
+        unsafe { self.chunks.base().add(i as usize).read() }
+    }
+
+    #[inline]
+    fn set_byte(&mut self, i: u64, v: u8) {
+        debug_assert!(self.chunks.is_committed(i as usize, 1), "index byte {i:#x}");
+        // SAFETY: as in `byte`; `&mut self` makes this the only access.
+        unsafe { self.chunks.base().add(i as usize).write(v) }
+    }
+
+    /// Go 1.19's `scavengeIndex.grow` for the chunk-aligned linearized range
+    /// `[base, limit)`: commits the index bytes the new chunks need, keeping
+    /// the committed range one contiguous run that starts at byte 0 (Go
+    /// extends `[min, max)` toward the new chunks and starts it at 0 on the
+    /// first growth). Returns the bytes newly committed.
+    pub(crate) fn grow(&mut self, base: u64, limit: u64) -> Result<usize> {
+        debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
+        let page = phys_page_size();
+        let (bci, lci) = (
+            base >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        let (have_min, have_max) = (self.min, self.max);
+        let mut need_min = (bci as usize / 8) / page * page;
+        let mut need_max = (lci as usize).div_ceil(8).next_multiple_of(page);
+        // Keep the committed bytes contiguous with what is there.
+        need_max = need_max.max(have_min);
+        if need_min > have_max {
+            need_min = have_max;
+        }
+        // What is needed and not yet committed (Go's addrRange.subtract).
+        let (mut lo, mut hi) = (need_min, need_max);
+        if have_min <= lo && hi <= have_max {
+            hi = lo;
+        } else if have_max < hi && lo < have_max && have_min <= lo {
+            lo = have_max;
+        } else if lo < have_min && have_min < hi {
+            hi = have_min;
+        }
+        let mut newly = 0;
+        if hi > lo {
+            newly = self.chunks.extend_committed(lo, hi)?;
+            debug_assert_eq!(newly, hi - lo);
+            if have_min == 0 || need_min < have_min {
+                self.min = need_min;
+            }
+            if have_max == 0 || need_max > have_max {
+                self.max = need_max;
+            }
+        }
+        let base_idx = bci / 8;
+        if self.min_heap_idx == 0 || base_idx < self.min_heap_idx {
+            self.min_heap_idx = base_idx;
+        }
+        Ok(newly)
+    }
+
+    /// Go 1.19's `scavengeIndex.find`: the highest marked chunk (looking down
+    /// from the search address's byte to `min_heap_idx`) and the page index
+    /// to search from, or `None` when no chunk is marked. Moves the search
+    /// address down to the chunk found.
+    pub(crate) fn find(&mut self) -> Option<(u64, u64)> {
+        if self.search_addr == 0 {
+            return None;
+        }
+        let search_chunk = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+        for i in (self.min_heap_idx..=search_chunk / 8).rev() {
+            let bits = self.byte(i);
+            if bits == 0 {
+                continue;
+            }
+            let ci = i * 8 + 7 - bits.leading_zeros() as u64;
+            if ci == search_chunk {
+                let pi = (self.search_addr % PALLOC_CHUNK_BYTES) / PAGE_SIZE;
+                return Some((ci, pi));
+            }
+            // The last page of the chunk found. A marked address moves there
+            // and is unmarked; an unmarked one only ever moves down.
+            let new = ((ci + 1) << LOG_PALLOC_CHUNK_BYTES) - PAGE_SIZE;
+            if self.marked || new < self.search_addr {
+                self.search_addr = new;
+                self.marked = false;
+            }
+            return Some((ci, PALLOC_CHUNK_PAGES - 1));
+        }
+        // Nothing marked. Go's Clear leaves a marked address alone (a
+        // concurrent mark may have just set it).
+        if !self.marked {
+            self.search_addr = 0;
+        }
+        None
+    }
+
+    /// Go 1.19's `scavengeIndex.mark`: marks every chunk that the linearized
+    /// range `[base, limit)` touches, and raises the search address to the
+    /// range's last page.
+    pub(crate) fn mark(&mut self, base: u64, limit: u64) {
+        let (start, end) = (
+            base >> LOG_PALLOC_CHUNK_BYTES,
+            (limit - PAGE_SIZE) >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        for ci in start..=end {
+            // Whole bytes in the middle are stored at once.
+            if ci % 8 == 0 && ci + 7 <= end {
+                self.set_byte(ci / 8, u8::MAX);
+            } else if ci % 8 == 0 || ci == start {
+                let hi = end.min(ci | 7);
+                let width = hi - ci + 1;
+                let mask = (((1u16 << width) - 1) as u8) << (ci % 8);
+                self.set_byte(ci / 8, self.byte(ci / 8) | mask);
+            }
+        }
+        let new = limit - PAGE_SIZE;
+        if self.search_addr < new {
+            self.search_addr = new;
+            self.marked = true;
+        }
+    }
+
+    /// Go 1.19's `scavengeIndex.clear`: unmarks chunk `ci`.
+    pub(crate) fn clear(&mut self, ci: u64) {
+        let b = self.byte(ci / 8) & !(1 << (ci % 8));
+        self.set_byte(ci / 8, b);
+    }
+
+    /// Whether chunk `ci` is marked.
+    pub(crate) fn is_marked(&self, ci: u64) -> bool {
+        self.chunks.is_committed(ci as usize / 8, 1) && self.byte(ci / 8) >> (ci % 8) & 1 == 1
+    }
+}
+
+/// The scavenger's unit in runtime pages: one physical page, or one runtime
+/// page when physical pages are smaller (Go's `minPages`).
+pub(crate) fn min_scav_pages() -> u64 {
+    (phys_page_size() as u64 / PAGE_SIZE).max(1)
+}
+
+impl crate::PageAlloc {
+    /// Go 1.19's `pageAlloc.scavenge(nbytes, nil)` on an allocator without
+    /// real memory: see [`PageAlloc::scavenge_with`].
+    pub fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
+        self.scavenge_with(nbytes, |_, _| {})
+    }
+
+    /// Go 1.19's `scavenge`: marks free pages scavenged, highest marked
+    /// chunks first, until at least `nbytes` bytes were released or no chunk
+    /// is marked; returns the bytes released (which may exceed `nbytes` by
+    /// less than a huge page). `release(addr, bytes)` is called for each run
+    /// while its pages are held in use, as Go calls `sysUnused`: a caller
+    /// with real memory returns it to the OS there.
+    ///
+    /// Cost: per run released, one index search, one scavenge-candidate scan
+    /// of a chunk and two updates (take and give back); per marked chunk
+    /// with nothing left, one scan.
+    pub fn scavenge_with(&mut self, nbytes: u64, mut release: impl FnMut(u64, u64)) -> Result<u64> {
+        let mut released = 0;
+        while released < nbytes {
+            let Some((ci, _)) = self.scav_index.find() else {
+                break;
+            };
+            released += self.scavenge_one(ci, nbytes - released, &mut release)?;
+        }
+        Ok(released)
+    }
+
+    /// Go 1.19's `scavengeOne`: releases the highest run of free,
+    /// unscavenged pages of chunk `ci` (at most `max` bytes, rounded up to
+    /// pages, unless a huge page must be taken whole), or unmarks the chunk
+    /// when it has none. Returns the bytes released.
+    fn scavenge_one(
+        &mut self,
+        ci: u64,
+        max: u64,
+        release: &mut impl FnMut(u64, u64),
+    ) -> Result<u64> {
+        let max_pages = max.div_ceil(PAGE_SIZE);
+        let min_pages = min_scav_pages();
+        let leaf = self.ly.leaf();
+        if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
+            let (base, npages) = self.data(ci).find_scavenge_candidate(
+                PALLOC_CHUNK_PAGES - 1,
+                min_pages,
+                max_pages,
+                self.huge_pages,
+            );
+            if npages != 0 {
+                let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + base * PAGE_SIZE;
+                // Hold the pages in use while they are released, so nothing
+                // allocates them meanwhile.
+                if self.alloc_range(lin, npages) != 0 {
+                    return Err(crate::Error::Corrupt(format!(
+                        "double scavenge of pages [{:#x}, +{npages})",
+                        self.ly.unlin(lin)
+                    )));
+                }
+                release(self.ly.unlin(lin), npages * PAGE_SIZE);
+                self.free_pages(lin, npages, true);
+                self.data_mut(ci).scavenged.alloc_range(base, npages);
+                return Ok(npages * PAGE_SIZE);
+            }
+        }
+        self.scav_index.clear(ci);
+        Ok(0)
+    }
+
+    /// Huge pages of this many bytes are never split by the scavenger (Go's
+    /// `physHugePageSize`; by default the OS's transparent huge page size).
+    pub fn phys_huge_page_size(&self) -> u64 {
+        self.huge_pages * PAGE_SIZE
+    }
+
+    /// Sets the huge page size the scavenger respects: 0 for none, else a
+    /// power of two (Go ignores a size that is not one, as it does here).
+    pub fn set_phys_huge_page_size(&mut self, bytes: u64) {
+        self.huge_pages = if bytes.is_power_of_two() {
+            bytes / PAGE_SIZE
+        } else {
+            0
+        };
+    }
+
+    /// The scavenged bitmap of chunk `ci` (Go's `PallocData(i).Scavenged()`).
+    pub fn chunk_scavenged(&self, ci: u64) -> Result<crate::PallocBits> {
+        self.check_known_chunk(ci)?;
+        Ok(self.data(ci).scavenged)
+    }
+
+    /// Whether chunk `ci` is marked in the scavenge index.
+    pub fn scav_marked(&self, ci: u64) -> bool {
+        self.scav_index.is_marked(ci)
+    }
+}
