@@ -101,6 +101,23 @@ class PallocBits:
     def runs(self) -> list[tuple[int, int]]: ...
     def copy(self) -> PallocBits: ...
 
+class PageCache:
+    """Go 1.19's pageCache: up to 64 free pages of one 64-page-aligned block."""
+
+    def __init__(self, base: int = 0, cache: int = 0, scav: int = 0) -> None: ...
+    @property
+    def base(self) -> int: ...
+    @property
+    def cache(self) -> int: ...
+    @property
+    def scav(self) -> int: ...
+    @property
+    def empty(self) -> bool: ...
+    def alloc(self, npages: int) -> tuple[Optional[int], int]:
+        """The lowest run of npages (1..64) cached pages and its scavenged bytes."""
+    def flush(self, pa: PageAlloc) -> None:
+        """Give the remaining pages back to pa; the cache becomes empty."""
+
 class Occupancy:
     """How full the heap is, read under one lock (the data behind stats())."""
 
@@ -124,12 +141,27 @@ class PageAlloc:
 
     def __init__(self, arch: ArchName = "amd64") -> None: ...
     @classmethod
-    def from_chunks(cls: type[_PA], chunks: Mapping[int, Iterable[tuple[int, int]]], arch: ArchName = "amd64") -> _PA:
+    def from_chunks(
+        cls: type[_PA],
+        chunks: Mapping[int, Iterable[tuple[int, int]]],
+        arch: ArchName = "amd64",
+        scav: Optional[Mapping[int, Iterable[tuple[int, int]]]] = None,
+    ) -> _PA:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:
         """Make [base, base+size), rounded out to whole chunks, known and free."""
     def alloc(self, npages: int) -> Optional[int]:
         """The base address of the lowest fit, now in use; None if nothing fits."""
+    def alloc_scav(self, npages: int) -> tuple[Optional[int], int]:
+        """Go 1.19's alloc: (address or None, bytes of it that were scavenged)."""
+    def scavenge(self, nbytes: int) -> int:
+        """Go 1.19's scavenge: bytes released, highest marked chunks first."""
+    def alloc_to_cache(self) -> PageCache:
+        """Go 1.19's allocToCache."""
+    def chunk_scavenged(self, ci: int) -> int:
+        """The scavenged bitmap of chunk ci, bit i = page i."""
+    phys_huge_page_size: int
+    """Huge pages of this many bytes are never split by the scavenger."""
     def free(self, base: int, npages: int) -> None:
         """Return npages in-use pages at base to the heap."""
     def alloc_many(self, npages: int, count: int) -> list[int]:
