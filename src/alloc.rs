@@ -332,7 +332,7 @@ impl PageAlloc {
                 limit: rlimit,
             });
         }
-        if let Some(chunk) = self.first_grown_in(sc..ec) {
+        if let Some(chunk) = self.grown.first_in(sc..ec) {
             return Err(Error::AlreadyGrown {
                 base: rbase,
                 limit: rlimit,
@@ -391,17 +391,6 @@ impl PageAlloc {
         }
         self.scav_index.grow(base, limit)?;
         Ok(())
-    }
-
-    /// The first grown chunk in `r`, if any.
-    fn first_grown_in(&self, r: Range<u64>) -> Option<u64> {
-        self.grown.first_in(r)
-    }
-
-    /// Whether every chunk in `r` is grown.
-    #[inline]
-    fn all_grown(&self, r: Range<u64>) -> bool {
-        self.grown.covers(r)
     }
 
     /// Go's later `findMappedAddr`: the lowest grown linearized address at or
@@ -840,7 +829,7 @@ impl PageAlloc {
             lin >> LOG_PALLOC_CHUNK_BYTES,
             (lin + len - 1) >> LOG_PALLOC_CHUNK_BYTES,
         );
-        if !self.all_grown(sc..ec + 1) {
+        if !self.grown.covers(sc..ec + 1) {
             return Err(Error::OutOfHeap { addr: base, npages });
         }
         for (ci, i, n) in chunk_pieces(lin, npages) {
@@ -857,7 +846,7 @@ impl PageAlloc {
 
     fn search_addr_on_heap(&self) -> bool {
         self.search_addr == self.ly.max_search_lin
-            || self.all_grown({
+            || self.grown.covers({
                 let c = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
                 c..c + 1
             })
@@ -892,7 +881,7 @@ impl PageAlloc {
 
     /// Whether chunk `ci` has been grown.
     pub fn is_grown(&self, ci: u64) -> bool {
-        self.all_grown(ci..ci + 1)
+        self.grown.covers(ci..ci + 1)
     }
 
     /// The bitmap of chunk `ci`, which must lie in `[start, end)` (a chunk in
@@ -1155,8 +1144,8 @@ fn verify_failed(msg: String) -> Result<()> {
     Err(Error::Verify(msg))
 }
 
-/// Splits the pages `[base, base + npages*PAGE_SIZE)` (linearized, `npages
-/// >= 1`) into one piece per chunk, ascending: `(chunk index, first page in
+/// Splits the pages `[base, base + npages*PAGE_SIZE)` (linearized, at least
+/// one page) into one piece per chunk, ascending: `(chunk index, first page in
 /// the chunk, page count)`. Every piece but the first starts at page 0 and
 /// every piece but the last runs to page 511.
 #[inline]

@@ -165,9 +165,10 @@ impl PageAlloc {
         }
         let pi = chunk_page_index(lin);
         let data = self.data(ci);
-        let not_in_use = c.cache & !data.bits.block64(pi);
-        if not_in_use != 0 || data.scavenged.block64(pi) & c.cache != 0 {
-            let i = (not_in_use | (data.scavenged.block64(pi) & c.cache)).trailing_zeros() as u64;
+        // Cached pages must be in use and unscavenged here.
+        let bad = c.cache & (!data.bits.block64(pi) | data.scavenged.block64(pi));
+        if bad != 0 {
+            let i = bad.trailing_zeros() as u64;
             return Err(Error::NotInUse {
                 addr: c.base,
                 npages: PAGE_CACHE_PAGES,

@@ -62,11 +62,13 @@ impl AddrRanges {
         i > 0 && self.ranges[i - 1].contains(&addr)
     }
 
-    /// Whether all of `r` (non-empty) lies inside one range.
+    /// Whether all of `r` (non-empty) lies inside one range: the range
+    /// starting at or below `r.start` reaches `r.end`.
     #[inline]
     pub fn covers(&self, r: Range<u64>) -> bool {
+        debug_assert!(r.start < r.end);
         let i = self.find_succ(r.start);
-        i > 0 && r.end <= self.ranges[i - 1].end && r.start < self.ranges[i - 1].end
+        i > 0 && r.end <= self.ranges[i - 1].end
     }
 
     /// The first address of `r` that lies in some range, if any.
@@ -106,7 +108,7 @@ mod tests {
         a.add(10..20);
         a.add(30..40);
         a.add(20..30);
-        assert_eq!(a.ranges(), &[10..40]);
+        assert_eq!(a.ranges().to_vec(), vec![10..40]);
         a.add(50..60);
         a.add(45..50);
         assert_eq!(a.ranges(), &[10..40, 45..60]);

@@ -185,16 +185,13 @@ impl ScavengeIndex {
             base >> LOG_PALLOC_CHUNK_BYTES,
             (limit - PAGE_SIZE) >> LOG_PALLOC_CHUNK_BYTES,
         );
-        for ci in start..=end {
-            // Whole bytes in the middle are stored at once.
-            if ci % 8 == 0 && ci + 7 <= end {
-                self.set_byte(ci / 8, u8::MAX);
-            } else if ci % 8 == 0 || ci == start {
-                let hi = end.min(ci | 7);
-                let width = hi - ci + 1;
-                let mask = (((1u16 << width) - 1) as u8) << (ci % 8);
-                self.set_byte(ci / 8, self.byte(ci / 8) | mask);
-            }
+        // One byte at a time: chunks [ci, hi] share byte ci / 8.
+        let mut ci = start;
+        while ci <= end {
+            let hi = end.min(ci | 7);
+            let mask = (((1u16 << (hi - ci + 1)) - 1) as u8) << (ci % 8);
+            self.set_byte(ci / 8, self.byte(ci / 8) | mask);
+            ci = hi + 1;
         }
         let new = limit - PAGE_SIZE;
         if self.search_addr < new {
