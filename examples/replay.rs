@@ -1,20 +1,24 @@
-//! Replays a trace on the engine and reports ns/op per kind of op.
+//! Replays a trace (v1 or v2) on the engine and reports ns/op per kind of op.
 //!
 //! ```text
 //! cargo run --release --example replay -- TRACE [--results FILE] [--reps N] [--arch A]
+//! zcat real.v2.trace.gz | cargo run --release --example replay -- -
 //! ```
 //!
 //! Each repetition replays the whole trace on a fresh allocator. The report
 //! gives each kind's ns/op (from repetitions that time every op, less the
-//! timer's own cost), and the last line is `ns_per_op N`: allocs and frees
-//! together, grows excluded, from repetitions that time the whole replay at
+//! timer's own cost), and the last line is `ns_per_op N`: every op but the
+//! grows, from repetitions that time the whole replay at
 //! once; medians over repetitions. `--results` writes the results file
-//! of the last repetition (one address per alloc, bounds, chunk runs).
+//! of the last repetition (DESIGN.md: the result lines, bounds, chunk runs
+//! and, for v2, scavenged runs). TRACE `-` reads standard input.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use pagealloc::trace::{results_file, OpKind, OpTimer, Replay, Trace};
+use pagealloc::trace::{OpKind, OpTimer, Replay, Trace};
+
+const KINDS: usize = OpKind::ALL.len();
 use pagealloc::{Arch, PageAlloc};
 
 struct Args {
@@ -76,7 +80,7 @@ fn timer_overhead_ns() -> f64 {
 struct KindTimer {
     every_op: bool,
     cost: f64,
-    ns: [f64; 3],
+    ns: [f64; KINDS],
 }
 
 impl OpTimer for KindTimer {
@@ -109,7 +113,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(&args.trace) {
+    let text = if args.trace == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.trace)
+    };
+    let text = match text {
         Ok(t) => t,
         Err(e) => {
             eprintln!("replay: {}: {e}", args.trace);
@@ -123,15 +132,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut per_kind: [Vec<f64>; 3] = Default::default();
+    let mut per_kind: [Vec<f64>; KINDS] = Default::default();
     let mut overall = Vec::new();
     let mut last = None;
     let timer_cost = timer_overhead_ns();
-    let (grow, alloc, free) = (
-        OpKind::Grow.index(),
-        OpKind::Alloc.index(),
-        OpKind::Free.index(),
-    );
+    let grow = OpKind::Grow.index();
     for rep in 0..args.reps {
         // Odd repetitions time every op (for the per-kind split, less the
         // timer's own cost); even ones time the whole replay at once and
@@ -139,7 +144,7 @@ fn main() -> ExitCode {
         let mut timer = KindTimer {
             every_op: rep % 2 == 1 || args.reps == 1,
             cost: timer_cost,
-            ns: [0.0; 3],
+            ns: [0.0; KINDS],
         };
         let mut pa = PageAlloc::new(args.arch).expect("reserve metadata");
         let mut r = Replay::new(&trace);
@@ -150,15 +155,15 @@ fn main() -> ExitCode {
         }
         let total = t_all.elapsed().as_nanos() as f64;
         let count = trace.counts.0;
-        let n = (count[alloc] + count[free]).max(1) as f64;
+        let n = (trace.ops.len() - count[grow]).max(1) as f64;
         if timer.every_op {
-            for k in 0..3 {
+            for k in 0..KINDS {
                 if count[k] > 0 {
                     per_kind[k].push(timer.ns[k] / count[k] as f64);
                 }
             }
             if args.reps == 1 {
-                overall.push((timer.ns[alloc] + timer.ns[free]) / n);
+                overall.push((timer.ns.iter().sum::<f64>() - timer.ns[grow]) / n);
             }
         } else {
             overall.push((total - timer.ns[grow]) / n);
@@ -167,8 +172,9 @@ fn main() -> ExitCode {
     }
     let (pa, r) = last.expect("at least one repetition");
     println!(
-        "trace {} ({} ops, {} reps, arch {})",
+        "trace {} (v{}, {} ops, {} reps, arch {})",
         args.trace,
+        trace.version,
         trace.ops.len(),
         args.reps,
         args.arch
@@ -183,7 +189,7 @@ fn main() -> ExitCode {
         }
     }
     if let Some(path) = &args.results {
-        if let Err(e) = std::fs::write(path, results_file(&pa, &r.addrs)) {
+        if let Err(e) = std::fs::write(path, r.results_file(&pa)) {
             eprintln!("replay: {path}: {e}");
             return ExitCode::from(1);
         }

@@ -1,22 +1,35 @@
 //! The text trace format shared by the replay tools, the benchmarks and the
-//! differential checks against Go (see DESIGN.md, "Trace format").
+//! differential checks against Go (see DESIGN.md, "Trace format" and "Trace
+//! format v2").
 //!
 //! One op per line, `#` starts a comment, numbers are decimal or 0x-hex:
 //!
 //! ```text
 //! grow BASE SIZE   make [BASE, BASE+SIZE) known (rounded out to whole chunks)
 //! alloc NPAGES     first-fit allocation; result is the address or 0
-//! free K           free what the K-th alloc line (0-based) obtained
+//! free K           free what the K-th allocation (0-based) obtained
 //! ```
 //!
-//! The results file has one `0x…` line per alloc (`0x0` on failure), then
-//! `bounds START END`, then `chunk CI I+N …` per grown chunk with its maximal
-//! in-use runs.
+//! A trace whose first op line is `version 2` replays as Go 1.19's `mheap`
+//! drives its `pageAlloc` (scavenged pages, 2 MiB huge pages) and may also use
+//! `scavenge NBYTES`, `cache`, `calloc C NPAGES` and `flush C`; `free K`
+//! then counts `alloc` and `calloc` lines.
+//!
+//! The results file has one line per op with a result (v1: only allocs,
+//! `0x…`; v2: `0xADDR SCAV`, `scavenged R`, `cache 0xBASE 0xBITS 0xSCAV`),
+//! then `bounds START END`, then `chunk CI I+N …` per grown chunk with its
+//! maximal in-use runs, and in v2 `scav CI I+N …` with its scavenged runs.
 
 use std::fmt::{self, Write as _};
 
 use crate::alloc::PageAlloc;
+use crate::cache::{PageCache, PAGE_CACHE_PAGES};
 use crate::error::Error;
+use crate::PallocBits;
+
+/// The huge page size v2 traces replay with: linux/amd64's 2 MiB, whatever
+/// the machine running the replay uses.
+pub const V2_HUGE_PAGE_SIZE: u64 = 2 << 20;
 
 /// One trace operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +41,25 @@ pub enum Op {
     Alloc {
         npages: u64,
     },
-    /// Frees the pages of the `k`-th alloc (0-based among alloc lines).
+    /// Frees the pages of the `k`-th allocation (0-based among `alloc` and
+    /// `calloc` lines).
     Free {
         k: usize,
+    },
+    /// v2: Go's `pageAlloc.scavenge(nbytes, nil)`.
+    Scavenge {
+        nbytes: u64,
+    },
+    /// v2: Go's `allocToCache`; caches are numbered by `cache` line.
+    Cache,
+    /// v2: `pageCache.alloc(npages)` on cache `c`.
+    Calloc {
+        c: usize,
+        npages: u64,
+    },
+    /// v2: `pageCache.flush` of cache `c`.
+    Flush {
+        c: usize,
     },
 }
 
@@ -42,6 +71,10 @@ impl Op {
             Op::Grow { .. } => OpKind::Grow,
             Op::Alloc { .. } => OpKind::Alloc,
             Op::Free { .. } => OpKind::Free,
+            Op::Scavenge { .. } => OpKind::Scavenge,
+            Op::Cache => OpKind::Cache,
+            Op::Calloc { .. } => OpKind::Calloc,
+            Op::Flush { .. } => OpKind::Flush,
         }
     }
 }
@@ -52,11 +85,23 @@ pub enum OpKind {
     Grow,
     Alloc,
     Free,
+    Scavenge,
+    Cache,
+    Calloc,
+    Flush,
 }
 
 impl OpKind {
     /// Every kind, in a fixed order ([`OpKind::index`] is the position here).
-    pub const ALL: [OpKind; 3] = [OpKind::Grow, OpKind::Alloc, OpKind::Free];
+    pub const ALL: [OpKind; 7] = [
+        OpKind::Grow,
+        OpKind::Alloc,
+        OpKind::Free,
+        OpKind::Scavenge,
+        OpKind::Cache,
+        OpKind::Calloc,
+        OpKind::Flush,
+    ];
 
     /// The op's name in the trace text.
     pub const fn name(self) -> &'static str {
@@ -64,6 +109,10 @@ impl OpKind {
             OpKind::Grow => "grow",
             OpKind::Alloc => "alloc",
             OpKind::Free => "free",
+            OpKind::Scavenge => "scavenge",
+            OpKind::Cache => "cache",
+            OpKind::Calloc => "calloc",
+            OpKind::Flush => "flush",
         }
     }
 
@@ -71,6 +120,18 @@ impl OpKind {
     #[inline]
     pub const fn index(self) -> usize {
         self as usize
+    }
+
+    /// Only v2 traces hold this kind.
+    pub const fn v2_only(self) -> bool {
+        matches!(
+            self,
+            OpKind::Scavenge | OpKind::Cache | OpKind::Calloc | OpKind::Flush
+        )
+    }
+
+    fn from_name(name: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -85,18 +146,37 @@ impl OpCounts {
         self.0[k.index()]
     }
 
+    /// Allocations that `free K` can name: `alloc` and `calloc` ops.
+    #[inline]
+    pub fn allocations(&self) -> usize {
+        self.of(OpKind::Alloc) + self.of(OpKind::Calloc)
+    }
+
     fn add(&mut self, k: OpKind) {
         self.0[k.index()] += 1;
     }
 }
 
 /// A parsed trace: the ops with the 1-based line each came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
+    /// 1, or 2 when the first op line is `version 2`.
+    pub version: u8,
     pub ops: Vec<Op>,
     pub lines: Vec<usize>,
     /// How many ops of each kind.
     pub counts: OpCounts,
+}
+
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace {
+            version: 1,
+            ops: Vec::new(),
+            lines: Vec::new(),
+            counts: OpCounts::default(),
+        }
+    }
 }
 
 /// A trace problem, tied to its 1-based line.
@@ -124,88 +204,165 @@ pub fn parse_num(tok: &str) -> Option<u64> {
     }
 }
 
+/// What the parser remembers to check `free K`, `calloc C` and `flush C`.
+#[derive(Default)]
+struct Liveness {
+    /// Per allocation: freed already.
+    freed: Vec<bool>,
+    /// Per cache: flushed already.
+    flushed: Vec<bool>,
+}
+
 impl Trace {
-    /// Parses trace text, checking every line: known op, right number of
-    /// operands, numbers that parse, sizes and page counts of at least 1, and
-    /// `free K` naming an earlier alloc line that no earlier free named.
+    /// Parses trace text, checking every line: known op (v2 ops only after
+    /// `version 2`), right number of operands, numbers that parse, sizes and
+    /// page counts of at least 1 (at most 64 for `calloc`), `free K` naming an
+    /// earlier allocation that no earlier free named, and `calloc C` /
+    /// `flush C` naming an earlier cache not yet flushed.
     pub fn parse(text: &str) -> Result<Trace, TraceError> {
         let mut t = Trace::default();
-        let mut freed = Vec::new();
+        let mut live = Liveness::default();
+        let mut seen_version = false;
         for (idx, raw) in text.lines().enumerate() {
             let line = idx + 1;
-            let err = |msg: String| TraceError { line, msg };
             let body = raw.split('#').next().unwrap_or("");
             let toks: Vec<&str> = body.split_whitespace().collect();
             let Some((&op, args)) = toks.split_first() else {
                 continue;
             };
-            let num = |i: usize, what: &str| -> Result<u64, TraceError> {
-                parse_num(args[i]).ok_or_else(|| {
-                    err(format!(
-                        "{what} {:?} is not a decimal or 0x-hex number below 2^64",
-                        args[i]
-                    ))
-                })
-            };
-            let want = |n: usize| -> Result<(), TraceError> {
-                if args.len() != n {
-                    return Err(err(format!(
-                        "`{op}` takes {n} operand(s), got {}",
-                        args.len()
-                    )));
+            let err = |msg: String| TraceError { line, msg };
+            if op == "version" {
+                if !t.ops.is_empty() || seen_version {
+                    return Err(err(
+                        "`version` must be the first op line, and only once".into()
+                    ));
                 }
-                Ok(())
-            };
-            let parsed = match op {
-                "grow" => {
-                    want(2)?;
-                    let (base, size) = (num(0, "base")?, num(1, "size")?);
-                    if size == 0 {
-                        return Err(err("grow size must be at least 1".into()));
+                t.version = match args {
+                    ["1"] => 1,
+                    ["2"] => 2,
+                    _ => {
+                        return Err(err(format!(
+                            "unknown trace version {args:?}; expected 1 or 2"
+                        )))
                     }
-                    Op::Grow { base, size }
-                }
-                "alloc" => {
-                    want(1)?;
-                    let npages = num(0, "npages")?;
-                    if npages == 0 {
-                        return Err(err("alloc npages must be at least 1".into()));
-                    }
-                    freed.push(false);
-                    Op::Alloc { npages }
-                }
-                "free" => {
-                    want(1)?;
-                    let k = num(0, "alloc index")?;
-                    let k = usize::try_from(k)
-                        .ok()
-                        .filter(|&k| k < freed.len())
-                        .ok_or_else(|| {
-                            err(format!(
-                                "free {k} names no earlier alloc line (there are {} so far)",
-                                freed.len()
-                            ))
-                        })?;
-                    if std::mem::replace(&mut freed[k], true) {
-                        return Err(err(format!("alloc {k} is freed twice")));
-                    }
-                    Op::Free { k }
-                }
-                other => {
-                    return Err(err(format!(
-                        "unknown op {other:?}; expected grow, alloc or free"
-                    )));
-                }
-            };
+                };
+                seen_version = true;
+                continue;
+            }
+            let parsed = t.parse_op(op, args, &mut live).map_err(err)?;
             t.push(parsed, line);
         }
         Ok(t)
     }
 
-    /// A trace of `ops` built in code (line `k + 1` is op `k`). The ops are
-    /// not checked here; replaying reports the first invalid one.
-    pub fn from_ops(ops: Vec<Op>) -> Trace {
-        let mut t = Trace::default();
+    fn parse_op(&self, op: &str, args: &[&str], live: &mut Liveness) -> Result<Op, String> {
+        let Some(kind) = OpKind::from_name(op) else {
+            return Err(format!(
+                "unknown op {op:?}; expected grow, alloc or free (v2 also: scavenge, cache, calloc, flush)"
+            ));
+        };
+        if kind.v2_only() && self.version < 2 {
+            return Err(format!(
+                "`{op}` needs a v2 trace (first op line `version 2`)"
+            ));
+        }
+        let want = match kind {
+            OpKind::Grow | OpKind::Calloc => 2,
+            OpKind::Cache => 0,
+            _ => 1,
+        };
+        if args.len() != want {
+            return Err(format!(
+                "`{op}` takes {want} operand(s), got {}",
+                args.len()
+            ));
+        }
+        let num = |i: usize, what: &str| -> Result<u64, String> {
+            parse_num(args[i]).ok_or_else(|| {
+                format!(
+                    "{what} {:?} is not a decimal or 0x-hex number below 2^64",
+                    args[i]
+                )
+            })
+        };
+        let at_least_1 = |v: u64, what: &str| -> Result<u64, String> {
+            if v == 0 {
+                return Err(format!("{op} {what} must be at least 1"));
+            }
+            Ok(v)
+        };
+        // Index `k` into `seen` (allocations or caches), not named before.
+        fn take(seen: &mut [bool], k: u64, what: &str, done: &str) -> Result<usize, String> {
+            let i = usize::try_from(k)
+                .ok()
+                .filter(|&i| i < seen.len())
+                .ok_or_else(|| {
+                    format!(
+                        "{k} names no earlier {what} (there are {} so far)",
+                        seen.len()
+                    )
+                })?;
+            if seen[i] {
+                return Err(format!("{what} {k} is already {done}"));
+            }
+            Ok(i)
+        }
+        Ok(match kind {
+            OpKind::Grow => {
+                let base = num(0, "base")?;
+                let size = at_least_1(num(1, "size")?, "size")?;
+                Op::Grow { base, size }
+            }
+            OpKind::Alloc => {
+                let npages = at_least_1(num(0, "npages")?, "npages")?;
+                live.freed.push(false);
+                Op::Alloc { npages }
+            }
+            OpKind::Free => {
+                let k = take(
+                    &mut live.freed,
+                    num(0, "allocation index")?,
+                    "allocation",
+                    "freed",
+                )?;
+                live.freed[k] = true;
+                Op::Free { k }
+            }
+            OpKind::Scavenge => Op::Scavenge {
+                nbytes: num(0, "nbytes")?,
+            },
+            OpKind::Cache => {
+                live.flushed.push(false);
+                Op::Cache
+            }
+            OpKind::Calloc => {
+                let c = num(0, "cache")?;
+                let npages = num(1, "npages")?;
+                if !(1..=PAGE_CACHE_PAGES).contains(&npages) {
+                    return Err(format!(
+                        "calloc npages {npages} is outside 1..={PAGE_CACHE_PAGES}"
+                    ));
+                }
+                let c = take(&mut live.flushed, c, "cache", "flushed")?;
+                live.freed.push(false);
+                Op::Calloc { c, npages }
+            }
+            OpKind::Flush => {
+                let c = take(&mut live.flushed, num(0, "cache")?, "cache", "flushed")?;
+                live.flushed[c] = true;
+                Op::Flush { c }
+            }
+        })
+    }
+
+    /// A trace of `ops` built in code (line `k + 1` is op `k`), of the given
+    /// version. The ops are not checked here; replaying reports the first
+    /// invalid one.
+    pub fn from_ops(version: u8, ops: Vec<Op>) -> Trace {
+        let mut t = Trace {
+            version,
+            ..Trace::default()
+        };
         for (k, op) in ops.into_iter().enumerate() {
             t.push(op, k + 1);
         }
@@ -224,8 +381,11 @@ impl Trace {
 pub enum StepError {
     /// The engine refused the op.
     Engine(Error),
-    /// `free K` names an alloc that returned nothing.
+    /// `free K` names an allocation that returned nothing.
     FreeOfFailedAlloc { k: usize },
+    /// `free K`, `calloc C` or `flush C` names something the replay has not
+    /// seen (only possible for traces built with [`Trace::from_ops`]).
+    NoSuch { what: &'static str, k: usize },
 }
 
 impl From<Error> for StepError {
@@ -238,12 +398,11 @@ impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StepError::Engine(e) => e.fmt(f),
-            StepError::FreeOfFailedAlloc { k } => {
-                write!(
-                    f,
-                    "free {k}: alloc {k} failed (returned 0x0), so there is nothing to free"
-                )
-            }
+            StepError::FreeOfFailedAlloc { k } => write!(
+                f,
+                "free {k}: allocation {k} failed (returned 0x0), so there is nothing to free"
+            ),
+            StepError::NoSuch { what, k } => write!(f, "there is no {what} {k} yet"),
         }
     }
 }
@@ -267,54 +426,118 @@ impl OpTimer for () {
     fn stop(&mut self, _: OpKind, _: ()) {}
 }
 
-/// The state of a replay in progress: what each alloc returned. This is the
-/// one replay loop of the project: the Python binding, the replay example,
-/// the scenarios and the tests all drive traces through it.
+/// The result of one v2 op that has a result line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `alloc` or `calloc`: the address (0 on failure) and the scavenged bytes.
+    Alloc { addr: u64, scav: u64 },
+    /// `scavenge`: the bytes released.
+    Scavenged(u64),
+    /// `cache`: the cache as taken.
+    Cache(PageCache),
+}
+
+/// The state of a replay in progress. This is the one replay loop of the
+/// project: the Python binding, the replay example, the scenarios and the
+/// tests all drive traces through it.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
-    /// The address of each alloc op (0 on failure), in trace order.
+    /// The address of each allocation (`alloc` and `calloc` ops; 0 on
+    /// failure), in trace order.
     pub addrs: Vec<u64>,
-    /// The page count of each alloc op.
+    /// The page count of each allocation.
     pub npages: Vec<u64>,
+    /// The caches taken so far (v2), by `cache` line; flushed ones are empty.
+    pub caches: Vec<PageCache>,
+    /// Every result of a v2 replay in trace order (empty for v1, whose only
+    /// results are `addrs`).
+    pub outcomes: Vec<Outcome>,
     /// Ops replayed so far (the next op to run is `ops[done]`).
     pub done: usize,
+    v2: bool,
 }
 
 impl Replay {
     /// An empty replay with room for the allocations of `trace`.
     pub fn new(trace: &Trace) -> Replay {
-        let allocs = trace.counts.of(OpKind::Alloc);
+        let allocs = trace.counts.allocations();
+        let v2 = trace.version >= 2;
         Replay {
             addrs: Vec::with_capacity(allocs),
             npages: Vec::with_capacity(allocs),
+            caches: Vec::with_capacity(trace.counts.of(OpKind::Cache)),
+            outcomes: Vec::with_capacity(if v2 { trace.ops.len() } else { 0 }),
             done: 0,
+            v2,
         }
     }
 
-    /// Applies one op. A `free` of an alloc that failed is an error.
+    fn allocated(&mut self, addr: Option<u64>, npages: u64, scav: u64) {
+        let addr = addr.unwrap_or(0);
+        self.addrs.push(addr);
+        self.npages.push(npages);
+        if self.v2 {
+            self.outcomes.push(Outcome::Alloc { addr, scav });
+        }
+    }
+
+    /// Applies one op. A `free` of an allocation that failed is an error.
     #[inline]
     pub fn step(&mut self, pa: &mut PageAlloc, op: Op) -> Result<(), StepError> {
         match op {
-            Op::Grow { base, size } => Ok(pa.grow(base, size)?),
+            Op::Grow { base, size } => pa.grow(base, size)?,
+            Op::Alloc { npages } if !self.v2 => {
+                let a = pa.alloc(npages)?;
+                self.allocated(a, npages, 0);
+            }
             Op::Alloc { npages } => {
-                let a = pa.alloc(npages)?.unwrap_or(0);
-                self.addrs.push(a);
-                self.npages.push(npages);
-                Ok(())
+                let (a, scav) = pa.alloc_scav(npages)?;
+                self.allocated(a, npages, scav);
             }
             Op::Free { k } => {
-                let a = self.addrs[k];
+                let a = *self.addrs.get(k).ok_or(StepError::NoSuch {
+                    what: "allocation",
+                    k,
+                })?;
                 if a == 0 {
                     return Err(StepError::FreeOfFailedAlloc { k });
                 }
-                Ok(pa.free(a, self.npages[k])?)
+                pa.free(a, self.npages[k])?
+            }
+            Op::Scavenge { nbytes } => {
+                let r = pa.scavenge(nbytes)?;
+                self.outcomes.push(Outcome::Scavenged(r));
+            }
+            Op::Cache => {
+                let c = pa.alloc_to_cache()?;
+                self.caches.push(c);
+                self.outcomes.push(Outcome::Cache(c));
+            }
+            Op::Calloc { c, npages } => {
+                let cache = self.cache(c)?;
+                let (a, scav) = cache.alloc(npages)?;
+                self.allocated(a, npages, scav);
+            }
+            Op::Flush { c } => {
+                let mut cache = *self.cache(c)?;
+                cache.flush(pa)?;
+                self.caches[c] = cache;
             }
         }
+        Ok(())
+    }
+
+    fn cache(&mut self, c: usize) -> Result<&mut PageCache, StepError> {
+        self.caches.get_mut(c).ok_or(StepError::NoSuch {
+            what: "cache",
+            k: c,
+        })
     }
 
     /// Replays the next ops of `trace` up to (not including) op `to`, timing
     /// each with `timer`. Stops at the first op that fails, naming its line;
-    /// `done` then counts the ops that succeeded.
+    /// `done` then counts the ops that succeeded. A v2 replay sets `pa`'s
+    /// huge page size to [`V2_HUGE_PAGE_SIZE`] before its first op.
     #[inline]
     pub fn run_to<T: OpTimer>(
         &mut self,
@@ -323,6 +546,9 @@ impl Replay {
         to: usize,
         timer: &mut T,
     ) -> Result<(), TraceError> {
+        if self.done == 0 && self.v2 {
+            pa.set_phys_huge_page_size(V2_HUGE_PAGE_SIZE);
+        }
         let to = to.min(trace.ops.len());
         while self.done < to {
             let op = trace.ops[self.done];
@@ -344,24 +570,46 @@ impl Replay {
         r.run_to(pa, trace, trace.ops.len(), &mut ())?;
         Ok(r)
     }
-}
 
-/// The results file of a finished replay (the format Go's harness writes too).
-pub fn results_file(pa: &PageAlloc, addrs: &[u64]) -> String {
-    let mut out = String::with_capacity(addrs.len() * 14 + 64);
-    for &a in addrs {
-        let _ = writeln!(out, "{a:#x}");
-    }
-    let (start, end) = pa.bounds();
-    let _ = writeln!(out, "bounds {start:#x} {end:#x}");
-    for ci in pa.grown_chunks() {
-        let _ = write!(out, "chunk {ci:#x}");
-        for (i, n) in pa.chunk_bitmap(ci).map(|b| b.runs()).unwrap_or_default() {
-            let _ = write!(out, " {i}+{n}");
+    /// The results file of the replay so far (the format Go's harness
+    /// writes too): the result lines, the bounds, every grown chunk's in-use
+    /// runs and, for v2, its scavenged runs.
+    pub fn results_file(&self, pa: &PageAlloc) -> String {
+        let mut out = String::with_capacity(self.addrs.len() * 16 + 64);
+        if self.v2 {
+            for o in &self.outcomes {
+                let _ = match o {
+                    Outcome::Alloc { addr, scav } => writeln!(out, "{addr:#x} {scav}"),
+                    Outcome::Scavenged(r) => writeln!(out, "scavenged {r}"),
+                    Outcome::Cache(c) => {
+                        writeln!(out, "cache {:#x} {:#x} {:#x}", c.base, c.cache, c.scav)
+                    }
+                };
+            }
+        } else {
+            for &a in &self.addrs {
+                let _ = writeln!(out, "{a:#x}");
+            }
         }
-        out.push('\n');
+        let (start, end) = pa.bounds();
+        let _ = writeln!(out, "bounds {start:#x} {end:#x}");
+        let runs_line = |out: &mut String, tag: &str, ci: u64, bits: PallocBits| {
+            let _ = write!(out, "{tag} {ci:#x}");
+            for (i, n) in bits.runs() {
+                let _ = write!(out, " {i}+{n}");
+            }
+            out.push('\n');
+        };
+        for ci in pa.grown_chunks() {
+            runs_line(&mut out, "chunk", ci, pa.data(ci).bits);
+        }
+        if self.v2 {
+            for ci in pa.grown_chunks() {
+                runs_line(&mut out, "scav", ci, pa.data(ci).scavenged);
+            }
+        }
+        out
     }
-    out
 }
 
 #[cfg(test)]
@@ -386,7 +634,7 @@ mod tests {
         assert_eq!(t.lines, vec![2, 3, 5]);
         for (text, line, frag) in [
             ("alloc 1\nfree 1\n", 2, "names no earlier alloc"),
-            ("alloc 1\nfree 0\nfree 0\n", 3, "freed twice"),
+            ("alloc 1\nfree 0\nfree 0\n", 3, "already freed"),
             ("grow 1\n", 1, "takes 2"),
             ("alloc x\n", 1, "not a decimal"),
             ("alloc 0\n", 1, "at least 1"),
@@ -413,12 +661,38 @@ mod tests {
             vec![0x30_0000_0000, 0x30_0000_6000, 0x30_0000_0000, 0]
         );
         assert_eq!(
-            results_file(&pa, &r.addrs),
+            r.results_file(&pa),
             "0x3000000000\n0x3000006000\n0x3000000000\n0x0\nbounds 0x200c000 0x200c002\n\
              chunk 0x200c000 0+1 3+509\nchunk 0x200c001 0+91\n"
         );
         let bad = Trace::parse("grow 0x3000000000 0x400000\nalloc 1024\nfree 0\n").unwrap();
         let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
         assert_eq!(Replay::run(&mut pa, &bad).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn v2_parses_replays_and_writes_scav_runs() {
+        let t = Trace::parse(
+            "version 2\ngrow 0x3000000000 0x400000\nalloc 2\ncache\ncalloc 0 3\nfree 1\n\
+             free 0\nscavenge 0x2000\nflush 0\n",
+        )
+        .unwrap();
+        assert_eq!(t.version, 2);
+        assert_eq!(t.counts.allocations(), 2);
+        assert_eq!(t.counts.of(OpKind::Scavenge), 1);
+        let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+        let r = Replay::run(&mut pa, &t).unwrap();
+        pa.verify().unwrap();
+        // alloc 2 takes scavenged pages 0-1; the cache the rest of block 0;
+        // calloc 3 its pages 2-4; the frees give back 0-4 unscavenged. The
+        // scavenger wants one page: the highest free unscavenged one is 4,
+        // and the run [0, 5) holds no whole 2 MiB huge page, so it takes
+        // page 4 alone. The flush returns 5-63 scavenged.
+        assert_eq!(
+            r.results_file(&pa),
+            "0x3000000000 16384\ncache 0x3000000000 0xfffffffffffffffc 0xfffffffffffffffc\n\
+             0x3000004000 24576\nscavenged 8192\nbounds 0x200c000 0x200c001\nchunk 0x200c000\n\
+             scav 0x200c000 4+508\n"
+        );
     }
 }

@@ -118,8 +118,16 @@ def test_results_match_a_python_replay(tmp_path):
         ("grow 0x3000000000 0x400000\nalloc one\n", 2, "not a decimal"),
         ("grow 0x3000000000\n", 1, "takes 2"),
         ("grow 0x3000000000 0x400000\nalloc 1\nfree 5\n", 3, "names no earlier alloc"),
-        ("grow 0x3000000000 0x400000\nalloc 1\nfree 0\nfree 0\n", 4, "freed twice"),
-        ("grow 0x3000000000 0x400000\nalloc 1024\nfree 0\n", 3, "alloc 0 failed"),
+        ("grow 0x3000000000 0x400000\nalloc 1\nfree 0\nfree 0\n", 4, "already freed"),
+        ("grow 0x3000000000 0x400000\nalloc 1024\nfree 0\n", 3, "allocation 0 failed"),
+        ("grow 0x3000000000 0x400000\nscavenge 1\n", 2, "needs a v2 trace"),
+        ("alloc 1\nversion 2\n", 2, "first op line"),
+        ("version 3\n", 1, "unknown trace version"),
+        ("version 2\ncalloc 0 1\n", 2, "names no earlier cache"),
+        ("version 2\ncache\ncalloc 0 65\n", 3, "outside 1..=64"),
+        ("version 2\ncache\nflush 0\nflush 0\n", 4, "already flushed"),
+        ("version 2\ncache\nflush 0\ncalloc 0 1\n", 4, "already flushed"),
+        ("version 2\ncache 1\n", 2, "takes 0"),
         ("grow 0x3000000000 0x400000\ngrow 0x3000000000 0x400000\n", 2, "already grown"),
     ],
 )
@@ -171,10 +179,12 @@ def test_stats_match_the_model():
 
 def test_render_map_colours(tmp_path):
     Image = pytest.importorskip("PIL.Image", reason="Pillow (pagealloc[viz]) is not installed")
-    from pagealloc.viz import FREE, IN_USE
+    from pagealloc.viz import FREE, IN_USE, SCAVENGED
 
     b = pagealloc.BASE_CHUNK_IDX
-    pa = pagealloc.PageAlloc.from_chunks({b: [(0, 100)], b + 1: [(500, 12)], b + 0x40: [(7, 1)]})
+    pa = pagealloc.PageAlloc.from_chunks(
+        {b: [(0, 100)], b + 1: [(500, 12)], b + 0x40: [(7, 1)]}, scav={b + 1: [(0, 400)]}
+    )
     info = pa.render_map(tmp_path / "m.png")
     img = Image.open(tmp_path / "m.png").convert("RGB")
     assert img.size == info["size"]
@@ -188,6 +198,7 @@ def test_render_map_colours(tmp_path):
         return img.getpixel((x, y))
 
     assert cell(b, 0) == IN_USE and cell(b, 99) == IN_USE and cell(b, 100) == FREE
+    assert cell(b + 1, 0) == SCAVENGED and cell(b + 1, 399) == SCAVENGED and cell(b + 1, 400) == FREE
     assert cell(b + 1, 499) == FREE and cell(b + 1, 500) == IN_USE and cell(b + 1, 511) == IN_USE
     assert cell(b + 0x40, 7) == IN_USE and cell(b + 0x40, 6) == FREE
     # The gap is a band between the grown regions, not 0x3e empty rows.

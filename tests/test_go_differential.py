@@ -1,11 +1,16 @@
 """Differential replay against Go's own page allocator.
 
-Generates a few dozen varied traces (grows with gaps below and above the heap,
-mixed sizes, exhaustion, churn), replays each on Go 1.19's runtime page
-allocator through benches/go/run.sh and on pagealloc, and requires identical
-results files: every address, the bounds and every chunk bitmap.
+Generates a few dozen varied v1 traces (grows with gaps below and above the
+heap, mixed sizes, exhaustion, churn) and a few dozen v2 traces (Go 1.19's
+scavenger and page caches), replays each on Go 1.19's runtime page allocator
+through benches/go/run.sh (one Go run for all) and on pagealloc, and requires
+identical results files: every result line, the bounds, every chunk bitmap
+and, for v2, every scavenged bitmap. The real Go 1.19 workload trace
+(shared/bench) must also come out identical through the CLI and the Rust
+replay example.
 """
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -18,6 +23,7 @@ from pagealloc.tracegen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benches" / "go" / "run.sh"
+REAL = ROOT.parent / "shared" / "bench" / "traces" / "real-jsongz-p1.v2.trace.gz"
 B = pagealloc.BASE_CHUNK_IDX
 CB = pagealloc.PALLOC_CHUNK_BYTES
 
@@ -52,8 +58,31 @@ def handmade():
     yield "multi-chunk", "\n".join(lines)
 
 
+def handmade_v2():
+    """Small v2 traces aimed at Go 1.19's scavenger and cache edge cases."""
+    base = pagealloc.chunk_base
+    yield "v2-scavenge-after-grow", "\n".join(
+        ["version 2", f"grow {base(B):#x} {2 * CB:#x}", "scavenge 0x100000", "alloc 3", "free 0",
+         "scavenge 1", "scavenge 0x200000", "scavenge 0x10000000000", "alloc 600", "alloc 1"]
+    )
+    lines = ["version 2", f"grow {base(B):#x} {CB:#x}", "alloc 100", "cache", "calloc 0 1", "calloc 0 64",
+             "calloc 0 3", "free 0", "scavenge 0x400000", "cache", "flush 0", "scavenge 0x400000",
+             "free 1", "scavenge 0x400000", "calloc 1 2", "flush 1", "cache", "alloc 512", "alloc 1"]
+    yield "v2-cache-flush", "\n".join(lines)
+    # Huge pages: a chunk with its free pages in one 2 MiB-aligned half; the
+    # scavenger must not split that half when asked for one page.
+    lines = ["version 2", f"grow {base(B):#x} {3 * CB:#x}", "alloc 1536", "free 0", "alloc 256",
+             "scavenge 0x2000", "scavenge 0x2000", "alloc 300", "free 2", "scavenge 0x6000", "scavenge 0"]
+    yield "v2-huge-pages", "\n".join(lines)
+
+
 def traces(tmp: Path):
     out = []
+    for name, text in handmade_v2():
+        out.append((name, text + "\n"))
+    for seed in range(1, 25):
+        chunks = [4, 8, 16, 40][seed % 4]
+        out.append((f"mheap-{seed}", generate("mheap", seed=seed, ops=2500, chunks=chunks)))
     for name, text in handmade():
         out.append((name, text + "\n"))
     for seed in range(1, 23):
@@ -78,7 +107,8 @@ def test_identical_results_to_go(tmp_path):
         [str(RUN), "traces", *map(str, paths)], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(paths) >= 24
+    assert len(paths) >= 50
+    assert sum(1 for p in paths if p.read_text().find("version 2") >= 0) >= 25
     for p in paths:
         go = Path(str(p) + ".go-results")
         assert go.exists(), f"Go wrote no results for {p.name}: {proc.stdout}{proc.stderr}"
@@ -90,3 +120,33 @@ def test_identical_results_to_go(tmp_path):
             first = next((i for i, (a, b) in enumerate(zip(ol, gl)) if a != b), min(len(ol), len(gl)))
             pytest.fail(f"{p.name}: results differ at line {first + 1}: ours {ol[first:first + 1]}, Go {gl[first:first + 1]}")
         rep.allocator.verify()
+
+
+def test_real_workload_identical_through_cli_and_rust_replay(tmp_path):
+    """The real Go 1.19 workload (shared/bench, 140,033 ops, v2): Go's results,
+    the CLI's and the Rust replay example's must be the same file."""
+    if not REAL.exists():
+        pytest.skip(f"the shared real-workload trace is not at {REAL}")
+    if shutil.which("go") is None and os.geteuid() != 0:
+        pytest.skip("Go is not installed and cannot be installed without root (apt-get install golang-go)")
+    plain = tmp_path / "real.v2.trace"
+    plain.write_bytes(gzip.decompress(REAL.read_bytes()))
+    proc = subprocess.run([str(RUN), "traces", str(plain)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    go = Path(str(plain) + ".go-results").read_text()
+    assert go.count("\n") > 79426  # every logged result, then bounds, chunk and scav lines
+
+    cli = tmp_path / "cli.results"
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "pagealloc"), "replay", str(REAL), "--results", str(cli)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert cli.read_text() == go
+
+    build = subprocess.run(["cargo", "build", "-q", "--example", "replay"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stderr
+    rust = tmp_path / "rust.results"
+    proc = subprocess.run([str(ROOT / "target" / "debug" / "examples" / "replay"), str(plain), "--reps", "1",
+                           "--results", str(rust)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert rust.read_text() == go

@@ -1,4 +1,4 @@
-//! The five benchmark scenarios of SCENARIOS.md (shared/bench), as trace ops
+//! The six benchmark scenarios of SCENARIOS.md (shared/bench), as trace ops
 //! with a timed window, so that the criterion benches, the `scenarios`
 //! example and Go's harness (benches/go) all run exactly the same work.
 //!
@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use pagealloc::trace::{Op, Replay, Trace, TraceError};
+use pagealloc::trace::{Op, Outcome, Replay, Trace, TraceError};
 use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
 use crate::splitmix::SplitMix64;
@@ -22,8 +22,8 @@ use crate::splitmix::SplitMix64;
 pub const BASE: u64 = 0x30_0000_0000;
 
 /// The SCENARIOS.md check of a finished run: whether the allocator and the
-/// addresses the allocs returned are as the scenario requires.
-pub type Check = fn(&PageAlloc, &[u64]) -> bool;
+/// replay's results are as the scenario requires.
+pub type Check = fn(&PageAlloc, &Replay) -> bool;
 
 /// One scenario: its ops, the timed window, the ns/op denominator and the
 /// result check.
@@ -53,11 +53,13 @@ pub fn alloc1_exhaust() -> Scenario {
     ops.extend((0..=32768).map(|_| alloc(1)));
     Scenario {
         name: "a_alloc1_exhaust",
-        trace: Trace::from_ops(ops),
+        trace: Trace::from_ops(1, ops),
         from: 1,
         to: 32769,
         units: 32768,
-        check: |_, a| (0..32768).all(|i| a[i] == BASE + i as u64 * PAGE_SIZE) && a[32768] == 0,
+        check: |_, r| {
+            (0..32768).all(|i| r.addrs[i] == BASE + i as u64 * PAGE_SIZE) && r.addrs[32768] == 0
+        },
     }
 }
 
@@ -70,11 +72,14 @@ pub fn alloc_free_1() -> Scenario {
     let to = ops.len();
     Scenario {
         name: "b_alloc_free_1_pair",
-        trace: Trace::from_ops(ops),
+        trace: Trace::from_ops(1, ops),
         from: 2,
         to,
         units: 200_000,
-        check: |_, a| a[0] == BASE && a[1..].iter().all(|&x| x == BASE + 16384 * PAGE_SIZE),
+        check: |_, r| {
+            let a = &r.addrs;
+            a[0] == BASE && a[1..].iter().all(|&x| x == BASE + 16384 * PAGE_SIZE)
+        },
     }
 }
 
@@ -115,11 +120,11 @@ pub fn churn_mixed() -> Scenario {
     let to = ops.len();
     Scenario {
         name: "c_churn_mixed",
-        trace: Trace::from_ops(ops),
+        trace: Trace::from_ops(1, ops),
         from: 1,
         to,
         units: 200_000,
-        check: |_, a| a.len() == 102_563 && a.iter().all(|&x| x != 0),
+        check: |_, r| r.addrs.len() == 102_563 && r.addrs.iter().all(|&x| x != 0),
     }
 }
 
@@ -140,11 +145,12 @@ pub fn sparse_find() -> Scenario {
     ops.push(alloc(1));
     Scenario {
         name: "d_sparse_find",
-        trace: Trace::from_ops(ops),
+        trace: Trace::from_ops(1, ops),
         from,
         to: from + 1024,
         units: 1024,
-        check: |_, a| {
+        check: |_, r| {
+            let a = &r.addrs;
             // The c-th timed alloc(3) refills the c-th hole; then alloc(1) fails.
             let n = a.len();
             (0..1024).all(|c| a[n - 1025 + c] == a[3 * c + 1]) && a[n - 1] == 0
@@ -163,28 +169,64 @@ pub fn grow_4096() -> Scenario {
     ops.push(alloc(1 << 21));
     Scenario {
         name: "e_grow",
-        trace: Trace::from_ops(ops),
+        trace: Trace::from_ops(1, ops),
         from: 0,
         to: 4096,
         units: 4096,
-        check: |pa, a| pa.bounds() == (0x200c000, 0x200d000) && a[0] == BASE,
+        check: |pa, r| pa.bounds() == (0x200c000, 0x200d000) && r.addrs[0] == BASE,
+    }
+}
+
+/// f. cache-alloc1 (Go 1.19's page cache, a v2 trace): 512 x { allocToCache,
+/// 64 x calloc(1) } on 64 chunks, then one more allocToCache, which is empty.
+pub fn cache_alloc1() -> Scenario {
+    let mut ops = vec![grow(64)];
+    for c in 0..512 {
+        ops.push(Op::Cache);
+        ops.extend((0..64).map(|_| Op::Calloc { c, npages: 1 }));
+    }
+    let to = ops.len();
+    ops.push(Op::Cache);
+    Scenario {
+        name: "f_cache_alloc1",
+        trace: Trace::from_ops(2, ops),
+        from: 1,
+        to,
+        units: 512 * 64,
+        check: |_, r| {
+            let block = 64 * PAGE_SIZE;
+            // The k-th cache: block k, every page free and scavenged (fresh
+            // memory); its pages come out in ascending order; the last is empty.
+            let caches = r.outcomes.iter().filter_map(|o| match o {
+                Outcome::Cache(c) => Some(*c),
+                _ => None,
+            });
+            let caches_ok = caches.enumerate().all(|(k, c)| match k {
+                512 => c.empty(),
+                _ => c.base == BASE + k as u64 * block && c.cache == u64::MAX && c.scav == u64::MAX,
+            });
+            caches_ok
+                && r.addrs.len() == 32768
+                && (0..32768).all(|i| r.addrs[i] == BASE + i as u64 * PAGE_SIZE)
+        },
     }
 }
 
 /// Builds one scenario.
 pub type MakeScenario = fn() -> Scenario;
 
-/// The five constructors with their names, in SCENARIOS.md order (building
+/// The six constructors with their names, in SCENARIOS.md order (building
 /// churn-mixed replays it once, so build only what you run).
-pub const ALL: [(&str, MakeScenario); 5] = [
+pub const ALL: [(&str, MakeScenario); 6] = [
     ("a_alloc1_exhaust", alloc1_exhaust),
     ("b_alloc_free_1_pair", alloc_free_1),
     ("c_churn_mixed", churn_mixed),
     ("d_sparse_find", sparse_find),
     ("e_grow", grow_4096),
+    ("f_cache_alloc1", cache_alloc1),
 ];
 
-/// All five, in SCENARIOS.md order.
+/// All six, in SCENARIOS.md order.
 pub fn all() -> Vec<Scenario> {
     ALL.iter().map(|(_, make)| make()).collect()
 }
@@ -216,7 +258,7 @@ impl Scenario {
         let ns = t0.elapsed().as_nanos();
         r.run_to(&mut pa, &self.trace, self.trace.ops.len(), &mut ())
             .map_err(|e| format!("{}: {e}", self.name))?;
-        if !(self.check)(&pa, &r.addrs) {
+        if !(self.check)(&pa, &r) {
             return Err(format!(
                 "{}: the SCENARIOS.md result check failed",
                 self.name

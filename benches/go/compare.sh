@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One table, one run: the five SCENARIOS.md scenarios on Go's own page
+# One table, one run: the six SCENARIOS.md scenarios on Go's own page
 # allocator (Go 1.19, via benches/go/run.sh) and on pagealloc's engine, with
 # the ratio pagealloc / Go (lower is better).
 #

@@ -6,25 +6,63 @@
 package runtime
 
 // HarnessOp is one trace operation: Kind 0 is grow(A=base, B=size), 1 is
-// alloc(A=npages), 2 is free of the A-th alloc's pages.
+// alloc(A=npages), 2 is free of the A-th allocation's pages; v2 adds 3,
+// scavenge(A=nbytes), 4, allocToCache, 5, pageCache.alloc(B=npages) on the
+// A-th cache, and 6, pageCache.flush of the A-th cache.
 type HarnessOp struct {
 	Kind uint8
 	A, B uintptr
 }
 
-// HarnessReplay replays ops on a fresh pageAlloc inside one locked section on
-// the system stack. addrs and sizes must have room for every alloc. Ops in
-// [from, to) are timed as one block; the rest are untimed set-up or checks.
-// It returns the timed nanoseconds, the allocator (free it with
-// FreePageAlloc) and the index of a free of a failed alloc, or -1.
-func HarnessReplay(ops []HarnessOp, from, to int, addrs, sizes []uintptr) (ns int64, pp *PageAlloc, bad int) {
+// HarnessOutWords is how many words of out an op's results take: the
+// address and scavenged bytes of an alloc or calloc (only the address in
+// v1), the bytes a scavenge released, a cache's base, bits and scav bits.
+func HarnessOutWords(kind uint8, v2 bool) int {
+	switch kind {
+	case 1, 5:
+		if v2 {
+			return 2
+		}
+		return 1
+	case 3:
+		return 1
+	case 4:
+		return 3
+	}
+	return 0
+}
+
+// HarnessReplay replays ops on a fresh pageAlloc under its lock on the
+// system stack, as mheap drives it (frees are never scavenged; a v2 replay
+// runs with 2 MiB huge pages, linux/amd64's, whatever this machine has).
+// addrs and sizes need room for every allocation, caches for every cache op
+// and out for every result word (HarnessOutWords). Ops in [from, to) are
+// timed as one block; the rest are untimed set-up or checks. It returns the
+// timed nanoseconds, the allocator (free it with FreePageAlloc) and the
+// index of a free of a failed allocation, or -1.
+func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, addrs, sizes []uintptr, ncaches int, out []uintptr) (ns int64, pp *PageAlloc, bad int) {
 	pp = NewPageAlloc(map[ChunkIdx][]BitRange{}, nil)
 	p := (*pageAlloc)(pp)
+	caches := make([]pageCache, 0, ncaches)
 	bad = -1
+	savedHuge := physHugePageSize
+	if v2 {
+		physHugePageSize = 2 << 20
+	}
 	systemstack(func() {
 		lock(p.mheapLock)
-		k := 0
+		k, o := 0, 0
 		var t0 int64
+		allocated := func(a, scav, n uintptr) {
+			addrs[k], sizes[k] = a, n
+			k++
+			out[o] = a
+			o++
+			if v2 {
+				out[o] = scav
+				o++
+			}
+		}
 		for i, op := range ops {
 			if i == from {
 				t0 = nanotime()
@@ -36,9 +74,8 @@ func HarnessReplay(ops []HarnessOp, from, to int, addrs, sizes []uintptr) (ns in
 			case 0:
 				p.grow(op.A, op.B)
 			case 1:
-				a, _ := p.alloc(op.A)
-				addrs[k], sizes[k] = a, op.A
-				k++
+				a, scav := p.alloc(op.A)
+				allocated(a, scav, op.A)
 			case 2:
 				if addrs[op.A] == 0 {
 					bad = i
@@ -46,6 +83,22 @@ func HarnessReplay(ops []HarnessOp, from, to int, addrs, sizes []uintptr) (ns in
 					return
 				}
 				p.free(addrs[op.A], sizes[op.A], false)
+			case 3:
+				// scavenge takes the heap lock itself, chunk by chunk.
+				unlock(p.mheapLock)
+				out[o] = p.scavenge(op.A, nil)
+				o++
+				lock(p.mheapLock)
+			case 4:
+				c := p.allocToCache()
+				caches = append(caches, c)
+				out[o], out[o+1], out[o+2] = c.base, uintptr(c.cache), uintptr(c.scav)
+				o += 3
+			case 5:
+				a, scav := caches[op.A].alloc(op.B)
+				allocated(a, scav, op.B)
+			case 6:
+				caches[op.A].flush(p)
 			}
 		}
 		if to >= len(ops) {
@@ -53,14 +106,16 @@ func HarnessReplay(ops []HarnessOp, from, to int, addrs, sizes []uintptr) (ns in
 		}
 		unlock(p.mheapLock)
 	})
+	physHugePageSize = savedHuge
 	return
 }
 
 // HarnessResults renders the results file (pagealloc's DESIGN.md format):
-// one address per alloc, the bounds, then every grown chunk's in-use runs.
-func HarnessResults(pp *PageAlloc, addrs []uintptr) string {
+// one line per result (out, laid out by HarnessOutWords), the bounds, every
+// grown chunk's in-use runs and, for v2, its scavenged runs.
+func HarnessResults(pp *PageAlloc, ops []HarnessOp, v2 bool, out []uintptr) string {
 	p := (*pageAlloc)(pp)
-	buf := make([]byte, 0, len(addrs)*14+1024)
+	buf := make([]byte, 0, len(out)*14+1024)
 	hex := func(v uint64) {
 		const digits = "0123456789abcdef"
 		buf = append(buf, '0', 'x')
@@ -95,37 +150,66 @@ func HarnessResults(pp *PageAlloc, addrs []uintptr) string {
 			buf = append(buf, tmp[n])
 		}
 	}
-	for _, a := range addrs {
-		hex(uint64(a))
+	o := 0
+	for _, op := range ops {
+		switch w := HarnessOutWords(op.Kind, v2); {
+		case op.Kind == 3:
+			buf = append(buf, "scavenged "...)
+			dec(uint64(out[o]))
+		case op.Kind == 4:
+			buf = append(buf, "cache "...)
+			hex(uint64(out[o]))
+			buf = append(buf, ' ')
+			hex(uint64(out[o+1]))
+			buf = append(buf, ' ')
+			hex(uint64(out[o+2]))
+		case w == 2:
+			hex(uint64(out[o]))
+			buf = append(buf, ' ')
+			dec(uint64(out[o+1]))
+		case w == 1:
+			hex(uint64(out[o]))
+		default:
+			continue
+		}
 		buf = append(buf, '\n')
+		o += HarnessOutWords(op.Kind, v2)
 	}
 	buf = append(buf, "bounds "...)
 	hex(uint64(p.start))
 	buf = append(buf, ' ')
 	hex(uint64(p.end))
 	buf = append(buf, '\n')
-	for _, r := range p.inUse.ranges {
-		for ci := chunkIndex(r.base.addr()); ci < chunkIndex(r.limit.addr()-1)+1; ci++ {
-			buf = append(buf, "chunk "...)
-			hex(uint64(ci))
-			bits := &p.chunkOf(ci).pallocBits
-			for i := uint(0); i < pallocChunkPages; {
-				if bits[i/64]>>(i%64)&1 == 0 {
-					i++
-					continue
-				}
-				j := i
-				for j < pallocChunkPages && bits[j/64]>>(j%64)&1 == 1 {
-					j++
-				}
-				buf = append(buf, ' ')
-				dec(uint64(i))
-				buf = append(buf, '+')
-				dec(uint64(j - i))
-				i = j
+	runs := func(tag string, bits *pallocBits, ci chunkIdx) {
+		buf = append(buf, tag...)
+		hex(uint64(ci))
+		for i := uint(0); i < pallocChunkPages; {
+			if bits[i/64]>>(i%64)&1 == 0 {
+				i++
+				continue
 			}
-			buf = append(buf, '\n')
+			j := i
+			for j < pallocChunkPages && bits[j/64]>>(j%64)&1 == 1 {
+				j++
+			}
+			buf = append(buf, ' ')
+			dec(uint64(i))
+			buf = append(buf, '+')
+			dec(uint64(j - i))
+			i = j
 		}
+		buf = append(buf, '\n')
+	}
+	grown := func(f func(ci chunkIdx)) {
+		for _, r := range p.inUse.ranges {
+			for ci := chunkIndex(r.base.addr()); ci < chunkIndex(r.limit.addr()-1)+1; ci++ {
+				f(ci)
+			}
+		}
+	}
+	grown(func(ci chunkIdx) { runs("chunk ", &p.chunkOf(ci).pallocBits, ci) })
+	if v2 {
+		grown(func(ci chunkIdx) { runs("scav ", (*pallocBits)(&p.chunkOf(ci).scavenged), ci) })
 	}
 	return string(buf)
 }

@@ -2,7 +2,7 @@
 // pagealloc_harness_internal_test.go). Driven by environment variables:
 //
 //	PAGEALLOC_HARNESS=scenarios PAGEALLOC_CHURN=churn-mixed.trace PAGEALLOC_REPS=N
-//	    prints "go_ns_per_op NAME N" for the five SCENARIOS.md scenarios
+//	    prints "go_ns_per_op NAME N" for the six SCENARIOS.md scenarios
 //	PAGEALLOC_HARNESS=traces PAGEALLOC_TRACES=a.trace,b.trace
 //	    replays each trace and writes TRACE.go-results
 
@@ -19,15 +19,50 @@ import (
 )
 
 const (
-	chunkBytes = 4 << 20
+	chunkBytes  = 4 << 20
 	harnessBase = 0x3000000000
 )
 
-func parseTrace(t *testing.T, path string) (ops []HarnessOp, nallocs int) {
+// harnessTrace is a parsed trace with the room its replay needs.
+type harnessTrace struct {
+	ops                    []HarnessOp
+	v2                     bool
+	nallocs, ncaches, nout int
+}
+
+func (tr *harnessTrace) add(op HarnessOp) {
+	tr.ops = append(tr.ops, op)
+	switch op.Kind {
+	case 1, 5:
+		tr.nallocs++
+	case 4:
+		tr.ncaches++
+	}
+	tr.nout += HarnessOutWords(op.Kind, tr.v2)
+}
+
+// replay runs the trace on a fresh pageAlloc; the caller frees pp.
+func (tr *harnessTrace) replay(from, to int) (ns int64, pp *PageAlloc, bad int, out []uintptr) {
+	addrs, sizes := make([]uintptr, tr.nallocs), make([]uintptr, tr.nallocs)
+	out = make([]uintptr, tr.nout)
+	ns, pp, bad = HarnessReplay(tr.ops, from, to, tr.v2, addrs, sizes, tr.ncaches, out)
+	return
+}
+
+var opKinds = map[string]struct {
+	kind  uint8
+	nargs int
+}{
+	"grow": {0, 2}, "alloc": {1, 1}, "free": {2, 1},
+	"scavenge": {3, 1}, "cache": {4, 0}, "calloc": {5, 2}, "flush": {6, 1},
+}
+
+func parseTrace(t *testing.T, path string) *harnessTrace {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := &harnessTrace{}
 	for n, line := range strings.Split(string(data), "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
@@ -43,28 +78,24 @@ func parseTrace(t *testing.T, path string) (ops []HarnessOp, nallocs int) {
 			}
 			return uintptr(v)
 		}
-		switch f[0] {
-		case "grow":
-			ops = append(ops, HarnessOp{Kind: 0, A: num(f[1]), B: num(f[2])})
-		case "alloc":
-			ops = append(ops, HarnessOp{Kind: 1, A: num(f[1])})
-			nallocs++
-		case "free":
-			ops = append(ops, HarnessOp{Kind: 2, A: num(f[1])})
-		default:
-			t.Fatalf("%s:%d: unknown op %q", path, n+1, f[0])
+		if f[0] == "version" && len(f) == 2 && len(tr.ops) == 0 {
+			tr.v2 = num(f[1]) == 2
+			continue
 		}
-	}
-	return
-}
-
-func countAllocs(ops []HarnessOp) (n int) {
-	for _, op := range ops {
-		if op.Kind == 1 {
-			n++
+		k, ok := opKinds[f[0]]
+		if !ok || len(f) != 1+k.nargs || (k.kind >= 3 && !tr.v2) {
+			t.Fatalf("%s:%d: bad op line %q", path, n+1, line)
 		}
+		op := HarnessOp{Kind: k.kind}
+		if k.nargs > 0 {
+			op.A = num(f[1])
+		}
+		if k.nargs > 1 {
+			op.B = num(f[2])
+		}
+		tr.add(op)
 	}
-	return
+	return tr
 }
 
 type splitmix64 uint64
@@ -77,18 +108,28 @@ func (s *splitmix64) next() uint64 {
 	return z ^ (z >> 31)
 }
 
-// scenario is one SCENARIOS.md scenario as ops, the timed window and the
-// number of timed units (allocs, pairs, ops or grows).
+// scenario is one SCENARIOS.md scenario as a trace, the timed window and
+// the number of timed units (allocs, pairs, ops, grows or pages).
 type scenario struct {
 	name     string
-	ops      []HarnessOp
+	tr       *harnessTrace
 	from, to int
 	units    int
 }
 
-func grow(chunks uintptr) HarnessOp { return HarnessOp{Kind: 0, A: harnessBase, B: chunks * chunkBytes} }
-func alloc(n uintptr) HarnessOp     { return HarnessOp{Kind: 1, A: n} }
-func free(k int) HarnessOp          { return HarnessOp{Kind: 2, A: uintptr(k)} }
+func grow(chunks uintptr) HarnessOp {
+	return HarnessOp{Kind: 0, A: harnessBase, B: chunks * chunkBytes}
+}
+func alloc(n uintptr) HarnessOp { return HarnessOp{Kind: 1, A: n} }
+func free(k int) HarnessOp      { return HarnessOp{Kind: 2, A: uintptr(k)} }
+
+func harnessBuild(v2 bool, ops []HarnessOp) *harnessTrace {
+	tr := &harnessTrace{v2: v2}
+	for _, op := range ops {
+		tr.add(op)
+	}
+	return tr
+}
 
 func scenarios(t *testing.T) []scenario {
 	var s []scenario
@@ -98,17 +139,16 @@ func scenarios(t *testing.T) []scenario {
 		ops = append(ops, alloc(1))
 	}
 	ops = append(ops, alloc(1))
-	s = append(s, scenario{"a_alloc1_exhaust", ops, 1, 32769, 32768})
+	s = append(s, scenario{"a_alloc1_exhaust", harnessBuild(false, ops), 1, 32769, 32768})
 	// b. alloc-free-1: first half full, then 200000 x {alloc(1), free}.
 	ops = []HarnessOp{grow(64), alloc(16384)}
 	for i := 0; i < 200000; i++ {
 		ops = append(ops, alloc(1), free(i+1))
 	}
-	s = append(s, scenario{"b_alloc_free_1_pair", ops, 2, len(ops), 200000})
+	s = append(s, scenario{"b_alloc_free_1_pair", harnessBuild(false, ops), 2, len(ops), 200000})
 	// c. churn-mixed: the trace; its grow is set-up.
-	churn := os.Getenv("PAGEALLOC_CHURN")
-	ops, _ = parseTrace(t, churn)
-	s = append(s, scenario{"c_churn_mixed", ops, 1, len(ops), len(ops) - 1})
+	churn := parseTrace(t, os.Getenv("PAGEALLOC_CHURN"))
+	s = append(s, scenario{"c_churn_mixed", churn, 1, len(churn.ops), len(churn.ops) - 1})
 	// d. sparse-find: one 3-page hole per chunk, then 1024 x alloc(3).
 	ops = []HarnessOp{grow(1024)}
 	rng := splitmix64(42)
@@ -128,14 +168,25 @@ func scenarios(t *testing.T) []scenario {
 		ops = append(ops, alloc(3))
 	}
 	ops = append(ops, alloc(1))
-	s = append(s, scenario{"d_sparse_find", ops, from, from + 1024, 1024})
+	s = append(s, scenario{"d_sparse_find", harnessBuild(false, ops), from, from + 1024, 1024})
 	// e. grow: 4096 one-chunk grows, then one alloc of the whole heap.
 	ops = nil
 	for i := uintptr(0); i < 4096; i++ {
 		ops = append(ops, HarnessOp{Kind: 0, A: harnessBase + i*chunkBytes, B: chunkBytes})
 	}
 	ops = append(ops, alloc(1<<21))
-	s = append(s, scenario{"e_grow", ops, 0, 4096, 4096})
+	s = append(s, scenario{"e_grow", harnessBuild(false, ops), 0, 4096, 4096})
+	// f. cache-alloc1: 512 x {allocToCache, 64 x pageCache.alloc(1)}, then
+	// one more allocToCache (empty).
+	ops = []HarnessOp{grow(64)}
+	for c := uintptr(0); c < 512; c++ {
+		ops = append(ops, HarnessOp{Kind: 4})
+		for i := 0; i < 64; i++ {
+			ops = append(ops, HarnessOp{Kind: 5, A: c, B: 1})
+		}
+	}
+	ops = append(ops, HarnessOp{Kind: 4})
+	s = append(s, scenario{"f_cache_alloc1", harnessBuild(true, ops), 1, len(ops) - 1, 512 * 64})
 	return s
 }
 
@@ -147,30 +198,30 @@ func TestPageallocHarness(t *testing.T) {
 			reps = 7
 		}
 		for _, sc := range scenarios(t) {
-			n := countAllocs(sc.ops)
-			addrs, sizes := make([]uintptr, n), make([]uintptr, n)
 			var per []float64
+			var out []uintptr
 			for r := 0; r < reps; r++ {
-				ns, pp, bad := HarnessReplay(sc.ops, sc.from, sc.to, addrs, sizes)
+				ns, pp, bad, o := sc.tr.replay(sc.from, sc.to)
 				FreePageAlloc(pp)
 				if bad >= 0 {
 					t.Fatalf("%s: op %d frees a failed alloc", sc.name, bad)
 				}
 				per = append(per, float64(ns)/float64(sc.units))
+				out = o
 			}
-			checkScenario(t, sc.name, addrs)
+			checkScenario(t, sc.name, out)
 			sort.Float64s(per)
 			fmt.Printf("go_ns_per_op %s %.1f\n", sc.name, per[len(per)/2])
 		}
 	case "traces":
 		for _, path := range strings.Split(os.Getenv("PAGEALLOC_TRACES"), ",") {
-			ops, n := parseTrace(t, path)
-			addrs, sizes := make([]uintptr, n), make([]uintptr, n)
-			_, pp, bad := HarnessReplay(ops, 0, len(ops), addrs, sizes)
+			tr := parseTrace(t, path)
+			_, pp, bad, out := tr.replay(0, len(tr.ops))
 			if bad >= 0 {
-				t.Fatalf("%s: op %d frees a failed alloc", path, bad)
+				t.Fatalf("%s: op %d frees a failed allocation", path, bad)
 			}
-			if err := os.WriteFile(path+".go-results", []byte(HarnessResults(pp, addrs)), 0o644); err != nil {
+			res := HarnessResults(pp, tr.ops, tr.v2, out)
+			if err := os.WriteFile(path+".go-results", []byte(res), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			FreePageAlloc(pp)
@@ -180,31 +231,50 @@ func TestPageallocHarness(t *testing.T) {
 	}
 }
 
-// checkScenario asserts the SCENARIOS.md result checks (untimed).
-func checkScenario(t *testing.T, name string, addrs []uintptr) {
+// checkScenario asserts the SCENARIOS.md result checks (untimed) on the
+// result words (v1: one address per alloc; f, a v2 trace: each cache's
+// base, bits and scav bits, then an address and scav bytes per calloc).
+func checkScenario(t *testing.T, name string, out []uintptr) {
 	switch name {
 	case "a_alloc1_exhaust":
 		for i := 0; i < 32768; i++ {
-			if addrs[i] != harnessBase+uintptr(i)*8192 {
-				t.Fatalf("%s: alloc %d = %#x", name, i, addrs[i])
+			if out[i] != harnessBase+uintptr(i)*8192 {
+				t.Fatalf("%s: alloc %d = %#x", name, i, out[i])
 			}
 		}
-		if addrs[32768] != 0 {
+		if out[32768] != 0 {
 			t.Fatalf("%s: final alloc succeeded", name)
 		}
 	case "b_alloc_free_1_pair":
-		for i := 1; i < len(addrs); i++ {
-			if addrs[i] != 0x3008000000 {
-				t.Fatalf("%s: alloc %d = %#x", name, i, addrs[i])
+		for i := 1; i < len(out); i++ {
+			if out[i] != 0x3008000000 {
+				t.Fatalf("%s: alloc %d = %#x", name, i, out[i])
 			}
 		}
 	case "d_sparse_find":
-		if addrs[len(addrs)-1] != 0 {
+		if out[len(out)-1] != 0 {
 			t.Fatalf("%s: final alloc(1) succeeded", name)
 		}
 	case "e_grow":
-		if addrs[0] != harnessBase {
-			t.Fatalf("%s: alloc(2^21) = %#x", name, addrs[0])
+		if out[0] != harnessBase {
+			t.Fatalf("%s: alloc(2^21) = %#x", name, out[0])
+		}
+	case "f_cache_alloc1":
+		o := 0
+		for c := uintptr(0); c < 512; c++ {
+			if out[o] != harnessBase+c*64*8192 || out[o+1] != ^uintptr(0) || out[o+2] != ^uintptr(0) {
+				t.Fatalf("%s: cache %d = %#x %#x %#x", name, c, out[o], out[o+1], out[o+2])
+			}
+			o += 3
+			for i := uintptr(0); i < 64; i++ {
+				if out[o] != harnessBase+(c*64+i)*8192 {
+					t.Fatalf("%s: cache %d alloc %d = %#x", name, c, i, out[o])
+				}
+				o += 2
+			}
+		}
+		if out[o+1] != 0 {
+			t.Fatalf("%s: the last cache is not empty", name)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Go's own runtime page allocator on pagealloc's workloads.
 #
-#   benches/go/run.sh scenarios [REPS]     Go ns/op for the five SCENARIOS.md scenarios
+#   benches/go/run.sh scenarios [REPS]     Go ns/op for the six SCENARIOS.md scenarios
 #   benches/go/run.sh traces T1 [T2 ...]   replay traces, writing T.go-results for each
 #
 # Go's allocator is reachable only from the runtime package's own tests, so

@@ -1,8 +1,10 @@
 """The pagealloc command line: replay traces, generate them, draw the heap.
 
     python -m pagealloc replay TRACE [--map OUT.png] [--results FILE] [--json]
-    python -m pagealloc gen {churn,exhaust,sparse,random} [--seed S] [--ops N] [--chunks C] -o FILE
+    python -m pagealloc gen {churn,exhaust,sparse,random,mheap} [--seed S] [--ops N] [--chunks C] -o FILE
     python -m pagealloc map TRACE -o OUT.png
+
+TRACE may be v1 or v2 (DESIGN.md) and gzip-compressed (a name ending in .gz).
 
 Exit status: 0 on success, 2 for a bad trace or bad arguments (the message
 names the line), 1 for any other failure.
@@ -11,6 +13,7 @@ names the line), 1 for any other failure.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -38,8 +41,13 @@ def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple
     """Parse and replay a trace file; returns the replay and its wall time.
     Raises TraceFailure naming the file and line of the first problem."""
     try:
-        with open(path, encoding="utf-8") as f:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
             text = f.read()
+    except gzip.BadGzipFile as e:
+        raise TraceFailure(f"{path}: not a gzip file ({e})") from e
+    except EOFError as e:
+        raise TraceFailure(f"{path}: truncated gzip data") from e
     except OSError as e:
         raise TraceFailure(f"{path}: {e.strerror}") from e
     except UnicodeDecodeError as e:
@@ -63,17 +71,21 @@ def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple
     return rep, time.perf_counter() - t0
 
 
+def _plural(kind: str) -> str:
+    return kind + ("es" if kind.endswith("sh") else "s")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     rep, wall = replay_file(args.trace, args.arch, progress=sys.stderr.isatty() and not args.json)
     pa = rep.allocator
     stats = pa.stats()
     failed = sum(1 for a in rep.addresses if a == 0)
+    counts = {k: n for k, n in rep.counts.items() if n}
     timing = {
+        "version": rep.version,
         "ops": rep.ops,
-        "grows": rep.grows,
-        "allocs": rep.allocs,
+        **{_plural(k): n for k, n in counts.items()},
         "failed_allocs": failed,
-        "frees": rep.frees,
         "engine_ns_per_op": rep.elapsed_ns / max(1, rep.ops),
         "wall_ns_per_op": wall * 1e9 / max(1, rep.ops),
     }
@@ -85,8 +97,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**stats.as_dict(), "replay": timing}, indent=2))
         return 0
-    print(f"replayed {args.trace}: {rep.ops} ops ({rep.grows} grows, {rep.allocs} allocs "
-          f"of which {failed} failed, {rep.frees} frees)")
+    kinds = ", ".join(f"{n} {_plural(k)}" for k, n in counts.items())
+    print(f"replayed {args.trace} (v{rep.version}): {rep.ops} ops ({kinds}; "
+          f"{failed} allocation(s) failed)")
     print(stats)
     print(f"replay time: {timing['engine_ns_per_op']:.1f} ns/op in the allocator, "
           f"{timing['wall_ns_per_op']:.1f} ns/op including parsing ({wall * 1e3:.1f} ms)")
@@ -125,15 +138,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("trace", help="trace file (DESIGN.md format)")
     r.add_argument("--arch", choices=ARCHES, default="amd64", help="layout preset (default amd64)")
     r.add_argument("--map", metavar="OUT.png", help="also draw the final heap (needs pagealloc[viz])")
-    r.add_argument("--results", metavar="FILE", help="write one address per alloc, the bounds and the chunk bitmaps")
+    r.add_argument("--results", metavar="FILE",
+                   help="write the results file: one line per result, the bounds, the chunk bitmaps (v2: and scavenged runs)")
     r.add_argument("--json", action="store_true", help="print the stats as JSON")
     r.set_defaults(func=cmd_replay)
 
     g = sub.add_parser("gen", help="write a sample trace",
-                       description="Write a sample trace, deterministic for a seed.")
+                       description="Write a sample trace, deterministic for a seed "
+                       "(mheap writes a v2 trace: scavenges and page caches too).")
     g.add_argument("kind", choices=sorted(GENERATORS))
-    g.add_argument("--seed", type=int, help="PRNG seed (churn: 1, sparse: 42, random: 1)")
-    g.add_argument("--ops", type=int, help="alloc/free ops (churn: 200000, random: 20000)")
+    g.add_argument("--seed", type=int, help="PRNG seed (churn: 1, sparse: 42, random: 1, mheap: 1)")
+    g.add_argument("--ops", type=int, help="ops (churn: 200000, random: 20000, mheap: 20000)")
     g.add_argument("--chunks", type=int, help="4 MiB chunks of heap")
     g.add_argument("-o", "--output", required=True, help="where to write the trace")
     g.set_defaults(func=cmd_gen)

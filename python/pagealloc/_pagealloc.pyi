@@ -196,9 +196,16 @@ class PageAlloc:
         """Pages grown and in use, free runs, metadata bytes, under one lock."""
 
 class TraceReplay:
-    """Replays a trace (DESIGN.md format) on an allocator, in steps."""
+    """Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps.
+    A v2 trace sets the allocator's phys_huge_page_size to 2 MiB first."""
 
     def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None) -> None: ...
+    @property
+    def version(self) -> int:
+        """1, or 2 when the first op line is ``version 2``."""
+    @property
+    def counts(self) -> dict[str, int]:
+        """Ops of each kind (grow, alloc, free, scavenge, cache, calloc, flush)."""
     @property
     def ops(self) -> int: ...
     @property

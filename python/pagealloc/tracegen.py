@@ -2,7 +2,8 @@
 
 ``churn`` with ``seed=1, ops=200000, chunks=256`` reproduces the benchmark
 trace churn-mixed exactly (see shared/bench/SCENARIOS.md); ``exhaust`` and
-``sparse`` follow scenarios a and d. Generators that need to know whether an
+``sparse`` follow scenarios a and d; ``mheap`` writes a v2 trace (Go 1.19's
+scavenger and page caches, DESIGN.md "Trace format v2"). Generators that need to know whether an
 alloc succeeds (to free only live allocations) run a PageAlloc alongside.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, PageAlloc, chunk_base, layout
+from . import PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, PageAlloc, PageCache, chunk_base, layout
 
 MASK64 = (1 << 64) - 1
 BASE = chunk_base(layout("amd64").base_chunk_idx)  # 0x3000000000
@@ -159,11 +160,87 @@ def random_ops(seed: int = 1, ops: int = 20_000, chunks: int = 64) -> Iterator[s
             yield f"free {k}"
 
 
+# Go 1.19's scavenge index re-maps (and so forgets) part of itself when a
+# grow starts below its lowest mapped window of 2**15 chunks (one 4 KiB page
+# of index bytes; golang/go#63385). pagealloc implements the fixed behaviour,
+# so v2 traces meant to match Go 1.19 never grow below that window.
+INDEX_WINDOW_CHUNKS = 1 << 15
+# v2 scavenge requests: nothing, a page, 64 KiB, 1 MiB, 3 MiB, "all".
+SCAVENGE_BYTES = (0, PAGE_SIZE, 64 << 10, 1 << 20, 3 << 20, 1 << 40)
+V2_HUGE_PAGE_SIZE = 2 << 20
+
+
+def mheap(seed: int = 1, ops: int = 20_000, chunks: int = 32) -> Iterator[str]:
+    """A v2 trace in the style of Go 1.19's mheap: grows (gaps above, and
+    below within the scavenge index's window), allocs from 1 page to several
+    chunks, frees, page caches (allocToCache, pageCache.alloc, flush) and
+    scavenges of assorted sizes."""
+    yield f"# mheap (v2): splitmix64 seed {seed}, {ops} ops, up to {chunks} chunks"
+    yield "version 2"
+    rng = SplitMix64(seed)
+    pa = PageAlloc()
+    pa.phys_huge_page_size = V2_HUGE_PAGE_SIZE
+    lo = hi = layout("amd64").base_chunk_idx
+    floor = lo // INDEX_WINDOW_CHUNKS * INDEX_WINDOW_CHUNKS
+    grown = 0
+    live: list[int] = []  # allocation indices still allocated
+    addrs: list[int] = []
+    sizes: list[int] = []
+    caches: dict[int, PageCache] = {}  # live caches by number
+    ncaches = 0
+
+    def allocated(a: int | None, n: int) -> None:
+        if a:
+            live.append(len(addrs))
+        addrs.append(a or 0)
+        sizes.append(n)
+
+    for step in range(ops):
+        r = rng.next() % 100
+        if grown < chunks and (step == 0 or r < 2):
+            n = min(chunks - grown, 1 + rng.next() % 4)
+            gap = [0, 0, 1, 5][rng.next() % 4]
+            if step > 0 and rng.next() % 3 == 0 and lo - gap - n >= floor:
+                c = lo - gap - n
+            else:
+                c = hi + gap if step > 0 else lo
+            pa.grow(chunk_base(c), n * PALLOC_CHUNK_BYTES)
+            lo, hi = min(lo, c), max(hi, c + n)
+            grown += n
+            yield _grow(chunk_base(c), n)
+        elif r < 35:
+            n = _size(rng, RANDOM_SIZES)
+            allocated(pa.alloc_scav(n)[0], n)
+            yield f"alloc {n}"
+        elif r < 62 and live:
+            k = _take(live, rng)
+            pa.free(addrs[k], sizes[k])
+            yield f"free {k}"
+        elif r < 67:
+            caches[ncaches] = pa.alloc_to_cache()
+            ncaches += 1
+            yield "cache"
+        elif r < 87 and caches:
+            c = list(caches)[rng.next() % len(caches)]
+            n = 1 if rng.next() % 4 else 1 + rng.next() % 16
+            allocated(caches[c].alloc(n)[0], n)
+            yield f"calloc {c} {n}"
+        elif r < 92 and caches:
+            c = list(caches)[rng.next() % len(caches)]
+            caches.pop(c).flush(pa)
+            yield f"flush {c}"
+        else:
+            nbytes = SCAVENGE_BYTES[rng.next() % len(SCAVENGE_BYTES)]
+            pa.scavenge(nbytes)
+            yield f"scavenge {nbytes:#x}"
+
+
 GENERATORS = {
     "churn": churn,
     "exhaust": exhaust,
     "sparse": sparse,
     "random": random_ops,
+    "mheap": mheap,
 }
 
 
@@ -171,9 +248,9 @@ def generate(kind: str, seed: int | None = None, ops: int | None = None, chunks:
     """The text of a generated trace; parameters left None take each kind's default."""
     gen = GENERATORS[kind]
     kwargs = {}
-    if seed is not None and kind in ("churn", "sparse", "random"):
+    if seed is not None and kind in ("churn", "sparse", "random", "mheap"):
         kwargs["seed"] = seed
-    if ops is not None and kind in ("churn", "random"):
+    if ops is not None and kind in ("churn", "random", "mheap"):
         kwargs["ops"] = ops
     if chunks is not None:
         kwargs["chunks"] = chunks

@@ -3,7 +3,8 @@
 Reading the picture: each row is a 4 MiB chunk, each cell one 8 KiB page,
 lowest address at the top left, addresses increasing left to right and then
 down, exactly the order in which first fit searches. In-use pages are dark
-blue, free pages pale. Rows are labelled with the chunk index and its base
+blue, free pages pale, and free pages that are scavenged (returned to the OS,
+Go 1.19's scavenged bitmap) sand-coloured. Rows are labelled with the chunk index and its base
 address. A hatched band marks a gap between grown regions (chunks the heap
 never grew into), with its size, instead of drawing thousands of empty rows.
 When there are more chunks than ``max_rows``, each row stands for several
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 IN_USE = (31, 78, 156)
 FREE = (233, 240, 232)
+SCAVENGED = (222, 196, 140)
 GAP = (200, 200, 200)
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
@@ -48,12 +50,13 @@ def _require_pillow():
     return Image, ImageDraw, ImageFont
 
 
-def _chunk_rows(pa: PageAlloc, start: int, end: int):
-    """A mode-"L" image of chunks [start, end), one row each (255 = in use)."""
+def _chunk_rows(bitmap, start: int, end: int):
+    """A mode-"L" image of chunks [start, end), one row each (255 = bit set
+    in ``bitmap(ci)``)."""
     Image, _, _ = _require_pillow()
     data = bytearray()
     for ci in range(start, end):
-        data += pa.chunk_bitmap(ci).to_bytes(PAGES // 8, "little").translate(_REVERSE)
+        data += bitmap(ci).to_bytes(PAGES // 8, "little").translate(_REVERSE)
     return Image.frombytes("1", (PAGES, end - start), bytes(data)).convert("L")
 
 
@@ -101,14 +104,19 @@ def render_map(
                 draw.line([(gx, y + GAP_HEIGHT - 3), (gx + 6, y + 3)], fill=GAP)
             draw.text((MARGIN, y + 2), f"... gap of {gap:#x} chunks ...", fill=TEXT, font=font)
             y += GAP_HEIGHT
-        band = _chunk_rows(pa, s, e)
+        band = _chunk_rows(pa.chunk_bitmap, s, e)
+        scav = _chunk_rows(pa.chunk_scavenged, s, e)
         n_rows = math.ceil((e - s) / per_row)
         if per_row > 1:
             band = band.resize((PAGES, n_rows), Image.BOX)
+            scav = scav.resize((PAGES, n_rows), Image.BOX)
         shaded = Image.merge(
             "RGB",
             [band.point(lambda v, f=f, u=u: round(f + (u - f) * v / 255)) for f, u in zip(FREE, IN_USE)],
         )
+        # Scavenged pages are free, so the two bitmaps never overlap; laying
+        # the scavenged colour over by its own fraction keeps each row's mix.
+        shaded = Image.composite(Image.new("RGB", shaded.size, SCAVENGED), shaded, scav)
         img.paste(shaded.resize((PAGES * cell_width, n_rows * row_height), Image.NEAREST), (x0, y))
         for r in range(n_rows):
             ci = s + r * per_row
@@ -125,8 +133,10 @@ def render_map(
     draw.text((MARGIN + 14, y), "in use", fill=TEXT, font=font)
     draw.rectangle([MARGIN + 70, y, MARGIN + 80, y + 10], fill=FREE, outline=TEXT)
     draw.text((MARGIN + 84, y), "free", fill=TEXT, font=font)
+    draw.rectangle([MARGIN + 120, y, MARGIN + 130, y + 10], fill=SCAVENGED)
+    draw.text((MARGIN + 134, y), "scavenged", fill=TEXT, font=font)
     scale = f"1 row = {per_row} chunk{'s' if per_row > 1 else ''} (4 MiB  each), 1 column = 1 page (8 KiB)"
-    draw.text((MARGIN + 130, y), scale, fill=TEXT, font=font)
+    draw.text((MARGIN + 210, y), scale, fill=TEXT, font=font)
     img.save(os.fspath(path), format="PNG")
     return {
         "chunks_per_row": per_row,

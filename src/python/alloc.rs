@@ -1,0 +1,254 @@
+//! `PageAlloc`, the allocator behind a mutex, and its `Occupancy` report.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use super::bits::PageCache;
+use super::layout::Layout;
+use super::{ArchArg, Bitmap, AMD64, U64};
+use crate::arch::{Arch, PALLOC_CHUNK_PAGES};
+use crate::PageAlloc as Engine;
+
+/// How full the heap is, read under one lock: the data behind
+/// `PageAlloc.stats()`.
+#[pyclass(frozen, get_all, name = "Occupancy", module = "pagealloc._pagealloc")]
+pub(crate) struct Occupancy {
+    pages_grown: u64,
+    pages_in_use: u64,
+    largest_free_run: u64,
+    free_runs: u64,
+    chunks_grown: u64,
+    mapped_bytes: usize,
+    reserved_bytes: usize,
+}
+
+/// Go's page allocator (pageAlloc): address-ordered first fit over 8 KiB
+/// pages, with a radix tree of summaries over 512-page bitmap chunks.
+///
+/// Safe to share between threads: every operation runs under an internal
+/// lock, as Go's runs under the heap lock.
+#[pyclass(frozen, subclass, name = "PageAlloc", module = "pagealloc._pagealloc")]
+pub(crate) struct PageAlloc {
+    inner: Mutex<Engine>,
+    arch: Arch,
+}
+
+impl PageAlloc {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Engine> {
+        // The engine reports errors instead of panicking, so a poisoned lock
+        // can only follow a bug; the state it guards is still memory-safe.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl PageAlloc {
+    /// Go's init: reserves metadata for the whole address space of arch.
+    #[new]
+    #[pyo3(signature = (arch = AMD64))]
+    pub(crate) fn new(py: Python<'_>, arch: ArchArg) -> PyResult<Self> {
+        let engine = py.detach(|| Engine::new(arch.0))?;
+        Ok(PageAlloc {
+            inner: Mutex::new(engine),
+            arch: arch.0,
+        })
+    }
+
+    /// Go's test constructor NewPageAlloc: grows each chunk index in the
+    /// mapping and marks its (first page, page count) runs in use.
+    /// With `scav`, Go 1.19's NewPageAlloc(chunks, scav): the listed runs of
+    /// each chunk are scavenged (none when a chunk is not listed).
+    #[classmethod]
+    #[pyo3(signature = (chunks, arch = AMD64, scav = None))]
+    fn from_chunks<'py>(
+        cls: &Bound<'py, PyType>,
+        chunks: HashMap<U64, Vec<(U64, U64)>>,
+        arch: ArchArg,
+        scav: Option<HashMap<U64, Vec<(U64, U64)>>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let runs = |m: HashMap<U64, Vec<(U64, U64)>>| -> Vec<(u64, Vec<(u64, u64)>)> {
+            m.into_iter()
+                .map(|(ci, runs)| (ci.0, runs.into_iter().map(|(i, n)| (i.0, n.0)).collect()))
+                .collect()
+        };
+        let (list, scav) = (runs(chunks), runs(scav.unwrap_or_default()));
+        let engine = cls
+            .py()
+            .detach(|| Engine::from_chunks_scav(arch.0, list, scav))?;
+        // An instance of `cls` (a subclass, say), holding the filled engine.
+        let pa = cls.call1((arch.0.name(),))?;
+        *pa.cast::<PageAlloc>()?.get().lock() = engine;
+        Ok(pa)
+    }
+
+    /// Go's grow: makes [base, base+size) known and free, rounded out to
+    /// whole 4 MiB chunks, committing the metadata it needs.
+    fn grow(&self, py: Python<'_>, base: U64, size: U64) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().grow(base.0, size.0))?)
+    }
+
+    /// Go's alloc: the base address of the lowest run of npages free pages,
+    /// now in use; None when nothing fits.
+    fn alloc(&self, npages: U64) -> PyResult<Option<u64>> {
+        Ok(self.lock().alloc(npages.0)?)
+    }
+
+    /// Go 1.19's alloc: (base address of the lowest fit or None, bytes of it
+    /// that were scavenged).
+    fn alloc_scav(&self, npages: U64) -> PyResult<(Option<u64>, u64)> {
+        Ok(self.lock().alloc_scav(npages.0)?)
+    }
+
+    /// Go 1.19's scavenge: marks free pages scavenged, highest marked chunks
+    /// first, until at least nbytes are released or nothing is left; returns
+    /// the bytes released.
+    fn scavenge(&self, py: Python<'_>, nbytes: U64) -> PyResult<u64> {
+        Ok(py.detach(|| self.lock().scavenge(nbytes.0))?)
+    }
+
+    /// Go 1.19's allocToCache: the 64-page block holding the lowest free page,
+    /// its free pages now owned by the returned PageCache.
+    fn alloc_to_cache(&self) -> PyResult<PageCache> {
+        Ok(PageCache(self.lock().alloc_to_cache()?))
+    }
+
+    /// The scavenged bitmap of chunk ci as an int, bit i = page i.
+    fn chunk_scavenged(&self, ci: U64) -> PyResult<Bitmap> {
+        Ok(Bitmap(self.lock().chunk_scavenged(ci.0)?))
+    }
+
+    /// Huge pages of this many bytes are never split by the scavenger (Go's
+    /// physHugePageSize; by default the OS's transparent huge page size).
+    #[getter]
+    fn get_phys_huge_page_size(&self) -> u64 {
+        self.lock().phys_huge_page_size()
+    }
+    #[setter]
+    fn set_phys_huge_page_size(&self, bytes: U64) {
+        self.lock().set_phys_huge_page_size(bytes.0);
+    }
+
+    /// Go's free: returns npages pages at base to the heap. Every page must be
+    /// in use; otherwise ValueError and nothing changes.
+    fn free(&self, base: U64, npages: U64) -> PyResult<()> {
+        Ok(self.lock().free(base.0, npages.0)?)
+    }
+
+    /// Up to count allocations of npages each in one call (one lock, no
+    /// per-call overhead); stops at the first that does not fit and returns
+    /// the addresses obtained.
+    fn alloc_many(&self, py: Python<'_>, npages: U64, count: U64) -> PyResult<Vec<u64>> {
+        Ok(py.detach(|| self.lock().alloc_many(npages.0, count.usize()))?)
+    }
+
+    /// Frees npages pages at each base, all or nothing: if any free is
+    /// invalid, ValueError and the allocator is unchanged.
+    fn free_many(&self, py: Python<'_>, bases: Vec<U64>, npages: U64) -> PyResult<()> {
+        let bases: Vec<u64> = bases.into_iter().map(|b| b.0).collect();
+        Ok(py.detach(|| self.lock().free_many(&bases, npages.0))?)
+    }
+    /// Go's Bounds(): the chunk indices [start, end) the allocator knows.
+    #[getter]
+    fn bounds(&self) -> (u64, u64) {
+        self.lock().bounds()
+    }
+    /// The grown chunks as sorted (start, end) chunk-index ranges.
+    #[getter]
+    fn grown_ranges(&self) -> Vec<(u64, u64)> {
+        let pa = self.lock();
+        pa.grown_ranges().iter().map(|r| (r.start, r.end)).collect()
+    }
+
+    /// The maximal runs of in-use pages of chunk ci, ascending, as (first, count).
+    fn chunk_ranges(&self, ci: U64) -> PyResult<Vec<(u64, u64)>> {
+        Ok(self.lock().chunk_bitmap(ci.0)?.runs())
+    }
+
+    /// The bitmap of chunk ci as an int, bit i = page i (Go's PallocBits(i)).
+    fn chunk_bitmap(&self, ci: U64) -> PyResult<Bitmap> {
+        Ok(Bitmap(self.lock().chunk_bitmap(ci.0)?))
+    }
+
+    /// The summary at (level, idx) as (start, max, end); level 0 is the root.
+    fn summary(&self, level: U64, idx: U64) -> PyResult<(u64, u64, u64)> {
+        Ok(self.lock().summary(level.usize(), idx.0)?)
+    }
+    /// Go's searchAddr: every heap page below it is in use.
+    #[getter]
+    fn search_addr(&self) -> u64 {
+        self.lock().search_addr()
+    }
+
+    /// Recomputes every summary from the bitmaps and checks the invariants;
+    /// raises CorruptionError naming the first mismatch.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().verify())?)
+    }
+    /// Bytes of metadata committed (read/write) so far.
+    #[getter]
+    fn mapped_bytes(&self) -> usize {
+        self.lock().mapped_bytes()
+    }
+    /// Bytes of address space reserved for metadata.
+    #[getter]
+    fn reserved_bytes(&self) -> usize {
+        self.lock().reserved_bytes()
+    }
+    /// The preset name.
+    #[getter]
+    fn arch(&self) -> &'static str {
+        self.arch.name()
+    }
+    /// The preset's constants.
+    #[getter]
+    fn layout(&self) -> Layout {
+        self.arch.layout().into()
+    }
+    /// Pages in use.
+    #[getter]
+    fn pages_in_use(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.lock().pages_in_use())
+    }
+    /// The longest run of free pages, read from the root summaries.
+    #[getter]
+    fn largest_free_run(&self) -> u64 {
+        self.lock().largest_free_run()
+    }
+
+    /// How full and how fragmented the heap is, read under one lock (from
+    /// the root summaries and one pass over the bitmaps).
+    fn occupancy(&self, py: Python<'_>) -> Occupancy {
+        py.detach(|| {
+            let pa = self.lock();
+            let grown = pa.pages_grown();
+            Occupancy {
+                pages_grown: grown,
+                pages_in_use: pa.pages_in_use(),
+                largest_free_run: pa.largest_free_run(),
+                free_runs: pa.free_run_count(),
+                chunks_grown: grown / PALLOC_CHUNK_PAGES,
+                mapped_bytes: pa.mapped_bytes(),
+                reserved_bytes: pa.reserved_bytes(),
+            }
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let pa = self.lock();
+        let (s, e) = pa.bounds();
+        format!(
+            "<PageAlloc arch={} bounds=({s:#x}, {e:#x}) grown={} chunks in {} range(s) in_use={} pages \
+             search_addr={:#x} mapped={} B reserved={} B>",
+            self.arch,
+            pa.pages_grown() / PALLOC_CHUNK_PAGES,
+            pa.grown_ranges().len(),
+            pa.pages_in_use(),
+            pa.search_addr(),
+            pa.mapped_bytes(),
+            pa.reserved_bytes()
+        )
+    }
+}

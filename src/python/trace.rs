@@ -1,0 +1,127 @@
+//! `TraceReplay`: the engine's one replay loop, driven from Python in steps.
+
+use std::time::Instant;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::alloc::PageAlloc;
+use super::{ArchArg, AMD64};
+use crate::trace::{OpKind, Replay, Trace};
+
+/// Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps,
+/// so a caller can show progress. Parsing checks every line first: a bad line
+/// raises ValueError("line N: ...") before any op runs.
+#[pyclass(subclass, name = "TraceReplay", module = "pagealloc._pagealloc")]
+pub(crate) struct TraceReplay {
+    trace: Trace,
+    replay: Replay,
+    pa: Py<PageAlloc>,
+    elapsed_ns: u128,
+}
+
+#[pymethods]
+impl TraceReplay {
+    /// Replays into `allocator` (by default a fresh PageAlloc of `arch`).
+    #[new]
+    #[pyo3(signature = (text, arch = AMD64, allocator = None))]
+    fn new(
+        py: Python<'_>,
+        text: &str,
+        arch: ArchArg,
+        allocator: Option<Py<PageAlloc>>,
+    ) -> PyResult<Self> {
+        let trace = py.detach(|| Trace::parse(text))?;
+        let pa = match allocator {
+            Some(pa) => pa,
+            None => Py::new(py, PageAlloc::new(py, arch)?)?,
+        };
+        Ok(TraceReplay {
+            replay: Replay::new(&trace),
+            trace,
+            pa,
+            elapsed_ns: 0,
+        })
+    }
+    /// Ops in the trace.
+    #[getter]
+    fn ops(&self) -> usize {
+        self.trace.ops.len()
+    }
+    /// Ops replayed so far.
+    #[getter]
+    fn done(&self) -> usize {
+        self.replay.done
+    }
+    /// The trace format version: 1, or 2 (Go 1.19's scavenged pages and caches).
+    #[getter]
+    fn version(&self) -> u8 {
+        self.trace.version
+    }
+    /// Ops of each kind in the trace, by op name, in a fixed order (grow,
+    /// alloc, free, then the v2 kinds).
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for k in OpKind::ALL {
+            d.set_item(k.name(), self.trace.counts.of(k))?;
+        }
+        Ok(d)
+    }
+    /// Alloc ops in the trace.
+    #[getter]
+    fn allocs(&self) -> usize {
+        self.trace.counts.of(OpKind::Alloc)
+    }
+    /// Grow ops in the trace.
+    #[getter]
+    fn grows(&self) -> usize {
+        self.trace.counts.of(OpKind::Grow)
+    }
+    /// Free ops in the trace.
+    #[getter]
+    fn frees(&self) -> usize {
+        self.trace.counts.of(OpKind::Free)
+    }
+    /// Nanoseconds spent inside the allocator so far (excluding Python).
+    #[getter]
+    fn elapsed_ns(&self) -> u128 {
+        self.elapsed_ns
+    }
+    /// The allocator being replayed into.
+    #[getter]
+    fn allocator(&self, py: Python<'_>) -> Py<PageAlloc> {
+        self.pa.clone_ref(py)
+    }
+    /// The address each allocation (alloc, and calloc in v2) so far
+    /// returned, 0 on failure.
+    #[getter]
+    fn addresses(&self) -> Vec<u64> {
+        self.replay.addrs.clone()
+    }
+
+    /// Replays up to max_ops more ops (all if None); returns how many ran.
+    /// A failing op raises ValueError("line N: ...") and stops the replay there.
+    #[pyo3(signature = (max_ops = None))]
+    fn run(&mut self, py: Python<'_>, max_ops: Option<usize>) -> PyResult<usize> {
+        let start = self.replay.done;
+        let to = max_ops.map_or(usize::MAX, |n| start.saturating_add(n));
+        let pa = self.pa.get();
+        let (trace, replay) = (&self.trace, &mut self.replay);
+        let (res, elapsed) = py.detach(|| {
+            let mut engine = pa.lock();
+            let t0 = Instant::now();
+            let res = replay.run_to(&mut engine, trace, to, &mut ());
+            (res, t0.elapsed().as_nanos())
+        });
+        self.elapsed_ns += elapsed;
+        res?;
+        Ok(self.replay.done - start)
+    }
+
+    /// The results file (DESIGN.md): one line per result so far, the bounds,
+    /// the in-use runs of every grown chunk and, for v2, its scavenged runs.
+    fn results_file(&self) -> String {
+        self.replay.results_file(&self.pa.get().lock())
+    }
+}
