@@ -347,9 +347,10 @@ impl PageAlloc {
         } else {
             (self.start.min(sc), self.end.max(ec))
         };
-        // Extend the committed chunk bitmaps to the new [start, end).
+        // The new chunks' bitmaps, page-rounded (Go 1.19 allocates them in
+        // blocks of 2^13 chunks; pages are finer and cost no more).
         self.chunks
-            .extend_committed(start as usize * CHUNK_BYTES, end as usize * CHUNK_BYTES)?;
+            .commit(sc as usize * CHUNK_BYTES, ec as usize * CHUNK_BYTES)?;
 
         self.start = start;
         self.end = end;
@@ -370,10 +371,12 @@ impl PageAlloc {
         Ok(())
     }
 
-    /// Go's `sysGrow`: commits the summary blocks that `[base, limit)` (chunk
-    /// aligned, linearized) needs at every level, extending each level's
-    /// committed range the way `extendMappedRegion` does. On 386 everything is
-    /// committed already.
+    /// Go 1.19's `sysGrow`: commits the summary blocks that `[base, limit)`
+    /// (chunk aligned, linearized) needs at every level, page-rounded, less
+    /// the pages already committed (Go prunes what the neighbouring grown
+    /// ranges mapped; any other committed page of the level lies beyond
+    /// them), then grows the scavenge index. On 386 the summaries are
+    /// committed already and the index is static.
     fn sys_grow(&mut self, base: u64, limit: u64) -> Result<()> {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
         if !self.ly.arch.is_64bit() {
@@ -384,7 +387,7 @@ impl PageAlloc {
             let (lo, hi) = self.ly.addrs_to_summary_range(l, base, limit);
             let (lo, hi) = self.ly.block_align_summary_range(l, lo, hi);
             let loc = self.sum_loc[l];
-            self.sum_mem[loc.mem].extend_committed(
+            self.sum_mem[loc.mem].commit(
                 loc.offset + lo as usize * SUM_BYTES,
                 loc.offset + hi as usize * SUM_BYTES,
             )?;
@@ -885,18 +888,19 @@ impl PageAlloc {
     }
 
     /// The bitmap of chunk `ci`, which must lie in `[start, end)` (a chunk in
-    /// a gap between grown regions reads as all free, as in Go's tests).
+    /// a gap between grown regions has no bitmap and reads as all free, as
+    /// in Go's tests).
     pub fn chunk_bitmap(&self, ci: u64) -> Result<PallocBits> {
-        self.check_known_chunk(ci)?;
-        Ok(*self.chunk(ci))
+        Ok(self.known_chunk(ci)?.map_or(PallocBits::EMPTY, |d| d.bits))
     }
 
-    /// `ci` lies in `[start, end)`, where the bitmaps are committed.
-    pub(crate) fn check_known_chunk(&self, ci: u64) -> Result<()> {
+    /// The bitmaps of chunk `ci`, which must lie in `[start, end)`: `None`
+    /// for a chunk in a gap, whose bitmaps may not be committed.
+    pub(crate) fn known_chunk(&self, ci: u64) -> Result<Option<&PallocData>> {
         if self.start == 0 || ci < self.start || ci >= self.end {
             return Err(Error::NoSuchChunk { chunk: ci });
         }
-        Ok(())
+        Ok(self.is_grown(ci).then(|| self.data(ci)))
     }
 
     /// The summary at `level`, `idx` as (start, max, end). Entries whose

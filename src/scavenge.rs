@@ -125,8 +125,14 @@ impl ScavengeIndex {
         }
         let mut newly = 0;
         if hi > lo {
-            newly = self.chunks.extend_committed(lo, hi)?;
-            debug_assert_eq!(newly, hi - lo);
+            // After the first growth Go records `min` as the lowest byte a
+            // growth asked for, though everything from byte 0 is mapped; a
+            // later growth below that `min` asks Go to map bytes that are
+            // mapped already, and Go 1.19 maps them again, zeroing their
+            // marks (golang/go#63385). Committing only what is new is the
+            // fixed behaviour, so `newly` may be less than `hi - lo` here.
+            newly = self.chunks.commit(lo, hi)?;
+            debug_assert!(newly <= hi - lo);
             if have_min == 0 || need_min < have_min {
                 self.min = need_min;
             }
@@ -304,8 +310,9 @@ impl crate::PageAlloc {
 
     /// The scavenged bitmap of chunk `ci` (Go's `PallocData(i).Scavenged()`).
     pub fn chunk_scavenged(&self, ci: u64) -> Result<crate::PallocBits> {
-        self.check_known_chunk(ci)?;
-        Ok(self.data(ci).scavenged)
+        Ok(self
+            .known_chunk(ci)?
+            .map_or(crate::PallocBits::EMPTY, |d| d.scavenged))
     }
 
     /// Whether chunk `ci` is marked in the scavenge index.

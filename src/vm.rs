@@ -8,11 +8,12 @@
 //! physical memory either; the distinction is what the seed accounts for.
 //!
 //! A [`Reservation`] owns its mapping through memmap2 (`munmap` on drop) and
-//! changes the protection of sub-ranges with `mprotect`. It tracks the one
-//! committed byte range `[lo, hi)`: the seed only ever extends a mapped
-//! region at one of its ends (`extendMappedRegion`), so the committed part
-//! is always contiguous. Nothing here hands out references: callers get a
-//! raw base pointer and must stay inside the committed range.
+//! changes the protection of sub-ranges with `mprotect`. It tracks the
+//! committed byte ranges, which may be many: Go 1.19's `sysGrow` maps only
+//! the summaries each grown range needs (less what its neighbours mapped
+//! already), so a heap with distant pieces commits little. Nothing here hands
+//! out references: callers get a raw base pointer and must stay inside the
+//! committed ranges.
 
 use std::ops::Range;
 use std::ptr::NonNull;
@@ -51,8 +52,8 @@ fn align_up(x: usize, a: usize) -> usize {
     (x + a - 1) & !(a - 1)
 }
 
-/// A block of reserved address space, of which one contiguous byte range
-/// is committed.
+/// A block of reserved address space, of which some page ranges are
+/// committed.
 pub struct Reservation {
     /// Owns the mapping; dropped (unmapped) with the reservation.
     map: MmapRaw,
@@ -61,10 +62,13 @@ pub struct Reservation {
     base: NonNull<u8>,
     /// Reserved length in bytes, a multiple of the page size.
     len: usize,
-    /// Committed byte range. Invariant: page-aligned, inside `[0, len)`, and
-    /// exactly the part of the mapping that is PROT_READ|PROT_WRITE; the rest
-    /// is PROT_NONE. Empty (`0..0`) when nothing is committed.
-    committed: Range<usize>,
+    /// Committed byte ranges. Invariant: sorted, non-empty, neither
+    /// overlapping nor touching (touching ranges are merged), page-aligned,
+    /// inside `[0, len)`, and exactly the part of the mapping that is
+    /// PROT_READ|PROT_WRITE; the rest is PROT_NONE.
+    committed: Vec<Range<usize>>,
+    /// Total bytes in `committed`.
+    committed_bytes: usize,
     /// What the reservation holds, for error messages.
     what: &'static str,
 }
@@ -104,7 +108,8 @@ impl Reservation {
             map,
             base,
             len,
-            committed: 0..0,
+            committed: Vec::new(),
+            committed_bytes: 0,
             what,
         })
     }
@@ -127,32 +132,33 @@ impl Reservation {
 
     /// Committed bytes.
     pub fn committed_bytes(&self) -> usize {
-        self.committed.len()
+        self.committed_bytes
     }
 
-    /// The committed byte range.
-    pub fn committed(&self) -> Range<usize> {
-        self.committed.clone()
+    /// The committed byte ranges, ascending.
+    pub fn committed(&self) -> &[Range<usize>] {
+        &self.committed
     }
 
-    /// Whether `[off, off+n)` lies in the committed range.
+    /// Whether `[off, off+n)` lies in one committed range. O(log ranges).
     #[inline]
     pub fn is_committed(&self, off: usize, n: usize) -> bool {
-        self.committed.start <= off && off + n <= self.committed.end
+        // The last range starting at or below `off` is the only candidate.
+        let i = self.committed.partition_point(|r| r.start <= off);
+        i > 0 && off.saturating_add(n) <= self.committed[i - 1].end
     }
 
     /// Commits the whole reservation (the 32-bit summary block).
     pub fn commit_all(&mut self) -> Result<usize> {
-        self.extend_committed(0, self.len)
+        self.commit(0, self.len)
     }
 
-    /// Go's `extendMappedRegion`: makes sure `[nbase, nlimit)` (rounded out to
-    /// pages) is committed, given that the committed range may only grow at
-    /// one end. A range below the committed one commits everything from its
-    /// base up to the committed range; a range above it commits everything
-    /// from the committed range up to its limit. Returns the bytes newly
-    /// committed.
-    pub fn extend_committed(&mut self, nbase: usize, nlimit: usize) -> Result<usize> {
+    /// Makes `[nbase, nlimit)`, rounded out to pages, read/write, committing
+    /// only the pages not committed yet; returns how many bytes that was
+    /// (Go 1.19's `sysGrow` after pruning what the neighbours mapped). On a
+    /// refusal the pages committed before it stay committed and counted.
+    /// O(ranges) for the bookkeeping plus one `mprotect` per gap.
+    pub fn commit(&mut self, nbase: usize, nlimit: usize) -> Result<usize> {
         let page = phys_page_size();
         let nbase = align_down(nbase, page);
         let nlimit = align_up(nlimit, page);
@@ -160,50 +166,69 @@ impl Reservation {
             nbase < nlimit && nlimit <= self.len,
             "[{nbase:#x}, {nlimit:#x})"
         );
-        let Range {
-            start: mbase,
-            end: mlimit,
-        } = self.committed;
-        let new = if mbase == mlimit {
-            nbase..nlimit
-        } else if nbase < mbase && nlimit > mlimit {
-            // The seed throws "mapped region extended in two directions". A
-            // grow never covers the whole known heap (that would overlap grown
-            // chunks), so this cannot happen; refuse rather than guess.
-            return Err(Error::Corrupt(format!(
-                "{} mapping extended in two directions: [{mbase:#x}, {mlimit:#x}) to \
-                 [{nbase:#x}, {nlimit:#x})",
-                self.what
-            )));
-        } else if nbase < mbase {
-            nbase..mbase
-        } else if nlimit > mlimit {
-            mlimit..nlimit
-        } else {
-            return Ok(0);
-        };
-        let n = new.len();
-        // SAFETY: `new` lies inside [0, len) of our own mapping and is
-        // page-aligned; no Rust reference spans it while it changes protection
-        // (it was PROT_NONE, so none could exist).
-        unsafe {
-            mprotect(
-                self.base.as_ptr().add(new.start).cast(),
-                n,
-                MprotectFlags::READ | MprotectFlags::WRITE,
-            )
+        // The gaps of [nbase, nlimit) between the ranges committed already.
+        let mut gaps = Vec::new();
+        let mut at = nbase;
+        for r in &self.committed {
+            if r.end <= at {
+                continue;
+            }
+            if r.start >= nlimit {
+                break;
+            }
+            if r.start > at {
+                gaps.push(at..r.start);
+            }
+            at = r.end;
         }
-        .map_err(|e| Error::Commit {
-            bytes: n,
-            what: self.what,
-            source: e.into(),
-        })?;
-        self.committed = if mbase == mlimit {
-            new
-        } else {
-            mbase.min(new.start)..mlimit.max(new.end)
-        };
-        Ok(n)
+        if at < nlimit {
+            gaps.push(at..nlimit);
+        }
+        let mut newly = 0;
+        for g in gaps {
+            // SAFETY: `g` lies inside [0, len) of our own mapping and is
+            // page-aligned; it was PROT_NONE, so no Rust reference spans it
+            // while its protection changes.
+            unsafe {
+                mprotect(
+                    self.base.as_ptr().add(g.start).cast(),
+                    g.len(),
+                    MprotectFlags::READ | MprotectFlags::WRITE,
+                )
+            }
+            .map_err(|e| Error::Commit {
+                bytes: g.len(),
+                what: self.what,
+                source: e.into(),
+            })?;
+            newly += g.len();
+            self.add_committed(g);
+        }
+        Ok(newly)
+    }
+
+    /// Records `r` (disjoint from every committed range) as committed,
+    /// merging it with the ranges it touches.
+    fn add_committed(&mut self, r: Range<usize>) {
+        self.committed_bytes += r.len();
+        let i = self.committed.partition_point(|c| c.end < r.start);
+        let mut merged = r;
+        let mut j = i;
+        while j < self.committed.len() && self.committed[j].start <= merged.end {
+            debug_assert!(
+                self.committed[j].end <= merged.start || self.committed[j].start >= merged.end,
+                "committed twice"
+            );
+            merged.start = merged.start.min(self.committed[j].start);
+            merged.end = merged.end.max(self.committed[j].end);
+            j += 1;
+        }
+        self.committed.splice(i..j, [merged]);
+        debug_assert!(self.committed.windows(2).all(|w| w[0].end < w[1].start));
+        debug_assert_eq!(
+            self.committed.iter().map(|r| r.len()).sum::<usize>(),
+            self.committed_bytes
+        );
     }
 }
 
@@ -223,28 +248,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extends_in_one_direction_at_a_time() {
+    fn commits_only_what_is_new() {
         let page = phys_page_size();
         let mut r = Reservation::reserve(64 * page, "test").unwrap();
         assert_eq!(r.committed_bytes(), 0);
-        assert_eq!(
-            r.extend_committed(10 * page + 1, 10 * page + 2).unwrap(),
-            page
-        );
-        assert_eq!(r.committed(), 10 * page..11 * page);
-        // Upward: fills the gap too.
-        assert_eq!(r.extend_committed(20 * page, 21 * page).unwrap(), 10 * page);
-        assert_eq!(r.committed(), 10 * page..21 * page);
-        // Downward.
-        assert_eq!(r.extend_committed(2 * page, 3 * page).unwrap(), 8 * page);
-        assert_eq!(r.committed(), 2 * page..21 * page);
+        assert_eq!(r.commit(10 * page + 1, 10 * page + 2).unwrap(), page);
+        assert_eq!(r.committed(), &[10 * page..11 * page]);
+        // Far above: the gap stays reserved.
+        assert_eq!(r.commit(20 * page, 21 * page).unwrap(), page);
+        assert_eq!(r.committed(), &[10 * page..11 * page, 20 * page..21 * page]);
+        assert!(!r.is_committed(11 * page, 1));
+        assert!(r.is_committed(20 * page, page));
+        assert!(!r.is_committed(20 * page, page + 1));
+        // Touching below merges.
+        assert_eq!(r.commit(9 * page, 10 * page).unwrap(), page);
+        assert_eq!(r.committed(), &[9 * page..11 * page, 20 * page..21 * page]);
+        // Across both: only the gap is new, and everything merges.
+        assert_eq!(r.commit(2 * page, 30 * page).unwrap(), 25 * page);
+        assert_eq!(r.committed(), &[2 * page..30 * page]);
+        assert_eq!(r.committed_bytes(), 28 * page);
         // Inside: nothing.
-        assert_eq!(r.extend_committed(5 * page, 6 * page).unwrap(), 0);
-        // Both ways at once is refused and changes nothing.
-        assert!(r.extend_committed(0, 30 * page).is_err());
-        assert_eq!(r.committed(), 2 * page..21 * page);
+        assert_eq!(r.commit(5 * page, 6 * page).unwrap(), 0);
         // The committed memory is usable and zeroed.
-        // SAFETY: offset 2*page..21*page is committed read/write.
+        // SAFETY: offset 2*page..30*page is committed read/write.
         unsafe {
             let p = r.base().add(2 * page);
             assert_eq!(p.read(), 0);

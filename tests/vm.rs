@@ -1,42 +1,17 @@
 //! Reserved and committed metadata: the committed bytes after growing equal
-//! what the seed's sysGrow/extendMappedRegion rounding gives for the bitmaps
-//! and summaries plus what Go 1.19's scavengeIndex.grow commits for the
-//! scavenge index, and every reservation is released on drop.
+//! what Go 1.19's sysGrow commits for the summaries and scavengeIndex.grow
+//! for the scavenge index, plus the grown chunks' bitmaps, page-rounded
+//! (tests/common/committed.rs), and every reservation is released on drop.
 //!
 //! One test function, so that no other test in this binary maps or unmaps
 //! memory while the mappings are counted.
 
-use pagealloc::{Arch, PageAlloc, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_BYTES};
+use pagealloc::{Arch, PageAlloc, PALLOC_CHUNK_BYTES};
 
-/// The seed's commitment for a heap whose chunks span the hull [start, end):
-/// per summary level the block-aligned entry range, page-rounded; the chunk
-/// bitmaps (Go 1.19's pallocData, 128 bytes each) exactly [start, end),
-/// page-rounded; and Go 1.19's scavenge index, one byte per 8 chunks, from
-/// byte 0 to the byte of the last chunk, page-rounded (its first growth
-/// starts the committed range at 0 and later ones extend it). (386 commits
-/// all summaries at init and counts no index: Go keeps it in a static array.)
-fn seed_committed(arch: Arch, start: u64, end: u64) -> usize {
-    let ly = arch.layout();
-    let page = rustix::param::page_size() as u64;
-    let round = |lo: u64, hi: u64| (hi.next_multiple_of(page) - lo / page * page) as usize;
-    let mut total = round(start * 128, end * 128);
-    if arch.is_64bit() {
-        total += round(0, end.div_ceil(8));
-        let (base, limit) = (
-            start << LOG_PALLOC_CHUNK_BYTES,
-            end << LOG_PALLOC_CHUNK_BYTES,
-        );
-        for l in 0..ly.summary_levels {
-            let (lo, hi) = ly.addrs_to_summary_range(l, base, limit);
-            let (lo, hi) = ly.block_align_summary_range(l, lo, hi);
-            total += round(lo * 8, hi * 8);
-        }
-    } else {
-        let entries: u64 = (0..ly.summary_levels).map(|l| ly.level_entries(l)).sum();
-        total += (entries * 8).next_multiple_of(page) as usize;
-    }
-    total
-}
+#[path = "common/committed.rs"]
+mod committed;
+
+use committed::go119_committed;
 
 fn maps_lines() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -65,6 +40,7 @@ fn committed_and_reserved_bytes() {
                 (0..4096).map(|i| (b + i, 1)).collect(),
             ),
             ("gap of 0x100 chunks", vec![(b, 1), (b + 0x100, 1)]),
+            ("gap of 0x100000 chunks", vec![(b, 1), (b + 0x10_0000, 1)]),
             ("downward", vec![(b + 0x40, 1), (b + 0x20, 1), (b + 1, 1)]),
             (
                 "upward then below then inside",
@@ -81,10 +57,9 @@ fn committed_and_reserved_bytes() {
                 pa.grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES).unwrap();
             }
             pa.verify().unwrap();
-            let (start, end) = pa.bounds();
             assert_eq!(
                 pa.mapped_bytes(),
-                seed_committed(arch, start, end),
+                go119_committed(arch, pa.grown_ranges()),
                 "{arch} {what}"
             );
             assert_eq!(pa.reserved_bytes(), reserved);
@@ -122,8 +97,22 @@ fn committed_and_reserved_bytes() {
     pa.grow(ly.chunk_base(b), PALLOC_CHUNK_BYTES).unwrap();
     pa.grow(ly.chunk_base(b + 0x100), PALLOC_CHUNK_BYTES)
         .unwrap();
-    // Bitmaps span the hull (0x101 chunks: 9 pages), the index as before.
-    assert_eq!(pa.mapped_bytes(), 9 * 4096 + 131072 + 4 * 4096 + index);
+    // Bitmaps of the two chunks only (one page each, 0x100 * 128 B apart; the
+    // seed committed the 9 pages of the hull), the root as before, and the
+    // two chunks' entries share one page at each of levels 1..4 (0x100
+    // leaf entries are 2 KiB); the index as before.
+    assert_eq!(pa.mapped_bytes(), 2 * 4096 + 131072 + 4 * 4096 + index);
+    pa.grow(ly.chunk_base(b + 0x10_0000), PALLOC_CHUNK_BYTES)
+        .unwrap();
+    // A chunk 4 TiB away: one bitmap page, a new page at each of levels
+    // 1..4 (even level 1's entries are 0x100000 >> 9 = 0x800 entries, 16 KiB,
+    // apart), and index bytes up to (0x210c000 + 8) / 8, page-rounded:
+    // 0x422000. The seed's hull commitment would have added 128 MiB of
+    // bitmaps and 8 MiB of leaf summaries.
+    assert_eq!(
+        pa.mapped_bytes(),
+        3 * 4096 + 131072 + 4 * 4096 + 4 * 4096 + 0x422000
+    );
     let pa386 = PageAlloc::new(Arch::I386).unwrap();
     assert_eq!(pa386.reserved_bytes(), 131072 + 4096 + 12288);
     assert_eq!(pa386.mapped_bytes(), 12288);
