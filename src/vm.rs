@@ -253,7 +253,7 @@ mod tests {
         let mut r = Reservation::reserve(64 * page, "test").unwrap();
         assert_eq!(r.committed_bytes(), 0);
         assert_eq!(r.commit(10 * page + 1, 10 * page + 2).unwrap(), page);
-        assert_eq!(r.committed(), &[10 * page..11 * page]);
+        assert_eq!(r.committed(), std::slice::from_ref(&(10 * page..11 * page)));
         // Far above: the gap stays reserved.
         assert_eq!(r.commit(20 * page, 21 * page).unwrap(), page);
         assert_eq!(r.committed(), &[10 * page..11 * page, 20 * page..21 * page]);
@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(r.committed(), &[9 * page..11 * page, 20 * page..21 * page]);
         // Across both: only the gap is new, and everything merges.
         assert_eq!(r.commit(2 * page, 30 * page).unwrap(), 25 * page);
-        assert_eq!(r.committed(), &[2 * page..30 * page]);
+        assert_eq!(r.committed(), std::slice::from_ref(&(2 * page..30 * page)));
         assert_eq!(r.committed_bytes(), 28 * page);
         // Inside: nothing.
         assert_eq!(r.commit(5 * page, 6 * page).unwrap(), 0);
