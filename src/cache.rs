@@ -46,15 +46,15 @@ impl PageCache {
     }
 
     /// Go's `pageCache.alloc`: the lowest run of `npages` free pages of the
-    /// cache (1..=64, no wrap-around), now taken, and the bytes of it that
-    /// were scavenged; `(None, 0)` when no run fits. O(1): a few word
-    /// operations.
+    /// cache (no wrap-around), now taken, and the bytes of it that were
+    /// scavenged; `(None, 0)` when no run fits, as for any `npages > 64`.
+    /// `npages == 0` is an error. O(1): a few word operations.
     #[inline]
     pub fn alloc(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
-        if npages == 0 || npages > PAGE_CACHE_PAGES {
+        if npages == 0 {
             return Err(Error::BadCachePages { npages });
         }
-        if self.cache == 0 {
+        if self.cache == 0 || npages > PAGE_CACHE_PAGES {
             return Ok((None, 0));
         }
         let i = if npages == 1 {

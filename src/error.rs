@@ -151,7 +151,7 @@ impl fmt::Display for Error {
                 "page cache at {base:#x}: scav {scav:#x} has pages that cache {cache:#x} does not"
             ),
             Error::BadCachePages { npages } => {
-                write!(f, "a page cache allocates 1 to 64 pages, got {npages}")
+                write!(f, "a page cache allocates at least 1 page, got {npages}")
             }
             Error::NoSuchChunk { chunk } => {
                 write!(f, "chunk {chunk:#x} is outside the allocator's known range")

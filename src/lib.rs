@@ -113,6 +113,9 @@ pub mod vm;
 #[cfg(feature = "python")]
 mod python;
 
+#[cfg(test)]
+mod gotests;
+
 pub use alloc::PageAlloc;
 pub use arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,

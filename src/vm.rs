@@ -22,6 +22,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use rustix::mm::{mprotect, MprotectFlags};
 
 use crate::error::{Error, Result};
+use crate::ranges::AddrRanges;
 
 /// The OS page size (Go's `physPageSize`).
 pub fn phys_page_size() -> usize {
@@ -62,13 +63,10 @@ pub struct Reservation {
     base: NonNull<u8>,
     /// Reserved length in bytes, a multiple of the page size.
     len: usize,
-    /// Committed byte ranges. Invariant: sorted, non-empty, neither
-    /// overlapping nor touching (touching ranges are merged), page-aligned,
-    /// inside `[0, len)`, and exactly the part of the mapping that is
+    /// Committed byte ranges (offsets). Invariant: page-aligned, inside
+    /// `[0, len)`, and exactly the part of the mapping that is
     /// PROT_READ|PROT_WRITE; the rest is PROT_NONE.
-    committed: Vec<Range<usize>>,
-    /// Total bytes in `committed`.
-    committed_bytes: usize,
+    committed: AddrRanges,
     /// What the reservation holds, for error messages.
     what: &'static str,
 }
@@ -108,8 +106,7 @@ impl Reservation {
             map,
             base,
             len,
-            committed: Vec::new(),
-            committed_bytes: 0,
+            committed: AddrRanges::new(),
             what,
         })
     }
@@ -132,20 +129,20 @@ impl Reservation {
 
     /// Committed bytes.
     pub fn committed_bytes(&self) -> usize {
-        self.committed_bytes
+        self.committed.total() as usize
     }
 
     /// The committed byte ranges, ascending.
-    pub fn committed(&self) -> &[Range<usize>] {
-        &self.committed
+    pub fn committed(&self) -> &[Range<u64>] {
+        self.committed.ranges()
     }
 
-    /// Whether `[off, off+n)` lies in one committed range. O(log ranges).
+    /// Whether `[off, off+n)` (`n >= 1`) lies in one committed range.
+    /// O(log ranges).
     #[inline]
     pub fn is_committed(&self, off: usize, n: usize) -> bool {
-        // The last range starting at or below `off` is the only candidate.
-        let i = self.committed.partition_point(|r| r.start <= off);
-        i > 0 && off.saturating_add(n) <= self.committed[i - 1].end
+        self.committed
+            .covers(off as u64..(off as u64).saturating_add(n as u64))
     }
 
     /// Commits the whole reservation (the 32-bit summary block).
@@ -167,9 +164,10 @@ impl Reservation {
             "[{nbase:#x}, {nlimit:#x})"
         );
         // The gaps of [nbase, nlimit) between the ranges committed already.
+        let (nbase, nlimit) = (nbase as u64, nlimit as u64);
         let mut gaps = Vec::new();
         let mut at = nbase;
-        for r in &self.committed {
+        for r in self.committed.ranges() {
             if r.end <= at {
                 continue;
             }
@@ -186,49 +184,26 @@ impl Reservation {
         }
         let mut newly = 0;
         for g in gaps {
-            // SAFETY: `g` lies inside [0, len) of our own mapping and is
-            // page-aligned; it was PROT_NONE, so no Rust reference spans it
-            // while its protection changes.
+            let (off, n) = (g.start as usize, (g.end - g.start) as usize);
+            // SAFETY: `[off, off+n)` lies inside [0, len) of our own mapping
+            // and is page-aligned; it was PROT_NONE, so no Rust reference
+            // spans it while its protection changes.
             unsafe {
                 mprotect(
-                    self.base.as_ptr().add(g.start).cast(),
-                    g.len(),
+                    self.base.as_ptr().add(off).cast(),
+                    n,
                     MprotectFlags::READ | MprotectFlags::WRITE,
                 )
             }
             .map_err(|e| Error::Commit {
-                bytes: g.len(),
+                bytes: n,
                 what: self.what,
                 source: e.into(),
             })?;
-            newly += g.len();
-            self.add_committed(g);
+            newly += n;
+            self.committed.add(g);
         }
         Ok(newly)
-    }
-
-    /// Records `r` (disjoint from every committed range) as committed,
-    /// merging it with the ranges it touches.
-    fn add_committed(&mut self, r: Range<usize>) {
-        self.committed_bytes += r.len();
-        let i = self.committed.partition_point(|c| c.end < r.start);
-        let mut merged = r;
-        let mut j = i;
-        while j < self.committed.len() && self.committed[j].start <= merged.end {
-            debug_assert!(
-                self.committed[j].end <= merged.start || self.committed[j].start >= merged.end,
-                "committed twice"
-            );
-            merged.start = merged.start.min(self.committed[j].start);
-            merged.end = merged.end.max(self.committed[j].end);
-            j += 1;
-        }
-        self.committed.splice(i..j, [merged]);
-        debug_assert!(self.committed.windows(2).all(|w| w[0].end < w[1].start));
-        debug_assert_eq!(
-            self.committed.iter().map(|r| r.len()).sum::<usize>(),
-            self.committed_bytes
-        );
     }
 }
 
@@ -250,22 +225,23 @@ mod tests {
     #[test]
     fn commits_only_what_is_new() {
         let page = phys_page_size();
+        let pg = page as u64;
         let mut r = Reservation::reserve(64 * page, "test").unwrap();
         assert_eq!(r.committed_bytes(), 0);
         assert_eq!(r.commit(10 * page + 1, 10 * page + 2).unwrap(), page);
-        assert_eq!(r.committed(), std::slice::from_ref(&(10 * page..11 * page)));
+        assert_eq!(r.committed(), std::slice::from_ref(&(10 * pg..11 * pg)));
         // Far above: the gap stays reserved.
         assert_eq!(r.commit(20 * page, 21 * page).unwrap(), page);
-        assert_eq!(r.committed(), &[10 * page..11 * page, 20 * page..21 * page]);
+        assert_eq!(r.committed(), &[10 * pg..11 * pg, 20 * pg..21 * pg]);
         assert!(!r.is_committed(11 * page, 1));
         assert!(r.is_committed(20 * page, page));
         assert!(!r.is_committed(20 * page, page + 1));
         // Touching below merges.
         assert_eq!(r.commit(9 * page, 10 * page).unwrap(), page);
-        assert_eq!(r.committed(), &[9 * page..11 * page, 20 * page..21 * page]);
+        assert_eq!(r.committed(), &[9 * pg..11 * pg, 20 * pg..21 * pg]);
         // Across both: only the gap is new, and everything merges.
         assert_eq!(r.commit(2 * page, 30 * page).unwrap(), 25 * page);
-        assert_eq!(r.committed(), std::slice::from_ref(&(2 * page..30 * page)));
+        assert_eq!(r.committed(), std::slice::from_ref(&(2 * pg..30 * pg)));
         assert_eq!(r.committed_bytes(), 28 * page);
         // Inside: nothing.
         assert_eq!(r.commit(5 * page, 6 * page).unwrap(), 0);

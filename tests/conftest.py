@@ -46,11 +46,14 @@ def arch(request):
 
 
 def check_page_alloc(want: pagealloc.PageAlloc, got: pagealloc.PageAlloc) -> None:
-    """Go's checkPageAlloc: same bounds and the same bitmap in every chunk of
-    [start, end); then verify() for the summaries (Go's TODO)."""
+    """Go 1.19's checkPageAlloc: same bounds and, in every chunk of
+    [start, end), the same alloc bitmap and the same scavenged bitmap; then
+    verify() for the summaries (Go's TODO)."""
     assert got.bounds == want.bounds, "start/end values not equal"
     start, end = got.bounds
     for ci in range(start, end):
         g, w = got.chunk_bitmap(ci), want.chunk_bitmap(ci)
         assert g == w, f"chunk {ci:#x}: got runs {got.chunk_ranges(ci)}, want {want.chunk_ranges(ci)}"
+        gs, ws = got.chunk_scavenged(ci), want.chunk_scavenged(ci)
+        assert gs == ws, f"chunk {ci:#x} (scavenged): got {gs:#x}, want {ws:#x}"
     got.verify()

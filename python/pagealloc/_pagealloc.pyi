@@ -114,7 +114,7 @@ class PageCache:
     @property
     def empty(self) -> bool: ...
     def alloc(self, npages: int) -> tuple[Optional[int], int]:
-        """The lowest run of npages (1..64) cached pages and its scavenged bytes."""
+        """The lowest run of npages (>= 1) cached pages and its scavenged bytes; (None, 0) when none fits."""
     def flush(self, pa: PageAlloc) -> None:
         """Give the remaining pages back to pa; the cache becomes empty."""
 

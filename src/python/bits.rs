@@ -154,7 +154,7 @@ impl PageCache {
     }
 
     /// Go's pageCache.alloc: (address of the lowest run of npages cached
-    /// pages or None, bytes of it that were scavenged); 1 <= npages <= 64.
+    /// pages or None, bytes of it that were scavenged); npages >= 1.
     fn alloc(&mut self, npages: U64) -> PyResult<(Option<u64>, u64)> {
         Ok(self.0.alloc(npages.0)?)
     }
