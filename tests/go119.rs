@@ -15,7 +15,8 @@ fn test_page_alloc_grow() {
     // [first chunk offset, limit chunk offset))
     let many: Vec<u64> = (0..=64).step_by(2).collect();
     let many_ranges: Vec<(u64, u64)> = many.iter().map(|&c| (c, c + 1)).collect();
-    let mut cases: Vec<(&str, Vec<u64>, Vec<(u64, u64)>)> = vec![
+    type Case = (&'static str, Vec<u64>, Vec<(u64, u64)>);
+    let mut cases: Vec<Case> = vec![
         ("One", vec![0], vec![(0, 1)]),
         ("Contiguous2", vec![0, 1], vec![(0, 2)]),
         ("Contiguous5", vec![0, 1, 2, 3, 4], vec![(0, 5)]),
@@ -44,7 +45,7 @@ fn test_page_alloc_grow() {
         for (name, chunks, in_use) in &cases {
             // Go's NewPageAlloc grows the chunks in map order; grow them in
             // the order listed, which the in-use ranges do not depend on.
-            let mut pa = PageAlloc::from_chunks(
+            let pa = PageAlloc::from_chunks(
                 arch,
                 chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
             )

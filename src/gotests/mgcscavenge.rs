@@ -252,9 +252,10 @@ fn huge_page_cases(bits: u64) -> BTreeMap<String, Candidate> {
 fn run_candidates(cases: &BTreeMap<String, Candidate>, huge_pages: u64) {
     for (name, c) in cases {
         // Go's makePallocData: alloc bits first, then scavenged bits.
-        let mut d = PallocData::default();
-        d.bits = bits_of(&c.alloc);
-        d.scavenged = bits_of(&c.scavenged);
+        let d = PallocData {
+            bits: bits_of(&c.alloc),
+            scavenged: bits_of(&c.scavenged),
+        };
         let got = d.find_scavenge_candidate(P - 1, c.min, c.max, huge_pages);
         // Go compares only the run when both are empty.
         if !(got.1 == 0 && c.want.1 == 0) {

@@ -3,6 +3,8 @@
 //! module per Go test file. (The tables that drive a whole `PageAlloc`
 //! through Go's `NewPageAlloc` live in the Python suite,
 //! `tests/test_go119_tables.py`, and `tests/go119.rs`.)
+// Tables keep Go's shapes: one-range lists and wide tuples are deliberate.
+#![allow(clippy::single_range_in_vec_init, clippy::type_complexity)]
 
 mod mgcscavenge;
 mod mpagecache;
