@@ -34,8 +34,13 @@ pub(crate) struct ScavengeIndex {
     search_addr: u64,
     marked: bool,
     /// Go's `minHeapIdx`: the lowest byte `find` looks at (the byte of the
-    /// lowest chunk ever grown; 0 on 386, where the index is not grown).
-    min_heap_idx: u64,
+    /// lowest chunk ever grown; `None` before the first growth, and always
+    /// on 386, where the index is not grown and `find` looks down to 0).
+    /// Go 1.19 keeps 0 for "unset", so a heap whose lowest chunk lies in
+    /// byte 0 (chunks 1 to 7, possible on arm64 and 386, never in Go's own
+    /// heaps) would forget it at the next growth and never scavenge it;
+    /// `Option` keeps it.
+    min_heap_idx: Option<u64>,
     /// Go's `min` and `max`: the committed byte range of `chunks`.
     min: usize,
     max: usize,
@@ -58,7 +63,7 @@ impl ScavengeIndex {
             chunks,
             search_addr: 0,
             marked: false,
-            min_heap_idx: 0,
+            min_heap_idx: None,
             min: 0,
             counted,
         })
@@ -141,8 +146,8 @@ impl ScavengeIndex {
             }
         }
         let base_idx = bci / 8;
-        if self.min_heap_idx == 0 || base_idx < self.min_heap_idx {
-            self.min_heap_idx = base_idx;
+        if self.min_heap_idx.is_none_or(|m| base_idx < m) {
+            self.min_heap_idx = Some(base_idx);
         }
         Ok(newly)
     }
@@ -156,7 +161,7 @@ impl ScavengeIndex {
             return None;
         }
         let search_chunk = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
-        for i in (self.min_heap_idx..=search_chunk / 8).rev() {
+        for i in (self.min_heap_idx.unwrap_or(0)..=search_chunk / 8).rev() {
             let bits = self.byte(i);
             if bits == 0 {
                 continue;
@@ -318,5 +323,27 @@ impl crate::PageAlloc {
     /// Whether chunk `ci` is marked in the scavenge index.
     pub fn scav_marked(&self, ci: u64) -> bool {
         self.scav_index.is_marked(ci)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Arch, PageAlloc, PALLOC_CHUNK_BYTES};
+
+    /// A heap whose lowest chunk lies in index byte 0 (chunk 1 on arm64)
+    /// keeps it scavengeable after a later growth above (Go 1.19 would reset
+    /// its `minHeapIdx` past it).
+    #[test]
+    fn lowest_chunk_in_byte_zero_stays_scavengeable() {
+        let ly = Arch::Arm64.layout();
+        let mut pa = PageAlloc::new(Arch::Arm64).unwrap();
+        pa.set_phys_huge_page_size(0);
+        pa.grow(ly.chunk_base(1), PALLOC_CHUNK_BYTES).unwrap();
+        let a = pa.alloc(1).unwrap().unwrap();
+        pa.free(a, 1).unwrap();
+        pa.grow(ly.chunk_base(ly.base_chunk_idx()), PALLOC_CHUNK_BYTES)
+            .unwrap();
+        assert_eq!(pa.scavenge(u64::MAX).unwrap(), crate::PAGE_SIZE);
+        assert_eq!(pa.chunk_scavenged(1).unwrap(), crate::PallocBits::FULL);
     }
 }

@@ -1,15 +1,16 @@
 """Go 1.19's layers around the seed's core: scavenged pages, the scavenge
 index with scavenge(), and page caches (DESIGN.md, trace format v2 semantics).
 
-The scavenger is checked against a direct reading of DESIGN.md's description
-of Go 1.19's pageAlloc.scavenge (highest marked chunk first, highest free
-unscavenged run, never splitting a 2 MiB huge page)."""
+The scavenger is checked against pagealloc.model, a direct reading of
+DESIGN.md's description of Go 1.19's pageAlloc.scavenge (highest marked chunk
+first, highest free unscavenged run, never splitting a 2 MiB huge page)."""
 
 import random
 
 import pytest
 
 import pagealloc
+from pagealloc.model import Model
 from pagealloc import PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES as P
 
 BASE = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
@@ -53,66 +54,32 @@ def test_scavenge_after_grow_releases_nothing(arch):
     assert pa.scavenge(1 << 40) == 0
 
 
-def model_scavenge(scav, used, marked, nbytes):
-    """DESIGN.md's Go 1.19 scavenge on dicts chunk -> set of pages."""
-    released = 0
-    while released < nbytes and marked:
-        ci = max(marked)
-        free_unscav = [p for p in range(P) if p not in used[ci] and p not in scav[ci]]
-        if not free_unscav:
-            marked.discard(ci)
-            continue
-        h = max(free_unscav)
-        r0 = h
-        while r0 - 1 >= 0 and (r0 - 1) not in used[ci] and (r0 - 1) not in scav[ci]:
-            r0 -= 1
-        size = min(h + 1 - r0, -(-(nbytes - released) // PAGE_SIZE))
-        start = h + 1 - size
-        up = -(-start // HP) * HP
-        down = start // HP * HP
-        if up <= h + 1 and down >= r0:
-            start = down
-        scav[ci].update(range(start, h + 1))
-        released += PAGE_SIZE * (h + 1 - start)
-    return released
-
-
 def test_scavenge_matches_design_model():
+    """Random allocs, frees and scavenges on 4 chunks, each result and every
+    scavenged bitmap against pagealloc.model (DESIGN.md's reading of Go 1.19)."""
     rng = random.Random(19)
     for trial in range(25):
         pa = fresh(4)
-        scav = {B + c: set(range(P)) for c in range(4)}
-        used = {B + c: set() for c in range(4)}
-        marked = set()
+        model = Model("amd64", huge_pages=HP)
+        model.grow(BASE, 4 * PALLOC_CHUNK_BYTES)
         live = []
         for step in range(120):
             r = rng.random()
             if r < 0.45 or not live:
                 n = rng.choice([1, 1, 2, 7, 64, 300, 700])
-                addr, s = pa.alloc_scav(n)
-                if addr is None:
-                    continue
-                first = (addr - BASE) // PAGE_SIZE
-                pages = range(first, first + n)
-                want_s = sum(1 for p in pages if (p % P) in scav[B + p // P])
-                assert s == want_s * PAGE_SIZE
-                for p in pages:
-                    used[B + p // P].add(p % P)
-                    scav[B + p // P].discard(p % P)
-                live.append((addr, n))
+                got = pa.alloc_scav(n)
+                assert got == model.alloc_scav(n), (trial, step)
+                if got[0] is not None:
+                    live.append((got[0], n))
             elif r < 0.85:
                 addr, n = live.pop(rng.randrange(len(live)))
                 pa.free(addr, n)
-                first = (addr - BASE) // PAGE_SIZE
-                for p in range(first, first + n):
-                    used[B + p // P].discard(p % P)
-                    marked.add(B + p // P)
+                model.free(addr, n)
             else:
                 nbytes = rng.choice([1, PAGE_SIZE, 5 * PAGE_SIZE, HUGE, 3 * HUGE, 1 << 30])
-                want = model_scavenge(scav, used, marked, nbytes)
-                assert pa.scavenge(nbytes) == want, (trial, step)
+                assert pa.scavenge(nbytes) == model.scavenge(nbytes), (trial, step)
             for c in range(4):
-                assert pa.chunk_scavenged(B + c) == sum(1 << p for p in scav[B + c]), (trial, step)
+                assert pa.chunk_scavenged(B + c) == model.chunk_scavenged(B + c), (trial, step)
         pa.verify()
 
 

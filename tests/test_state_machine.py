@@ -1,7 +1,9 @@
 """Differential testing: PageAlloc against the pure-Python model.
 
-A hypothesis state machine grows, allocates and frees on both side by side;
-after every step the addresses, bounds and bitmaps must agree and verify()
+A hypothesis state machine grows, allocates (reporting scavenged bytes) and
+frees on both side by side, and drives Go 1.19's layers: scavenge, page
+caches (alloc_to_cache, their allocs, flush); after every step the
+addresses, bounds, bitmaps and scavenged bitmaps must agree and verify()
 must pass. CI runs the bounded "ci" profile (see conftest.py).
 """
 
@@ -10,7 +12,7 @@ from hypothesis import note
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import pagealloc
-from pagealloc.model import CHUNK_BYTES, CHUNK_PAGES, Model, ModelError
+from pagealloc.model import CHUNK_BYTES, CHUNK_PAGES, Model, ModelCache, ModelError
 
 ALLOC_SIZES = st.one_of(
     st.just(1),
@@ -21,16 +23,24 @@ ALLOC_SIZES = st.one_of(
     st.integers(8 * CHUNK_PAGES + 1, 64 * CHUNK_PAGES),  # usually more than the heap holds
 )
 GAPS = st.sampled_from([0, 1, 0x100, 0x1000, 1 << 20])
+PAGE = pagealloc.PAGE_SIZE
+SCAVENGE_BYTES = st.sampled_from([0, 1, PAGE, 5 * PAGE, 2 << 20, 3 << 20, 1 << 40])
 
 
 class PageAllocMachine(RuleBasedStateMachine):
-    @initialize(arch=st.sampled_from(["amd64", "arm64", "386"]), nchunks=st.integers(1, 4))
-    def start(self, arch, nchunks):
+    @initialize(
+        arch=st.sampled_from(["amd64", "arm64", "386"]),
+        nchunks=st.integers(1, 4),
+        huge=st.sampled_from([0, 2 << 20]),
+    )
+    def start(self, arch, nchunks, huge):
         self.arch = arch
         self.ly = pagealloc.layout(arch)
         self.pa = pagealloc.PageAlloc(arch)
-        self.model = Model(arch)
+        self.pa.phys_huge_page_size = huge
+        self.model = Model(arch, huge_pages=huge // PAGE)
         self.live = []  # (base, npages)
+        self.caches = []  # (engine PageCache, ModelCache)
         self.do_grow(self.ly.base_chunk_idx, nchunks)
 
     def do_grow(self, ci, nchunks, offset=0, extra=0):
@@ -71,12 +81,48 @@ class PageAllocMachine(RuleBasedStateMachine):
 
     @rule(npages=ALLOC_SIZES)
     def alloc(self, npages):
-        want = self.model.alloc(npages)
-        got = self.pa.alloc(npages)
-        note(f"alloc({npages}) -> {got if got is None else hex(got)}")
-        assert got == want, f"alloc({npages}): got {got}, model {want}"
-        if got is not None:
-            self.live.append((got, npages))
+        want = self.model.alloc_scav(npages)
+        got = self.pa.alloc_scav(npages)
+        note(f"alloc_scav({npages}) -> {got}")
+        assert got == want, f"alloc_scav({npages}): got {got}, model {want}"
+        if got[0] is not None:
+            self.live.append((got[0], npages))
+
+    @rule(nbytes=SCAVENGE_BYTES)
+    def scavenge(self, nbytes):
+        want = self.model.scavenge(nbytes)
+        got = self.pa.scavenge(nbytes)
+        note(f"scavenge({nbytes:#x}) -> {got}")
+        assert got == want, f"scavenge({nbytes:#x}): got {got}, model {want}"
+
+    @precondition(lambda self: len(self.caches) < 4)
+    @rule()
+    def cache(self):
+        want = self.model.alloc_to_cache()
+        got = self.pa.alloc_to_cache()
+        note(f"alloc_to_cache() -> {got!r}")
+        assert (got.base, got.cache, got.scav) == (want.base, want.cache, want.scav)
+        self.caches.append((got, want))
+
+    @precondition(lambda self: self.caches)
+    @rule(i=st.integers(0, 10**6), npages=st.one_of(st.just(1), st.integers(2, 16), st.integers(17, 70)))
+    def calloc(self, i, npages):
+        got_c, want_c = self.caches[i % len(self.caches)]
+        want = want_c.alloc(npages)
+        got = got_c.alloc(npages)
+        note(f"cache {got_c!r}.alloc({npages}) -> {got}")
+        assert got == want
+        if got[0] is not None:
+            self.live.append((got[0], npages))
+
+    @precondition(lambda self: self.caches)
+    @rule(i=st.integers(0, 10**6))
+    def flush(self, i):
+        got_c, want_c = self.caches.pop(i % len(self.caches))
+        note(f"flush {got_c!r}")
+        self.model.flush(want_c)
+        got_c.flush(self.pa)
+        assert got_c.empty and isinstance(want_c, ModelCache)
 
     @precondition(lambda self: self.live)
     @rule(i=st.integers(0, 10**6))
@@ -109,6 +155,7 @@ class PageAllocMachine(RuleBasedStateMachine):
         assert self.pa.grown_ranges == list(_ranges(self.model.chunks))
         for ci in self.model.chunks:
             assert self.pa.chunk_bitmap(ci) == self.model.chunk_bitmap(ci), f"chunk {ci:#x}"
+            assert self.pa.chunk_scavenged(ci) == self.model.chunk_scavenged(ci), f"chunk {ci:#x} scavenged"
         assert self.pa.pages_in_use == self.model.pages_in_use
         runs = self.model.free_runs()
         assert self.pa.largest_free_run == max(runs, default=0)
