@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::splitmix::SplitMix64;
 use super::{base_chunk_idx, bits_of, check_page_alloc, new_page_alloc};
 use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_PAGES as P};
 use crate::bits::{fill_aligned, PallocData};
@@ -22,14 +23,8 @@ fn test_fill_aligned() {
             .filter(|&i| (x >> i) & group != 0)
             .fold(0, |out, i| out | group << i)
     };
-    let mut s = 0x243f_6a88_85a3_08d3u64; // a splitmix64 stream for the random cases
-    let mut next = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64(0x243f_6a88_85a3_08d3); // for the random cases
+    let mut next = || rng.next();
     let mut m = 1;
     while m <= 64 {
         let mut tests = vec![

@@ -10,6 +10,8 @@ mod mgcscavenge;
 mod mpagecache;
 mod mpallocbits;
 mod mranges;
+#[path = "../../tests/common/splitmix.rs"]
+mod splitmix;
 
 use crate::arch::Arch;
 

@@ -1,6 +1,7 @@
 //! `mpagecache_test.go`: TestPageCacheAlloc, TestPageCacheFlush,
 //! TestPageAllocAllocToCache (with the 64-bit DiscontiguousMappedSumBoundary).
 
+use super::splitmix::SplitMix64;
 use super::{base_chunk_idx, check_page_alloc, new_page_alloc};
 use crate::arch::{Arch, PAGE_SIZE as PS, PALLOC_CHUNK_PAGES as P};
 use crate::PageCache;
@@ -166,17 +167,11 @@ fn test_page_cache_flush() {
                 &format!("{arch} flush base {base} cache {cache:#x} scav {scav:#x}"),
             );
         };
-        // Empty, full, then random (a splitmix64 stream).
+        // Empty, full, then random.
         run(0, 0, 0);
         run(0, u64::MAX, u64::MAX);
-        let mut s = 0x1234_5678u64;
-        let mut next = move || {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut rng = SplitMix64(0x1234_5678);
+        let mut next = || rng.next();
         for _ in 0..100 {
             let base = next() % (P / 64) * 64;
             let cache = next();
