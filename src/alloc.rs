@@ -512,10 +512,32 @@ impl PageAlloc {
     ///
     /// Cost: one bitmap write per chunk touched, then Go's `update`.
     pub(crate) fn alloc_range(&mut self, base: u64, npages: u64) -> u64 {
+        self.alloc_range_noting(base, npages, None)
+    }
+
+    /// [`PageAlloc::alloc_range`], also appending to `dirty` (when given) the
+    /// runs of pages that were not scavenged, as linearized `(base, npages)`
+    /// pairs, ascending and merged across chunks.
+    fn alloc_range_noting(
+        &mut self,
+        base: u64,
+        npages: u64,
+        mut dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> u64 {
         let mut scav = 0;
         for (ci, i, n) in chunk_pieces(base, npages) {
             let data = self.data_mut(ci);
             scav += data.scavenged.popcnt_range(i, n);
+            if let Some(d) = dirty.as_deref_mut() {
+                let cb = ci << LOG_PALLOC_CHUNK_BYTES;
+                data.scavenged.for_each_run(i, n, false, |j, m| {
+                    let lin = cb + j * PAGE_SIZE;
+                    match d.last_mut() {
+                        Some((s, len)) if *s + *len * PAGE_SIZE == lin => *len += m,
+                        _ => d.push((lin, m)),
+                    }
+                });
+            }
             if n == PALLOC_CHUNK_PAGES {
                 data.alloc_all();
             } else {
@@ -680,6 +702,34 @@ impl PageAlloc {
     /// level). Then one bitmap write per chunk taken and an `update` (for a
     /// single chunk: one leaf and at most one block merge per level above).
     pub fn alloc_scav(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
+        self.alloc_noting(npages, None)
+    }
+
+    /// [`PageAlloc::alloc_scav`], also filling `dirty` (cleared first) with
+    /// the runs of the allocated pages that were not scavenged, as
+    /// `(address, npages)` pairs, ascending: the pages that may hold old
+    /// contents, which a caller with real memory zeroes when it must (the
+    /// scavenged ones read as zero). Same cost, plus one pass over the
+    /// scavenged bits taken.
+    pub fn alloc_dirty(
+        &mut self,
+        npages: u64,
+        dirty: &mut Vec<(u64, u64)>,
+    ) -> Result<(Option<u64>, u64)> {
+        dirty.clear();
+        let res = self.alloc_noting(npages, Some(&mut *dirty))?;
+        for (lin, _) in dirty.iter_mut() {
+            *lin = self.ly.unlin(*lin);
+        }
+        Ok(res)
+    }
+
+    #[inline]
+    fn alloc_noting(
+        &mut self,
+        npages: u64,
+        dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> Result<(Option<u64>, u64)> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
@@ -723,7 +773,7 @@ impl PageAlloc {
                 }
             },
         };
-        let scav = self.alloc_range(addr, npages);
+        let scav = self.alloc_range_noting(addr, npages, dirty);
         // Everything below the candidate is now in use.
         if candidate > self.search_addr {
             self.search_addr = candidate;

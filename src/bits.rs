@@ -407,23 +407,44 @@ impl PallocBits {
     /// The maximal runs of in-use pages, ascending, as `(first, length)`.
     pub fn runs(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < PALLOC_CHUNK_PAGES {
+        self.for_each_run(0, PALLOC_CHUNK_PAGES, true, |i, n| out.push((i, n)));
+        out
+    }
+
+    /// Calls `f(first, count)` for each maximal run of bits equal to `set`
+    /// within `[i, i+n)`, ascending (runs are cut at the range's ends).
+    /// A word at a time: O(words + runs).
+    pub fn for_each_run(&self, i: u64, n: u64, set: bool, mut f: impl FnMut(u64, u64)) {
+        debug_assert!(i + n <= PALLOC_CHUNK_PAGES);
+        let end = i + n;
+        let mut i = i;
+        let mut pending: Option<(u64, u64)> = None;
+        while i < end {
             let (w, b) = ((i / 64) as usize, i % 64);
-            let x = self.0[w] >> b;
+            let word = if set { self.0[w] } else { !self.0[w] };
+            let x = word >> b;
             if x & 1 == 0 {
-                // Skip free pages.
+                // Skip to the next matching bit, or to the next word.
                 i += (x.trailing_zeros() as u64).min(64 - b);
+                if let Some((s, len)) = pending.take() {
+                    f(s, len);
+                }
                 continue;
             }
-            let run = (x.trailing_ones() as u64).min(64 - b);
-            match out.last_mut() {
-                Some((s, n)) if *s + *n == i => *n += run,
-                _ => out.push((i, run)),
-            }
+            let run = (x.trailing_ones() as u64).min(64 - b).min(end - i);
+            pending = match pending {
+                Some((s, len)) if s + len == i => Some((s, len + run)),
+                Some((s, len)) => {
+                    f(s, len);
+                    Some((i, run))
+                }
+                None => Some((i, run)),
+            };
             i += run;
         }
-        out
+        if let Some((s, len)) = pending {
+            f(s, len);
+        }
     }
 
     /// Calls `f(word, bits, mask)` for each word that `[i, i+n)` touches.
@@ -813,6 +834,26 @@ mod tests {
                 }
             }
             let _ = before;
+        }
+    }
+
+    #[test]
+    fn for_each_run_matches_naive() {
+        for (name, b) in patterns() {
+            for (i, n) in [(0, 512), (0, 1), (63, 2), (5, 300), (130, 382), (511, 1), (64, 64)] {
+                for set in [true, false] {
+                    let mut got = Vec::new();
+                    b.for_each_run(i, n, set, |s, len| got.push((s, len)));
+                    let mut want: Vec<(u64, u64)> = Vec::new();
+                    for p in (i..i + n).filter(|&p| b.get(p) == set) {
+                        match want.last_mut() {
+                            Some((s, len)) if *s + *len == p => *len += 1,
+                            _ => want.push((p, 1)),
+                        }
+                    }
+                    assert_eq!(got, want, "{name} [{i}, +{n}) set={set}");
+                }
+            }
         }
     }
 

@@ -50,8 +50,11 @@ pub enum Error {
     },
     /// A page cache whose scavenged bits are not a subset of its free bits.
     BadCache { base: u64, cache: u64, scav: u64 },
-    /// A page-cache allocation of zero or more than 64 pages.
+    /// A page-cache allocation of zero pages.
     BadCachePages { npages: u64 },
+    /// A `Heap` allocation that does not fit even after growing the heap to
+    /// its `max_bytes`.
+    HeapFull { npages: u64, max_bytes: u64 },
     /// A chunk index whose metadata is not part of the known heap.
     NoSuchChunk { chunk: u64 },
     /// A summary level or index outside the tree (or its committed part).
@@ -153,6 +156,11 @@ impl fmt::Display for Error {
             Error::BadCachePages { npages } => {
                 write!(f, "a page cache allocates at least 1 page, got {npages}")
             }
+            Error::HeapFull { npages, max_bytes } => write!(
+                f,
+                "heap full: {npages} page(s) do not fit in max_bytes={max_bytes} ({} MiB)",
+                max_bytes >> 20
+            ),
             Error::NoSuchChunk { chunk } => {
                 write!(f, "chunk {chunk:#x} is outside the allocator's known range")
             }

@@ -104,6 +104,7 @@ pub mod arch;
 pub mod bits;
 pub mod cache;
 pub mod error;
+pub mod heap;
 pub mod ranges;
 pub mod scavenge;
 pub mod summary;
@@ -125,5 +126,6 @@ pub use arch::{
 pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
 pub use cache::PageCache;
 pub use error::{Error, Result};
+pub use heap::{Heap, HeapStats, HEAP_ARENA_BYTES};
 pub use ranges::AddrRanges;
 pub use summary::{PallocSum, SumFormat};

@@ -3,7 +3,8 @@
 //! This file holds what every class shares (the typed arguments, the error
 //! mapping) and the module; one file per concern below it: `layout`
 //! (Layout and the summary functions), `bits` (PallocBits, PageCache),
-//! `alloc` (PageAlloc, Occupancy), `trace` (TraceReplay).
+//! `alloc` (PageAlloc, Occupancy), `heap` (Heap, Span: real pages as
+//! buffers), `trace` (TraceReplay).
 //!
 //! It is thin on purpose. Arguments arrive as typed parameters ([`U64`],
 //! [`ArchArg`], [`Bitmap`]) whose extraction raises `TypeError` for the wrong
@@ -33,6 +34,7 @@ use crate::trace::TraceError;
 
 mod alloc;
 mod bits;
+mod heap;
 mod layout;
 mod trace;
 
@@ -50,7 +52,9 @@ impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         let msg = e.to_string();
         match e {
-            Error::Reserve { .. } | Error::Commit { .. } => PyMemoryError::new_err(msg),
+            Error::Reserve { .. } | Error::Commit { .. } | Error::HeapFull { .. } => {
+                PyMemoryError::new_err(msg)
+            }
             Error::Verify(_) | Error::Corrupt(_) => CorruptionError::new_err(msg),
             _ => PyValueError::new_err(msg),
         }
@@ -164,6 +168,8 @@ mod _pagealloc {
     #[pymodule_export]
     use super::bits::{PageCache, PallocBits};
     #[pymodule_export]
+    use super::heap::{Heap, HeapCounters, Span};
+    #[pymodule_export]
     use super::layout::{
         find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, Layout,
     };
@@ -181,6 +187,7 @@ mod _pagealloc {
         m.add("PALLOC_CHUNK_BYTES", PALLOC_CHUNK_BYTES)?;
         m.add("BASE_CHUNK_IDX", Arch::Amd64.layout().base_chunk_idx())?;
         m.add("ARCHES", Arch::ALL.map(|a| a.name()))?;
+        m.add("HEAP_ARENA_BYTES", crate::heap::HEAP_ARENA_BYTES)?;
         m.add("CorruptionError", py.get_type::<CorruptionError>())?;
         Ok(())
     }

@@ -19,7 +19,7 @@ use std::ops::Range;
 use std::ptr::NonNull;
 
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::mm::{mprotect, MprotectFlags};
+use rustix::mm::{madvise, mprotect, Advice, MprotectFlags};
 
 use crate::error::{Error, Result};
 use crate::ranges::AddrRanges;
@@ -143,6 +143,25 @@ impl Reservation {
     pub fn is_committed(&self, off: usize, n: usize) -> bool {
         self.committed
             .covers(off as u64..(off as u64).saturating_add(n as u64))
+    }
+
+    /// Go's `sysUnused` on Linux: gives the physical pages behind
+    /// `[off, off+n)` (committed, page-aligned) back to the OS with
+    /// `MADV_DONTNEED`. The range stays committed: the next touch maps fresh
+    /// zero pages. The caller must hold no reference into the range.
+    pub fn release(&mut self, off: usize, n: usize) -> Result<()> {
+        let page = phys_page_size();
+        debug_assert!(off % page == 0 && n % page == 0 && self.is_committed(off, n));
+        // SAFETY: [off, off+n) lies inside our committed read/write mapping
+        // (checked above in debug builds, guaranteed by the caller); no Rust
+        // reference into it exists (`&mut self`, and the caller's contract),
+        // so its contents may change to zeros underneath nobody.
+        unsafe { madvise(self.base.as_ptr().add(off).cast(), n, Advice::LinuxDontNeed) }
+            .map_err(|e| Error::Commit {
+                bytes: n,
+                what: "release (madvise) of",
+                source: e.into(),
+            })
     }
 
     /// Commits the whole reservation (the 32-bit summary block).

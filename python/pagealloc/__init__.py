@@ -26,6 +26,7 @@ from . import _pagealloc
 from ._pagealloc import (
     ARCHES,
     BASE_CHUNK_IDX,
+    HEAP_ARENA_BYTES,
     PAGE_SIZE,
     PALLOC_CHUNK_BYTES,
     PALLOC_CHUNK_PAGES,
@@ -34,12 +35,14 @@ from ._pagealloc import (
     Occupancy,
     PageCache,
     PallocBits,
+    Span,
     find_bit_range64,
     layout,
     merge_summaries,
     pack_summary,
     unpack_summary,
 )
+from .heap import Heap, HeapStats
 from .stats import Stats
 
 
@@ -107,15 +110,19 @@ def page_base(ci: int, page_idx: int, arch: str = "amd64") -> int:
 __all__ = [
     "ARCHES",
     "BASE_CHUNK_IDX",
+    "HEAP_ARENA_BYTES",
     "PAGE_SIZE",
     "PALLOC_CHUNK_BYTES",
     "PALLOC_CHUNK_PAGES",
     "CorruptionError",
+    "Heap",
+    "HeapStats",
     "Layout",
     "Occupancy",
     "PageAlloc",
     "PageCache",
     "PallocBits",
+    "Span",
     "Stats",
     "TraceReplay",
     "chunk_base",

@@ -1,0 +1,148 @@
+//! The Rust `Heap`: real pages, zeroing, growth, limits, threads.
+
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use pagealloc::{Error, Heap, HEAP_ARENA_BYTES, PAGE_SIZE};
+
+const MIB: u64 = 1 << 20;
+
+fn bytes<'a>(p: NonNull<u8>, npages: u64) -> &'a mut [u8] {
+    // SAFETY: the tests only view spans they allocated and have not freed,
+    // one view at a time.
+    unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), (npages * PAGE_SIZE) as usize) }
+}
+
+#[test]
+fn spans_are_writable_and_zeroed_when_asked() {
+    let heap = Heap::new(256 * MIB).unwrap();
+    // Fresh pages: zero.
+    let a = heap.alloc(4, true).unwrap();
+    assert_eq!(a.as_ptr() as u64 % PAGE_SIZE, 0);
+    assert!(bytes(a, 4).iter().all(|&b| b == 0));
+    bytes(a, 4).fill(0xAB);
+    heap.free(a, 4).unwrap();
+    // Reused without zeroing: the old contents (first fit gives them back).
+    let b = heap.alloc(4, false).unwrap();
+    assert_eq!(b, a);
+    assert!(bytes(b, 4).iter().all(|&x| x == 0xAB));
+    heap.free(b, 4).unwrap();
+    // Reused with zeroing: zero again.
+    let c = heap.alloc(4, true).unwrap();
+    assert_eq!(c, a);
+    assert!(bytes(c, 4).iter().all(|&x| x == 0));
+    // A span that mixes dirty pages and fresh ones: all zero.
+    bytes(c, 4).fill(0xCD);
+    heap.free(c, 4).unwrap();
+    let d = heap.alloc(10, true).unwrap();
+    assert_eq!(d, a);
+    assert!(bytes(d, 10).iter().all(|&x| x == 0));
+    bytes(d, 10).fill(0xEE);
+    heap.free(d, 10).unwrap();
+    // Scavenged pages read as zero without being written.
+    let released = heap.scavenge(u64::MAX).unwrap();
+    assert!(released >= 10 * PAGE_SIZE, "released {released}");
+    let e = heap.alloc(10, false).unwrap();
+    assert!(bytes(e, 10).iter().all(|&x| x == 0));
+    heap.verify().unwrap();
+}
+
+#[test]
+fn grows_by_arenas_up_to_max_bytes() {
+    let heap = Heap::new(3 * HEAP_ARENA_BYTES).unwrap();
+    assert_eq!(heap.stats().arenas, 0);
+    let a = heap.alloc(1, true).unwrap();
+    let s = heap.stats();
+    assert_eq!((s.arenas, s.in_use), (1, PAGE_SIZE));
+    assert_eq!(s.released, HEAP_ARENA_BYTES - PAGE_SIZE);
+    assert_eq!(s.retained, PAGE_SIZE);
+    // Larger than an arena: grows by two more, contiguous with the first.
+    let big = heap.alloc(HEAP_ARENA_BYTES / PAGE_SIZE + 1, true).unwrap();
+    assert_eq!(heap.stats().arenas, 3);
+    bytes(big, HEAP_ARENA_BYTES / PAGE_SIZE + 1).fill(1);
+    // Past max_bytes: HeapFull, and the heap keeps working.
+    match heap.alloc(HEAP_ARENA_BYTES / PAGE_SIZE * 2, true) {
+        Err(Error::HeapFull { .. }) => {}
+        other => panic!("expected HeapFull, got {other:?}"),
+    }
+    match heap.alloc(u64::MAX / PAGE_SIZE, true) {
+        Err(Error::HeapFull { .. }) => {}
+        other => panic!("expected HeapFull, got {other:?}"),
+    }
+    let c = heap.alloc(2, true).unwrap();
+    heap.free(c, 2).unwrap();
+    heap.free(big, HEAP_ARENA_BYTES / PAGE_SIZE + 1).unwrap();
+    heap.free(a, 1).unwrap();
+    assert!(heap.free(a, 1).is_err(), "double free refused");
+    assert!(matches!(heap.alloc(0, true), Err(Error::ZeroPages)));
+    assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+}
+
+#[test]
+fn small_heaps_stop_at_max_bytes() {
+    let heap = Heap::new(5 * MIB).unwrap(); // rounds up to 8 MiB: two chunks
+    assert_eq!(heap.max_bytes(), 8 * MIB);
+    let a = heap.alloc(1024, true).unwrap();
+    assert!(heap.alloc(1, true).is_err());
+    heap.free(a, 1024).unwrap();
+    assert_eq!(heap.stats().arenas, 1);
+}
+
+#[test]
+fn memory_limit_scavenges_in_the_background() {
+    let heap = Heap::new(1 << 30).unwrap();
+    let n = 128 * MIB / PAGE_SIZE;
+    let a = heap.alloc(n, true).unwrap();
+    bytes(a, n).fill(7);
+    heap.free(a, n).unwrap();
+    assert!(heap.stats().retained >= 128 * MIB);
+    heap.set_memory_limit(Some(16 * MIB));
+    let t0 = Instant::now();
+    while heap.stats().retained > 16 * MIB {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", heap.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Nothing spins once under the limit, and in-use memory is never taken.
+    let b = heap.alloc(64 * MIB / PAGE_SIZE, true).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(heap.stats().in_use, 64 * MIB);
+    heap.free(b, 64 * MIB / PAGE_SIZE).unwrap();
+    let t0 = Instant::now();
+    while heap.stats().retained > 16 * MIB {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", heap.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    heap.set_memory_limit(None);
+    heap.verify().unwrap();
+}
+
+#[test]
+fn threads_get_disjoint_spans() {
+    let heap = Heap::new(1 << 30).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let heap = &heap;
+            s.spawn(move || {
+                let mut live = Vec::new();
+                for i in 0..2000u64 {
+                    let n = 1 + (i * 7 + t as u64) % 13;
+                    let p = heap.alloc(n, i % 2 == 0).unwrap();
+                    bytes(p, n).fill(t + 1);
+                    live.push((p, n));
+                    if live.len() > 20 {
+                        let (p, n) = live.swap_remove((i % 20) as usize);
+                        assert!(bytes(p, n).iter().all(|&b| b == t + 1), "overlap");
+                        heap.free(p, n).unwrap();
+                    }
+                }
+                for (p, n) in live {
+                    assert!(bytes(p, n).iter().all(|&b| b == t + 1), "overlap");
+                    heap.free(p, n).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+}
