@@ -864,7 +864,7 @@ impl PageAlloc {
 
     /// Validates a free: `npages >= 1`, `base` page-aligned, every page in a
     /// grown chunk and in use. Returns the linearized base.
-    fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
+    pub(crate) fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }

@@ -20,6 +20,12 @@
 //! `free` that is scavenged (returned, or never touched); `retained = grown -
 //! released` is what the heap may hold in RAM.
 //!
+//! Small spans (fewer than 16 pages) come from a page cache of up to 64
+//! pages, as Go's `mheap.allocSpan` takes them from the P's `pageCache`: a
+//! few word operations instead of a walk of the radix tree. Cached pages are
+//! free in the heap's counters but not available to the scavenger, which
+//! flushes the cache back to the page allocator before it releases memory.
+//!
 //! Locking: one mutex guards the allocator and the counters, as Go's heap
 //! lock does; zeroing a large span happens after it is released, and the
 //! background scavenger releases memory in steps, letting allocations in
@@ -30,6 +36,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::arch::{Arch, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+use crate::cache::{PageCache, PAGE_CACHE_PAGES};
 use crate::error::{Error, Result};
 use crate::vm::Reservation;
 use crate::PageAlloc;
@@ -87,8 +94,12 @@ struct State {
     grown: u64,
     in_use: u64,
     /// Free and scavenged bytes. Invariant: equals the scavenged pages of
-    /// the allocator times `PAGE_SIZE`, and every such page reads as zero.
+    /// the allocator and of the cache times `PAGE_SIZE`, and every such page
+    /// reads as zero.
     released: u64,
+    /// Go's per-P `pageCache` (one, under the heap lock): small spans come
+    /// from here. Its pages are in use in `pa` and free in the counters.
+    cache: PageCache,
     limit: Option<u64>,
     stop: bool,
     /// Reused buffer for the dirty runs of an allocation.
@@ -152,6 +163,7 @@ impl Heap {
             grown: 0,
             in_use: 0,
             released: 0,
+            cache: PageCache::default(),
             limit: None,
             stop: false,
             dirty: Vec::new(),
@@ -198,8 +210,7 @@ impl Heap {
     /// handed out again, or released.
     pub fn free(&self, p: NonNull<u8>, npages: u64) -> Result<()> {
         let mut st = self.shared.lock();
-        st.pa.free(p.as_ptr() as u64, npages)?;
-        st.in_use -= npages * PAGE_SIZE;
+        st.free(p.as_ptr() as u64, npages)?;
         if st.over_limit().is_some() {
             self.shared.wake.notify_one();
         }
@@ -337,6 +348,12 @@ impl State {
             .checked_mul(PAGE_SIZE)
             .filter(|&b| b <= self.max_bytes)
             .ok_or(full)?;
+        if npages < PAGE_CACHE_PAGES / 4 {
+            if let Some(addr) = self.alloc_cached(npages)? {
+                self.in_use += bytes;
+                return Ok(addr);
+            }
+        }
         loop {
             let (addr, scav) = self.pa.alloc_dirty(npages, &mut self.dirty)?;
             if let Some(addr) = addr {
@@ -346,6 +363,64 @@ impl State {
             }
             self.grow(bytes)?;
         }
+    }
+
+    /// Go's `mheap.allocSpan` for small spans: from the page cache, refilled
+    /// from the page allocator when empty; `None` when the cache has no run
+    /// of `npages` (the caller then asks the page allocator). Fills `dirty`.
+    fn alloc_cached(&mut self, npages: u64) -> Result<Option<u64>> {
+        self.dirty.clear();
+        if self.cache.empty() {
+            self.cache = self.pa.alloc_to_cache()?;
+        }
+        let scav_before = self.cache.scav;
+        let (Some(addr), scav) = self.cache.alloc(npages)? else {
+            return Ok(None);
+        };
+        self.released -= scav;
+        // The run's pages that were not scavenged may hold old contents.
+        let i = (addr - self.cache.base) / PAGE_SIZE;
+        let run = (u64::MAX >> (64 - npages)) << i;
+        let mut dirty = run & !scav_before;
+        while dirty != 0 {
+            let j = dirty.trailing_zeros() as u64;
+            let n = (dirty >> j).trailing_ones() as u64;
+            self.dirty.push((self.cache.base + j * PAGE_SIZE, n));
+            dirty &= !((u64::MAX >> (64 - n)) << j);
+        }
+        Ok(Some(addr))
+    }
+
+    /// Frees a span. A small span inside the cache's block goes back to the
+    /// cache, so the next small allocation reuses its pages while they are
+    /// still in the CPU's caches (Go frees every span to the page allocator;
+    /// the pages end up in the same place either way, and the scavenger
+    /// flushes the cache before it looks for free memory).
+    fn free(&mut self, addr: u64, npages: u64) -> Result<()> {
+        let c = &self.cache;
+        let block = PAGE_CACHE_PAGES * PAGE_SIZE;
+        let in_block = npages < PAGE_CACHE_PAGES / 4
+            && c.base != 0
+            && addr >= c.base
+            && addr.saturating_add(npages * PAGE_SIZE) <= c.base + block;
+        if in_block {
+            // The pages must be in use and not already cached (free).
+            self.pa.check_in_use(addr, npages)?;
+            let run = (u64::MAX >> (64 - npages)) << ((addr - c.base) / PAGE_SIZE);
+            if c.cache & run != 0 {
+                let i = (c.cache & run).trailing_zeros() as u64;
+                return Err(Error::NotInUse {
+                    addr,
+                    npages,
+                    page: c.base + i * PAGE_SIZE,
+                });
+            }
+            self.cache.cache |= run;
+        } else {
+            self.pa.free(addr, npages)?;
+        }
+        self.in_use -= npages * PAGE_SIZE;
+        Ok(())
     }
 
     /// Go's `mheap.grow`: commits whole arenas covering `need` bytes (fewer
@@ -370,6 +445,10 @@ impl State {
     }
 
     fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
+        // Cached pages are in use to the page allocator: give them back so
+        // that all free memory can be released.
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.flush(&mut self.pa)?;
         let State { pa, mem, off, base, .. } = self;
         let r = pa.scavenge_with(nbytes, |addr, len| {
             let at = (*off + addr - *base) as usize;
@@ -405,12 +484,13 @@ impl State {
     fn verify(&self) -> Result<()> {
         self.pa.verify()?;
         let pages = |f: &dyn Fn(u64) -> u64| -> u64 { self.pa.grown_chunks().map(f).sum() };
-        let in_use = pages(&|ci| self.pa.chunk_bitmap(ci).map_or(0, |b| b.pages_in_use()));
+        let cached = self.cache.cache.count_ones() as u64;
+        let in_use = pages(&|ci| self.pa.chunk_bitmap(ci).map_or(0, |b| b.pages_in_use())) - cached;
         let scav = pages(&|ci| {
             self.pa
                 .chunk_scavenged(ci)
                 .map_or(0, |b| b.pages_in_use())
-        });
+        }) + self.cache.scav.count_ones() as u64;
         if in_use * PAGE_SIZE != self.in_use || scav * PAGE_SIZE != self.released {
             return Err(Error::Verify(format!(
                 "heap counters in_use={} released={} but the bitmaps say {} and {}",

@@ -16,34 +16,67 @@ fn bytes<'a>(p: NonNull<u8>, npages: u64) -> &'a mut [u8] {
 #[test]
 fn spans_are_writable_and_zeroed_when_asked() {
     let heap = Heap::new(256 * MIB).unwrap();
+    // Spans of 16 pages and more come from the page allocator itself, first
+    // fit, so a freed span's pages are the next one's.
+    let n = 16;
     // Fresh pages: zero.
-    let a = heap.alloc(4, true).unwrap();
+    let a = heap.alloc(n, true).unwrap();
     assert_eq!(a.as_ptr() as u64 % PAGE_SIZE, 0);
-    assert!(bytes(a, 4).iter().all(|&b| b == 0));
-    bytes(a, 4).fill(0xAB);
-    heap.free(a, 4).unwrap();
-    // Reused without zeroing: the old contents (first fit gives them back).
-    let b = heap.alloc(4, false).unwrap();
+    assert!(bytes(a, n).iter().all(|&b| b == 0));
+    bytes(a, n).fill(0xAB);
+    heap.free(a, n).unwrap();
+    // Reused without zeroing: the old contents.
+    let b = heap.alloc(n, false).unwrap();
     assert_eq!(b, a);
-    assert!(bytes(b, 4).iter().all(|&x| x == 0xAB));
-    heap.free(b, 4).unwrap();
+    assert!(bytes(b, n).iter().all(|&x| x == 0xAB));
+    heap.free(b, n).unwrap();
     // Reused with zeroing: zero again.
-    let c = heap.alloc(4, true).unwrap();
+    let c = heap.alloc(n, true).unwrap();
     assert_eq!(c, a);
-    assert!(bytes(c, 4).iter().all(|&x| x == 0));
+    assert!(bytes(c, n).iter().all(|&x| x == 0));
     // A span that mixes dirty pages and fresh ones: all zero.
-    bytes(c, 4).fill(0xCD);
-    heap.free(c, 4).unwrap();
-    let d = heap.alloc(10, true).unwrap();
+    bytes(c, n).fill(0xCD);
+    heap.free(c, n).unwrap();
+    let d = heap.alloc(n + 10, true).unwrap();
     assert_eq!(d, a);
-    assert!(bytes(d, 10).iter().all(|&x| x == 0));
-    bytes(d, 10).fill(0xEE);
-    heap.free(d, 10).unwrap();
+    assert!(bytes(d, n + 10).iter().all(|&x| x == 0));
+    bytes(d, n + 10).fill(0xEE);
+    heap.free(d, n + 10).unwrap();
     // Scavenged pages read as zero without being written.
     let released = heap.scavenge(u64::MAX).unwrap();
-    assert!(released >= 10 * PAGE_SIZE, "released {released}");
-    let e = heap.alloc(10, false).unwrap();
-    assert!(bytes(e, 10).iter().all(|&x| x == 0));
+    assert!(released >= (n + 10) * PAGE_SIZE, "released {released}");
+    let e = heap.alloc(n + 10, false).unwrap();
+    assert!(bytes(e, n + 10).iter().all(|&x| x == 0));
+    heap.verify().unwrap();
+}
+
+#[test]
+fn small_spans_come_from_the_page_cache_zeroed() {
+    let heap = Heap::new(256 * MIB).unwrap();
+    // Dirty the first 64 pages through 1- and 3-page spans, free them all.
+    let spans: Vec<_> = (0..40)
+        .map(|i| {
+            let n = if i % 2 == 0 { 1 } else { 3 };
+            let p = heap.alloc(n, false).unwrap();
+            bytes(p, n).fill(0x5A);
+            (p, n)
+        })
+        .collect();
+    heap.verify().unwrap();
+    for &(p, n) in &spans {
+        heap.free(p, n).unwrap();
+    }
+    // Whatever mix of dirty and fresh pages the cache hands out next, a
+    // zeroed span is zero.
+    for n in [1, 2, 5, 15, 1, 7] {
+        let p = heap.alloc(n, true).unwrap();
+        assert!(bytes(p, n).iter().all(|&b| b == 0), "{n} pages");
+        heap.verify().unwrap();
+    }
+    // scavenge flushes the cache first, so every free page is released.
+    heap.scavenge(u64::MAX).unwrap();
+    let s = heap.stats();
+    assert_eq!(s.retained, s.in_use);
     heap.verify().unwrap();
 }
 

@@ -56,25 +56,35 @@ def test_numpy_frombuffer_is_zero_copy():
 
 
 def test_zeroing_fresh_reused_and_scavenged_pages():
+    # Spans of 16 pages or more come from the page allocator itself (first
+    # fit), so a freed span's pages are the next one's.
     heap = pagealloc.Heap(max_bytes=1 << 30)
-    s = heap.alloc(8)
-    assert memoryview(s).tobytes() == bytes(8 * PAGE_SIZE)  # fresh
+    s = heap.alloc(16)
+    assert memoryview(s).tobytes() == bytes(16 * PAGE_SIZE)  # fresh
     with memoryview(s) as v:
         v[:] = b"\xab" * len(v)
     s.free()
-    dirty = heap.alloc(8, zero=False)  # reused, old contents allowed (and here kept)
+    dirty = heap.alloc(16, zero=False)  # reused, old contents allowed (and here kept)
     assert dirty.address == s.address
-    assert memoryview(dirty).tobytes() == b"\xab" * (8 * PAGE_SIZE)
+    assert memoryview(dirty).tobytes() == b"\xab" * (16 * PAGE_SIZE)
     dirty.free()
-    clean = heap.alloc(12)  # reused pages plus fresh ones: all zero
+    clean = heap.alloc(24)  # reused pages plus fresh ones: all zero
     assert clean.address == s.address
-    assert memoryview(clean).tobytes() == bytes(12 * PAGE_SIZE)
+    assert memoryview(clean).tobytes() == bytes(24 * PAGE_SIZE)
     with memoryview(clean) as v:
         v[:] = b"\xcd" * len(v)
     clean.free()
-    assert heap.scavenge(1 << 40) >= 12 * PAGE_SIZE
-    scavenged = heap.alloc(12, zero=False)  # released pages read as zero
-    assert memoryview(scavenged).tobytes() == bytes(12 * PAGE_SIZE)
+    assert heap.scavenge(1 << 40) >= 24 * PAGE_SIZE
+    scavenged = heap.alloc(24, zero=False)  # released pages read as zero
+    assert memoryview(scavenged).tobytes() == bytes(24 * PAGE_SIZE)
+    # Small spans (from the page cache) over dirty pages are zeroed too.
+    small = [heap.alloc(1 + i % 3, zero=False) for i in range(30)]
+    for sp in small:
+        with memoryview(sp) as v:
+            v[:] = b"\xee" * len(v)
+        sp.free()
+    for n in (1, 2, 5, 15, 3):
+        assert memoryview(heap.alloc(n)).tobytes() == bytes(n * PAGE_SIZE)
     heap.verify()
 
 
@@ -302,3 +312,20 @@ def test_ten_thousand_heaps_leak_no_mappings():
         del heap
     gc.collect()
     assert _maps() <= before + 2
+
+
+def test_heap_demo_records_the_limit_at_work(tmp_path):
+    pytest.importorskip("PIL.Image", reason="Pillow (pagealloc[viz]) draws the chart")
+    from pagealloc.heapdemo import LIMIT, draw, record
+
+    samples, phases = record(pause=0.05, every=0.005)
+    assert len(phases) == 6 and len(samples) > 20
+    assert max(s.rss for s in samples) > 200 * MIB
+    assert max(s.in_use for s in samples) == 256 * MIB
+    # Once everything is freed under the limit, retained settles at it.
+    t_free_all, t_end = phases[4][0], phases[5][0]
+    settled = [s for s in samples if t_free_all + 0.1 < s.t < t_end and s.limit == LIMIT]
+    assert settled and settled[-1].retained <= LIMIT
+    assert samples[-1].retained == 0
+    draw(samples, phases, tmp_path / "rss.png")
+    assert (tmp_path / "rss.png").stat().st_size > 1000

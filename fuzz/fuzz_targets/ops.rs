@@ -15,18 +15,9 @@ use pagealloc::{Arch, PageAlloc, PALLOC_CHUNK_BYTES};
 mod common;
 use common::{Model, P};
 
-/// Reads little pieces of the input, yielding zeros once it runs out.
-struct Bytes<'a>(&'a [u8]);
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from(self.u8()) | u16::from(self.u8()) << 8
-    }
-}
+#[path = "input.rs"]
+mod input;
+use input::Bytes;
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Bytes(data);

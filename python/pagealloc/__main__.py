@@ -3,6 +3,7 @@
     python -m pagealloc replay TRACE [--map OUT.png] [--results FILE] [--json]
     python -m pagealloc gen {churn,exhaust,sparse,random,mheap} [--seed S] [--ops N] [--chunks C] -o FILE
     python -m pagealloc map TRACE -o OUT.png
+    python -m pagealloc heap-demo -o OUT.png
 
 TRACE may be v1 or v2 (DESIGN.md) and gzip-compressed (a name ending in .gz).
 
@@ -129,6 +130,16 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_heap_demo(args: argparse.Namespace) -> int:
+    from .heapdemo import draw, record, summary
+
+    samples, phases = record()
+    draw(samples, phases, args.output)
+    print(summary(samples))
+    print(f"memory picture written to {args.output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pagealloc", description="Go's runtime page allocator, in Rust.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -159,6 +170,12 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", required=True, metavar="OUT.png")
     m.add_argument("--arch", choices=ARCHES, default="amd64")
     m.set_defaults(func=cmd_map)
+
+    h = sub.add_parser("heap-demo", help="run a Heap workload under a memory limit and chart its memory",
+                       description="Allocate, write and free real memory on a Heap, set a memory limit, "
+                       "and draw resident memory and the heap's counters over time (needs pagealloc[viz]).")
+    h.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    h.set_defaults(func=cmd_heap_demo)
     return p
 
 

@@ -22,6 +22,8 @@ BASE_CHUNK_IDX: int
 """Go's test BaseChunkIdx on amd64: chunk_index(0xc000 * 4 MiB) == 0x200c000."""
 ARCHES: tuple[str, ...]
 """The layout presets: ("amd64", "arm64", "386")."""
+HEAP_ARENA_BYTES: int
+"""A Heap grows by this much: 64 MiB (Go's heapArenaBytes on 64-bit Linux)."""
 
 class CorruptionError(RuntimeError):
     """Summaries disagree with bitmaps (verify(), or Go's "bad summary data")."""
@@ -194,6 +196,64 @@ class PageAlloc:
     def largest_free_run(self) -> int: ...
     def occupancy(self) -> Occupancy:
         """Pages grown and in use, free runs, metadata bytes, under one lock."""
+
+class HeapCounters:
+    """A heap's counters (bytes, except arenas), read under one lock."""
+
+    @property
+    def in_use(self) -> int: ...
+    @property
+    def free(self) -> int: ...
+    @property
+    def released(self) -> int: ...
+    @property
+    def retained(self) -> int: ...
+    @property
+    def arenas(self) -> int: ...
+    @property
+    def metadata_committed(self) -> int: ...
+
+class Heap:
+    """Go's mheap in miniature: spans of real pages over a reservation of its own."""
+
+    def __init__(self, max_bytes: int = 64 << 30) -> None:
+        """Reserves max_bytes of address space (rounded up to 4 MiB); commits nothing."""
+    def alloc(self, npages: int, zero: bool = True) -> Span:
+        """npages contiguous 8 KiB pages, growing by 64 MiB arenas; MemoryError past max_bytes."""
+    def scavenge(self, nbytes: int) -> int:
+        """Returns at least nbytes of free memory to the OS now; the bytes released."""
+    @property
+    def memory_limit(self) -> Optional[int]:
+        """None, or the retained bytes a background scavenger keeps the heap at or under."""
+    @memory_limit.setter
+    def memory_limit(self, limit: Optional[int]) -> None: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def base(self) -> int: ...
+    def counters(self) -> HeapCounters: ...
+    def verify(self) -> None: ...
+
+class Span:
+    """npages pages of a Heap: a writable buffer (memoryview(span), numpy.frombuffer)."""
+
+    @property
+    def address(self) -> int: ...
+    @property
+    def npages(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def heap(self) -> Heap: ...
+    @property
+    def alive(self) -> bool: ...
+    def free(self) -> None:
+        """Pages back to the heap; BufferError while a buffer is exported, ValueError if freed."""
+    def __enter__(self) -> Span: ...
+    def __exit__(self, *exc: object) -> bool: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int) -> memoryview: ...
+    def __release_buffer__(self, view: memoryview) -> None: ...
 
 class TraceReplay:
     """Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps.

@@ -18,6 +18,9 @@ use super::U64;
 use crate::arch::PAGE_SIZE;
 use crate::heap::Heap as Engine;
 
+/// Allocations above this many pages release the GIL while they run.
+const DETACH_ABOVE_PAGES: u64 = 32;
+
 /// A heap's counters, read under one lock: the data behind `Heap.stats()`.
 #[pyclass(frozen, get_all, name = "HeapCounters", module = "pagealloc._pagealloc")]
 pub(crate) struct HeapCounters {
@@ -52,8 +55,16 @@ impl Heap {
     fn alloc(slf: &Bound<'_, Self>, npages: U64, zero: bool) -> PyResult<Span> {
         let py = slf.py();
         let heap = slf.get();
-        // An address crosses the detached section as a plain integer.
-        let addr = py.detach(|| heap.inner.alloc(npages.0, zero).map(|p| p.as_ptr() as u64))?;
+        let alloc = || heap.inner.alloc(npages.0, zero).map(|p| p.as_ptr() as u64);
+        // Small spans are quicker to allocate (and clear) than a round trip
+        // of the GIL; larger ones may clear or grow a lot, so they let other
+        // threads run meanwhile. (The heap lock is never held while waiting
+        // for the GIL, so either way no thread can deadlock.)
+        let addr = if npages.0 <= DETACH_ABOVE_PAGES {
+            alloc()?
+        } else {
+            py.detach(alloc)?
+        };
         Ok(Span {
             heap: slf.clone().unbind(),
             addr,
