@@ -840,7 +840,15 @@ mod tests {
     #[test]
     fn for_each_run_matches_naive() {
         for (name, b) in patterns() {
-            for (i, n) in [(0, 512), (0, 1), (63, 2), (5, 300), (130, 382), (511, 1), (64, 64)] {
+            for (i, n) in [
+                (0, 512),
+                (0, 1),
+                (63, 2),
+                (5, 300),
+                (130, 382),
+                (511, 1),
+                (64, 64),
+            ] {
                 for set in [true, false] {
                     let mut got = Vec::new();
                     b.for_each_run(i, n, set, |s, len| got.push((s, len)));

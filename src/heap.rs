@@ -449,7 +449,9 @@ impl State {
         // that all free memory can be released.
         let mut cache = std::mem::take(&mut self.cache);
         cache.flush(&mut self.pa)?;
-        let State { pa, mem, off, base, .. } = self;
+        let State {
+            pa, mem, off, base, ..
+        } = self;
         let r = pa.scavenge_with(nbytes, |addr, len| {
             let at = (*off + addr - *base) as usize;
             if mem.release(at, len as usize).is_err() {
@@ -465,9 +467,7 @@ impl State {
     /// How far `retained` exceeds the limit, when it does.
     fn over_limit(&self) -> Option<u64> {
         let retained = self.grown - self.released;
-        self.limit
-            .filter(|&l| retained > l)
-            .map(|l| retained - l)
+        self.limit.filter(|&l| retained > l).map(|l| retained - l)
     }
 
     fn stats(&self) -> HeapStats {
@@ -486,11 +486,8 @@ impl State {
         let pages = |f: &dyn Fn(u64) -> u64| -> u64 { self.pa.grown_chunks().map(f).sum() };
         let cached = self.cache.cache.count_ones() as u64;
         let in_use = pages(&|ci| self.pa.chunk_bitmap(ci).map_or(0, |b| b.pages_in_use())) - cached;
-        let scav = pages(&|ci| {
-            self.pa
-                .chunk_scavenged(ci)
-                .map_or(0, |b| b.pages_in_use())
-        }) + self.cache.scav.count_ones() as u64;
+        let scav = pages(&|ci| self.pa.chunk_scavenged(ci).map_or(0, |b| b.pages_in_use()))
+            + self.cache.scav.count_ones() as u64;
         if in_use * PAGE_SIZE != self.in_use || scav * PAGE_SIZE != self.released {
             return Err(Error::Verify(format!(
                 "heap counters in_use={} released={} but the bitmaps say {} and {}",

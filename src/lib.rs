@@ -55,23 +55,28 @@
 //!   goes here too) and address arithmetic (`mpagealloc.go`'s constants,
 //!   `chunkIndex`, `addrsToSummaryRange`, ...).
 //! - [`bits`]: the chunk bitmap (`mpallocbits.go`): find, summarize, ranges;
-//!   Go 1.19's `pallocData` (the scavenged bits beside it) goes here.
+//!   Go 1.19's `pallocData` (the scavenged bits beside it), `fillAligned`,
+//!   `findScavengeCandidate`.
 //! - [`summary`]: packed summaries (`pallocSum`) and `mergeSummaries`.
 //! - [`vm`]: reserved address space, committing it, committed-byte accounting.
 //! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`):
-//!   grow, update, find, alloc, free, verify.
-//! - [`trace`]: the text trace format and the one replay loop, shared by the
-//!   Python binding, the replay example, the benchmarks and Go's harness.
+//!   grow, update, find, alloc (with Go 1.19's scavenged count), free, verify.
+//! - [`ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
+//! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`).
+//! - [`scavenge`]: the scavenge index and `scavenge` (`mgcscavenge.go`).
+//! - [`heap`]: [`Heap`], real pages over a reservation of its own (`mheap`
+//!   in miniature): arenas, exact zeroing, `madvise`, a memory limit.
+//! - [`trace`]: the text trace formats (v1, v2) and the one replay loop,
+//!   shared by the Python binding, the replay example, the benchmarks and
+//!   Go's harness.
 //! - [`error`]: the one error type; every error leaves the allocator unchanged.
-//! - `python` (feature `python`): the only module that knows Python.
+//! - `python` (feature `python`): the only module that knows Python, one
+//!   file per concern below it.
 //!
-//! Rooms for what comes next: `ranges` (Go's `addrRanges`, `mranges.go`),
-//! `cache` (`pageCache`, `allocToCache`, `mpagecache.go`), `scavenge` (the
-//! scavenge index, `findScavengeCandidate`, `scavenge`, `mgcscavenge.go`),
-//! `heap` (real pages over a reservation, like `mheap`), `snapshot`
-//! (`to_bytes` / `from_bytes`). Benchmark scaffolding (the SCENARIOS.md
-//! scenarios and their PRNG) lives in `benches/common/` and
-//! `tests/common/`, outside the public API.
+//! Room for what comes next: `snapshot` (`to_bytes` / `from_bytes`).
+//! Benchmark scaffolding (the SCENARIOS.md scenarios and their PRNG) lives
+//! in `benches/common/` and `tests/common/`, outside the public API; Go's
+//! own tests of the inner pieces are ported in `gotests` (test builds only).
 //!
 //! ## Cost of the public operations
 //!

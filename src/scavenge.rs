@@ -231,7 +231,7 @@ pub(crate) fn min_scav_pages() -> u64 {
 
 impl crate::PageAlloc {
     /// Go 1.19's `pageAlloc.scavenge(nbytes, nil)` on an allocator without
-    /// real memory: see [`PageAlloc::scavenge_with`].
+    /// real memory: see [`scavenge_with`](crate::PageAlloc::scavenge_with).
     pub fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
         self.scavenge_with(nbytes, |_, _| {})
     }

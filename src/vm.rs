@@ -156,12 +156,13 @@ impl Reservation {
         // (checked above in debug builds, guaranteed by the caller); no Rust
         // reference into it exists (`&mut self`, and the caller's contract),
         // so its contents may change to zeros underneath nobody.
-        unsafe { madvise(self.base.as_ptr().add(off).cast(), n, Advice::LinuxDontNeed) }
-            .map_err(|e| Error::Commit {
+        unsafe { madvise(self.base.as_ptr().add(off).cast(), n, Advice::LinuxDontNeed) }.map_err(
+            |e| Error::Commit {
                 bytes: n,
                 what: "release (madvise) of",
                 source: e.into(),
-            })
+            },
+        )
     }
 
     /// Commits the whole reservation (the 32-bit summary block).

@@ -54,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
                 assert!(heap.free(p, n).is_err(), "double free accepted");
             }
             5 => {
-                heap.scavenge(u64::from(input.u16()) * PAGE_SIZE).expect("scavenge");
+                heap.scavenge(u64::from(input.u16()) * PAGE_SIZE)
+                    .expect("scavenge");
             }
             6 => {
                 let limit = match input.u8() % 3 {

@@ -35,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
             0 => {
                 // Grow 1-4 chunks within ±64 chunks of the base.
                 let n = 1 + u64::from(input.u8() % 4);
-                let sc = (base + u64::from(input.u8() % 128)).saturating_sub(64).clamp(1, ly.max_chunks - n);
+                let sc = (base + u64::from(input.u8() % 128))
+                    .saturating_sub(64)
+                    .clamp(1, ly.max_chunks - n);
                 let overlaps = model.chunks.range(sc..sc + n).next().is_some();
                 if model.chunks.len() as u64 + n > 24 && !overlaps {
                     continue; // keep the naive model quick

@@ -22,7 +22,12 @@ use crate::heap::Heap as Engine;
 const DETACH_ABOVE_PAGES: u64 = 32;
 
 /// A heap's counters, read under one lock: the data behind `Heap.stats()`.
-#[pyclass(frozen, get_all, name = "HeapCounters", module = "pagealloc._pagealloc")]
+#[pyclass(
+    frozen,
+    get_all,
+    name = "HeapCounters",
+    module = "pagealloc._pagealloc"
+)]
 pub(crate) struct HeapCounters {
     in_use: u64,
     free: u64,
