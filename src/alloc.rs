@@ -66,7 +66,7 @@ pub struct PageAlloc {
     /// The chunk indices the allocator knows: `[start, end)` is the hull of
     /// every grown chunk. `start == 0` means nothing was grown yet; chunk 0 is
     /// never grown.
-    start: u64,
+    pub(crate) start: u64,
     pub(crate) end: u64,
 
     /// The grown chunks, as sorted, disjoint, non-adjacent ranges of chunk

@@ -411,6 +411,37 @@ impl PallocBits {
         out
     }
 
+    /// The first run of bits equal to `set` at or after bit `i` (`i <= 512`),
+    /// as `(first, count)`, cut at the chunk's end; `None` if there is none.
+    /// A word at a time.
+    pub fn next_run(&self, i: u64, set: bool) -> Option<(u64, u64)> {
+        let word = |w: usize| if set { self.0[w] } else { !self.0[w] };
+        let mut i = i;
+        // The first matching bit.
+        loop {
+            if i >= PALLOC_CHUNK_PAGES {
+                return None;
+            }
+            let (w, b) = ((i / 64) as usize, i % 64);
+            let x = word(w) >> b;
+            if x != 0 {
+                i += x.trailing_zeros() as u64;
+                break;
+            }
+            i += 64 - b;
+        }
+        // How far it runs.
+        let first = i;
+        loop {
+            let (w, b) = ((i / 64) as usize, i % 64);
+            let ones = ((word(w) >> b).trailing_ones() as u64).min(64 - b);
+            i += ones;
+            if ones < 64 - b || i >= PALLOC_CHUNK_PAGES {
+                return Some((first, i.min(PALLOC_CHUNK_PAGES) - first));
+            }
+        }
+    }
+
     /// Calls `f(first, count)` for each maximal run of bits equal to `set`
     /// within `[i, i+n)`, ascending (runs are cut at the range's ends).
     /// A word at a time: O(words + runs).
@@ -834,6 +865,20 @@ mod tests {
                 }
             }
             let _ = before;
+        }
+    }
+
+    #[test]
+    fn next_run_matches_naive() {
+        for (name, b) in patterns() {
+            for i in [0, 1, 63, 64, 65, 200, 511, 512] {
+                for set in [true, false] {
+                    let want = (i..512)
+                        .find(|&p| b.get(p) == set)
+                        .map(|s| (s, (s..512).take_while(|&p| b.get(p) == set).count() as u64));
+                    assert_eq!(b.next_run(i, set), want, "{name} from {i} set={set}");
+                }
+            }
         }
     }
 

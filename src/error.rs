@@ -52,6 +52,13 @@ pub enum Error {
     BadCache { base: u64, cache: u64, scav: u64 },
     /// A page-cache allocation of zero pages.
     BadCachePages { npages: u64 },
+    /// An alignment that is not a power of two (in pages).
+    BadAlign { align: u64 },
+    /// An allocation window `[lo, hi)` that is empty.
+    BadWindow { lo: u64, hi: u64 },
+    /// `alloc_at` of pages that are not all grown and free; `page` is the
+    /// first that is not.
+    NotFree { addr: u64, npages: u64, page: u64 },
     /// A `Heap` allocation that does not fit even after growing the heap to
     /// its `max_bytes`.
     HeapFull { npages: u64, max_bytes: u64 },
@@ -156,6 +163,16 @@ impl fmt::Display for Error {
             Error::BadCachePages { npages } => {
                 write!(f, "a page cache allocates at least 1 page, got {npages}")
             }
+            Error::BadAlign { align } => {
+                write!(f, "align must be a power of two (in pages), got {align}")
+            }
+            Error::BadWindow { lo, hi } => {
+                write!(f, "window [{lo:#x}, {hi:#x}) is empty: need lo < hi")
+            }
+            Error::NotFree { addr, npages, page } => write!(
+                f,
+                "alloc_at({addr:#x}, {npages}): page {page:#x} is in use or not grown"
+            ),
             Error::HeapFull { npages, max_bytes } => write!(
                 f,
                 "heap full: {npages} page(s) do not fit in max_bytes={max_bytes} ({} MiB)",

@@ -63,6 +63,8 @@
 //!   grow, update, find, alloc (with Go 1.19's scavenged count), free, verify.
 //! - [`ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
 //! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`).
+//! - [`constrained`]: exact first fit at an alignment, inside a window, and
+//!   at a fixed address (not in Go).
 //! - [`scavenge`]: the scavenge index and `scavenge` (`mgcscavenge.go`).
 //! - [`heap`]: [`Heap`], real pages over a reservation of its own (`mheap`
 //!   in miniature): arenas, exact zeroing, `madvise`, a memory limit.
@@ -108,6 +110,7 @@ pub mod alloc;
 pub mod arch;
 pub mod bits;
 pub mod cache;
+pub mod constrained;
 pub mod error;
 pub mod heap;
 pub mod ranges;

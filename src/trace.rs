@@ -7,6 +7,8 @@
 //! ```text
 //! grow BASE SIZE   make [BASE, BASE+SIZE) known (rounded out to whole chunks)
 //! alloc NPAGES     first-fit allocation; result is the address or 0
+//!   [align=A] [within=LO:HI]   ... at a multiple of A pages, inside [LO, HI)
+//! allocat ADDR NPAGES          claim exactly these pages; result ADDR or 0
 //! free K           free what the K-th allocation (0-based) obtained
 //! ```
 //!
@@ -41,8 +43,20 @@ pub enum Op {
     Alloc {
         npages: u64,
     },
-    /// Frees the pages of the `k`-th allocation (0-based among `alloc` and
-    /// `calloc` lines).
+    /// `alloc NPAGES align=A within=LO:HI` (either option alone).
+    AllocConstrained {
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    },
+    /// `allocat ADDR NPAGES`: exactly these pages, or 0 when they are not
+    /// all grown and free.
+    AllocAt {
+        addr: u64,
+        npages: u64,
+    },
+    /// Frees the pages of the `k`-th allocation (0-based among `alloc`,
+    /// `allocat` and `calloc` lines).
     Free {
         k: usize,
     },
@@ -69,7 +83,8 @@ impl Op {
     pub const fn kind(&self) -> OpKind {
         match self {
             Op::Grow { .. } => OpKind::Grow,
-            Op::Alloc { .. } => OpKind::Alloc,
+            Op::Alloc { .. } | Op::AllocConstrained { .. } => OpKind::Alloc,
+            Op::AllocAt { .. } => OpKind::AllocAt,
             Op::Free { .. } => OpKind::Free,
             Op::Scavenge { .. } => OpKind::Scavenge,
             Op::Cache => OpKind::Cache,
@@ -89,11 +104,12 @@ pub enum OpKind {
     Cache,
     Calloc,
     Flush,
+    AllocAt,
 }
 
 impl OpKind {
     /// Every kind, in a fixed order ([`OpKind::index`] is the position here).
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         OpKind::Grow,
         OpKind::Alloc,
         OpKind::Free,
@@ -101,6 +117,7 @@ impl OpKind {
         OpKind::Cache,
         OpKind::Calloc,
         OpKind::Flush,
+        OpKind::AllocAt,
     ];
 
     /// The op's name in the trace text.
@@ -113,6 +130,7 @@ impl OpKind {
             OpKind::Cache => "cache",
             OpKind::Calloc => "calloc",
             OpKind::Flush => "flush",
+            OpKind::AllocAt => "allocat",
         }
     }
 
@@ -146,10 +164,10 @@ impl OpCounts {
         self.0[k.index()]
     }
 
-    /// Allocations that `free K` can name: `alloc` and `calloc` ops.
+    /// Allocations that `free K` can name: `alloc`, `allocat` and `calloc` ops.
     #[inline]
     pub fn allocations(&self) -> usize {
-        self.of(OpKind::Alloc) + self.of(OpKind::Calloc)
+        self.of(OpKind::Alloc) + self.of(OpKind::AllocAt) + self.of(OpKind::Calloc)
     }
 
     fn add(&mut self, k: OpKind) {
@@ -258,7 +276,8 @@ impl Trace {
     fn parse_op(&self, op: &str, args: &[&str], live: &mut Liveness) -> Result<Op, String> {
         let Some(kind) = OpKind::from_name(op) else {
             return Err(format!(
-                "unknown op {op:?}; expected grow, alloc or free (v2 also: scavenge, cache, calloc, flush)"
+                "unknown op {op:?}; expected grow, alloc, allocat or free \
+                 (v2 also: scavenge, cache, calloc, flush)"
             ));
         };
         if kind.v2_only() && self.version < 2 {
@@ -267,9 +286,15 @@ impl Trace {
             ));
         }
         let want = match kind {
-            OpKind::Grow | OpKind::Calloc => 2,
+            OpKind::Grow | OpKind::Calloc | OpKind::AllocAt => 2,
             OpKind::Cache => 0,
             _ => 1,
+        };
+        // `alloc` may add `align=A` and `within=LO:HI` after its page count.
+        let (args, options) = if kind == OpKind::Alloc {
+            args.split_at(args.len().min(1))
+        } else {
+            (args, &[][..])
         };
         if args.len() != want {
             return Err(format!(
@@ -315,8 +340,55 @@ impl Trace {
             }
             OpKind::Alloc => {
                 let npages = at_least_1(num(0, "npages")?, "npages")?;
+                let (mut align, mut within) = (1, None);
+                for opt in options {
+                    let bad =
+                        || format!("bad alloc option {opt:?}; expected align=A or within=LO:HI");
+                    let (key, value) = opt.split_once('=').ok_or_else(bad)?;
+                    let number = |t: &str| {
+                        parse_num(t).ok_or_else(|| {
+                            format!(
+                                "{key} value {t:?} is not a decimal or 0x-hex number below 2^64"
+                            )
+                        })
+                    };
+                    match key {
+                        "align" => {
+                            align = number(value)?;
+                            if !align.is_power_of_two() {
+                                return Err(format!("align={align} is not a power of two"));
+                            }
+                        }
+                        "within" => {
+                            let (lo, hi) = value.split_once(':').ok_or_else(bad)?;
+                            let (lo, hi) = (number(lo)?, number(hi)?);
+                            if lo >= hi {
+                                return Err(format!("within={lo:#x}:{hi:#x} is empty"));
+                            }
+                            within = Some((lo, hi));
+                        }
+                        _ => return Err(bad()),
+                    }
+                }
                 live.freed.push(false);
-                Op::Alloc { npages }
+                if align == 1 && within.is_none() {
+                    Op::Alloc { npages }
+                } else {
+                    Op::AllocConstrained {
+                        npages,
+                        align,
+                        within,
+                    }
+                }
+            }
+            OpKind::AllocAt => {
+                let addr = num(0, "addr")?;
+                let npages = at_least_1(num(1, "npages")?, "npages")?;
+                if addr % crate::arch::PAGE_SIZE != 0 {
+                    return Err(format!("allocat address {addr:#x} is not page-aligned"));
+                }
+                live.freed.push(false);
+                Op::AllocAt { addr, npages }
             }
             OpKind::Free => {
                 let k = take(
@@ -494,6 +566,23 @@ impl Replay {
                 let (a, scav) = pa.alloc_scav(npages)?;
                 self.allocated(a, npages, scav);
             }
+            Op::AllocConstrained {
+                npages,
+                align,
+                within,
+            } => {
+                let (a, scav) = pa.alloc_constrained(npages, align, within)?;
+                self.allocated(a, npages, scav);
+            }
+            Op::AllocAt { addr, npages } => match pa.alloc_at(addr, npages) {
+                Ok(scav) => self.allocated(Some(addr), npages, scav),
+                // Not all grown and free: the allocation fails, as in the
+                // trace format.
+                Err(Error::NotFree { .. }) | Err(Error::BeyondAddressSpace { .. }) => {
+                    self.allocated(None, npages, 0)
+                }
+                Err(e) => return Err(e.into()),
+            },
             Op::Free { k } => {
                 let a = *self.addrs.get(k).ok_or(StepError::NoSuch {
                     what: "allocation",
@@ -694,5 +783,42 @@ mod tests {
              0x3000004000 24576\nscavenged 8192\nbounds 0x200c000 0x200c001\nchunk 0x200c000\n\
              scav 0x200c000 4+508\n"
         );
+    }
+
+    #[test]
+    fn constrained_forms_parse_and_replay() {
+        let t = Trace::parse(
+            "grow 0x3000000000 0x800000\nalloc 1\nalloc 2 align=4\n\
+             alloc 1 within=0x3000400000:0x3000800000\nalloc 3 align=2 within=0x3000002000:0x3000100000\n\
+             allocat 0x3000012000 2\nallocat 0x3000000000 1\nfree 4\n",
+        )
+        .unwrap();
+        assert_eq!(t.counts.allocations(), 6);
+        let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+        let r = Replay::run(&mut pa, &t).unwrap();
+        assert_eq!(
+            r.addrs,
+            vec![
+                0x30_0000_0000,
+                0x30_0000_8000,
+                0x30_0040_0000,
+                // Pages 2-4 would take page 4 (in use): the next aligned fit.
+                0x30_0000_c000,
+                0x30_0001_2000,
+                0
+            ]
+        );
+        pa.verify().unwrap();
+        for (text, frag) in [
+            ("alloc 1 align=3\n", "not a power of two"),
+            ("alloc 1 within=5:5\n", "is empty"),
+            ("alloc 1 size=4\n", "bad alloc option"),
+            ("alloc 1 within=5\n", "bad alloc option"),
+            ("allocat 0x3000000001 1\n", "not page-aligned"),
+            ("allocat 0x3000000000\n", "takes 2"),
+        ] {
+            let e = Trace::parse(text).unwrap_err();
+            assert!(e.msg.contains(frag), "{text:?}: {}", e.msg);
+        }
     }
 }

@@ -88,6 +88,47 @@ class PageAllocMachine(RuleBasedStateMachine):
         if got[0] is not None:
             self.live.append((got[0], npages))
 
+    @rule(
+        npages=st.one_of(st.integers(1, 8), st.integers(9, 700)),
+        align_log=st.integers(0, 10),
+        window=st.one_of(st.none(), st.tuples(st.integers(-2, 12), st.integers(0, 1 << 23), st.integers(1, 8 << 22))),
+    )
+    def alloc_constrained(self, npages, align_log, window):
+        align = 1 << align_log
+        within = None
+        if window is not None:
+            c, off, size = window
+            lo = self.ly.chunk_base(max(1, self.model.bounds[0] + c)) + off
+            within = (lo, lo + size)
+        want = self.model.alloc_constrained(npages, align, within)
+        got = self.pa.alloc_scav(npages, align=align, within=within)
+        note(f"alloc_scav({npages}, align={align}, within={within}) -> {got}")
+        assert got == want, f"alloc({npages}, align={align}, within={within}): got {got}, model {want}"
+        if got[0] is not None:
+            self.live.append((got[0], npages))
+
+    @rule(c=st.integers(-1, 8), page=st.integers(0, CHUNK_PAGES - 1), npages=st.integers(1, 600))
+    def alloc_at(self, c, page, npages):
+        ci = max(1, self.model.bounds[0] + c)
+        addr = self.ly.page_base(ci, page)
+        try:
+            want = self.model.alloc_at(addr, npages)
+        except ModelError:
+            want = None
+        note(f"alloc_at({addr:#x}, {npages}) -> model {want}")
+        if want is None:
+            before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
+            try:
+                self.pa.alloc_at(addr, npages)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError("alloc_at accepted pages that are not all grown and free")
+            assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
+        else:
+            assert self.pa.alloc_at(addr, npages) == want
+            self.live.append((addr, npages))
+
     @rule(nbytes=SCAVENGE_BYTES)
     def scavenge(self, nbytes):
         want = self.model.scavenge(nbytes)

@@ -125,12 +125,44 @@ class Model:
                 continue
             i = flags.find(want)
             if i >= 0:
-                c, p = first + i // CHUNK_PAGES, i % CHUNK_PAGES
-                scav = sum(self.scav[c + (p + k) // CHUNK_PAGES][(p + k) % CHUNK_PAGES] for k in range(npages))
-                self._set(c, p, npages, 1)
-                self._set(c, p, npages, 0, self.scav)
-                return self.addr(c, p), scav * PAGE_SIZE
+                return self._take(first + i // CHUNK_PAGES, i % CHUNK_PAGES, npages)
         return None, 0
+
+    def alloc_constrained(self, npages: int, align: int = 1, within: tuple[int, int] | None = None) -> tuple[int | None, int]:
+        """Scans every candidate address in search order (linearized): the
+        lowest one that is a multiple of ``align`` pages, lies in ``within``
+        and has ``npages`` free pages; taken as by ``alloc_scav``."""
+        if npages < 1 or align < 1 or align & (align - 1):
+            raise ModelError("npages or align")
+        lo, hi = within if within is not None else (0, 1 << 64)
+        if lo >= hi:
+            raise ModelError("window")
+        for first, flags in self.groups():
+            for i in range(len(flags) - npages + 1):
+                c, p = first + i // CHUNK_PAGES, i % CHUNK_PAGES
+                a = self.addr(c, p)
+                if a % (align * PAGE_SIZE) or a < lo or a + npages * PAGE_SIZE > hi:
+                    continue
+                if not any(flags[i : i + npages]):
+                    return self._take(c, p, npages)
+        return None, 0
+
+    def alloc_at(self, addr: int, npages: int) -> int:
+        """Claims exactly these pages (all grown and free); scavenged bytes."""
+        if npages < 1 or addr % PAGE_SIZE:
+            raise ModelError("npages or alignment")
+        c, p = self.locate(addr)
+        for k in range(npages):
+            cc, pp = c + (p + k) // CHUNK_PAGES, (p + k) % CHUNK_PAGES
+            if cc not in self.chunks or self.chunks[cc][pp]:
+                raise ModelError("not free")
+        return self._take(c, p, npages)[1]
+
+    def _take(self, c: int, p: int, npages: int) -> tuple[int, int]:
+        scav = sum(self.scav[c + (p + k) // CHUNK_PAGES][(p + k) % CHUNK_PAGES] for k in range(npages))
+        self._set(c, p, npages, 1)
+        self._set(c, p, npages, 0, self.scav)
+        return self.addr(c, p), scav * PAGE_SIZE
 
     def free(self, base: int, npages: int) -> None:
         if npages < 1 or base % PAGE_SIZE:

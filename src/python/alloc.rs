@@ -91,15 +91,34 @@ impl PageAlloc {
     }
 
     /// Go's alloc: the base address of the lowest run of npages free pages,
-    /// now in use; None when nothing fits.
-    fn alloc(&self, npages: U64) -> PyResult<Option<u64>> {
-        Ok(self.lock().alloc(npages.0)?)
+    /// now in use; None when nothing fits. With align (pages, a power of two)
+    /// the lowest such address that is a multiple of align pages; with
+    /// within=(lo, hi) the lowest inside lo <= addr, addr + size <= hi.
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn alloc(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
+        Ok(self.alloc_scav(npages, align, within)?.0)
     }
 
     /// Go 1.19's alloc: (base address of the lowest fit or None, bytes of it
-    /// that were scavenged).
-    fn alloc_scav(&self, npages: U64) -> PyResult<(Option<u64>, u64)> {
-        Ok(self.lock().alloc_scav(npages.0)?)
+    /// that were scavenged); align and within as for alloc.
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn alloc_scav(
+        &self,
+        npages: U64,
+        align: U64,
+        within: Option<(U64, U64)>,
+    ) -> PyResult<(Option<u64>, u64)> {
+        let mut pa = self.lock();
+        Ok(match (align.0, within) {
+            (1, None) => pa.alloc_scav(npages.0)?,
+            (a, w) => pa.alloc_constrained(npages.0, a, w.map(|(lo, hi)| (lo.0, hi.0)))?,
+        })
+    }
+
+    /// Claims exactly the npages pages at addr; ValueError (and no change)
+    /// unless they are all grown and free. Returns the scavenged bytes.
+    fn alloc_at(&self, addr: U64, npages: U64) -> PyResult<u64> {
+        Ok(self.lock().alloc_at(addr.0, npages.0)?)
     }
 
     /// Go 1.19's scavenge: marks free pages scavenged, highest marked chunks

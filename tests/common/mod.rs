@@ -51,6 +51,34 @@ impl Model {
         self.set(c, i, n, true);
         Some((c, i))
     }
+    /// Whether the `n` pages from linearized page `lp` are all grown and free.
+    pub fn free_at(&self, lp: u64, n: u64) -> bool {
+        (lp..lp + n).all(|q| {
+            self.chunks
+                .get(&(q / P))
+                .is_some_and(|pages| !pages[(q % P) as usize])
+        })
+    }
+
+    /// The lowest linearized page `lp` in `[from, to - n]` with
+    /// `lp % align == phase` and `n` free pages there: a scan of every
+    /// candidate, in address order.
+    pub fn first_fit_constrained(
+        &self,
+        n: u64,
+        align: u64,
+        phase: u64,
+        from: u64,
+        to: u64,
+    ) -> Option<u64> {
+        let lo = self.chunks.keys().next()? * P;
+        let hi = (self.chunks.keys().next_back()? + 1) * P;
+        (from.max(lo)..to.min(hi))
+            .filter(|lp| lp % align == phase % align)
+            .take_while(|lp| lp + n <= to)
+            .find(|&lp| self.free_at(lp, n))
+    }
+
     pub fn set(&mut self, c: u64, i: u64, n: u64, used: bool) {
         let (mut c, mut i) = (c, i);
         for _ in 0..n {

@@ -1,0 +1,282 @@
+//! Constrained allocation: first fit at an alignment, inside a window, and
+//! at a fixed address, all exact (never over-allocating and trimming, as Go
+//! does when it needs physical-page alignment).
+//!
+//! The search walks the radix tree in address order looking for the lowest
+//! page `s` at or after a bound where `n` free pages begin. Summaries prune
+//! it as they prune Go's `find`: an entry whose free run at its start, added
+//! to the free pages carried from the entries before it, reaches `n` answers
+//! at once; an entry whose `max` is below `n` is passed over, carrying only
+//! its free `end`; only an entry whose `max` fits (or the one holding the
+//! bound) is entered. From `s`, the lowest aligned address `a >= s` inside
+//! the window is the candidate; if its pages are all free it is the answer
+//! (no lower address can be: every page from the bound to `s` is in a run too
+//! short for `n`, and the addresses in `[s, a)` are misaligned or outside
+//! the window). Otherwise the first in-use page `u` in the candidate rules
+//! out every start up to `u`, and the walk continues from `u + 1`. Each round
+//! moves the bound forward, so the search ends; each costs one descent.
+
+use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_PAGES};
+use crate::error::{Error, Result};
+use crate::PageAlloc;
+
+/// What scanning one summary entry found.
+enum Scan {
+    /// The lowest page at or after the bound where the run of `n` begins.
+    Found(u64),
+    /// No run of `n` begins here; the free pages at the entry's end
+    /// (`len` of them, from `start`), which the next entry may extend.
+    Carry { start: u64, len: u64 },
+}
+
+const NO_CARRY: Scan = Scan::Carry { start: 0, len: 0 };
+
+impl PageAlloc {
+    /// First fit of `npages` pages at an address that is a multiple of
+    /// `align` pages (a power of two), inside `within = (lo, hi)` when given
+    /// (`lo <= address` and `address + npages * PAGE_SIZE <= hi`; any byte
+    /// addresses). Returns the address (`None` when nothing fits) and the
+    /// scavenged bytes taken, like [`PageAlloc::alloc_scav`]. With
+    /// `align == 1` and no window it returns exactly what `alloc` returns.
+    ///
+    /// Cost: one radix descent per candidate run of `npages` free pages
+    /// (each as `find`'s), plus a bitmap check of the candidate's pages; a
+    /// failed candidate moves the search past its first in-use page.
+    pub fn alloc_constrained(
+        &mut self,
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    ) -> Result<(Option<u64>, u64)> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if align == 0 || !align.is_power_of_two() {
+            return Err(Error::BadAlign { align });
+        }
+        for (from, to) in self.window_pages(within)? {
+            if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
+                let lin = p << PAGE_SHIFT;
+                let scav = self.alloc_range(lin, npages);
+                return Ok((Some(self.ly.unlin(lin)), scav * PAGE_SIZE));
+            }
+        }
+        Ok((None, 0))
+    }
+
+    /// Claims exactly the `npages` pages at `addr` (page-aligned), which must
+    /// all be grown and free; returns the scavenged bytes among them. An
+    /// error changes nothing.
+    ///
+    /// Cost: a bitmap check of the pages, then one `update`: only the
+    /// summaries on the path to those pages are read and written.
+    pub fn alloc_at(&mut self, addr: u64, npages: u64) -> Result<u64> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if addr % PAGE_SIZE != 0 {
+            return Err(Error::Misaligned { addr });
+        }
+        let len = npages
+            .checked_mul(PAGE_SIZE)
+            .ok_or(Error::BeyondAddressSpace {
+                addr,
+                len: u64::MAX,
+                bits: self.ly.heap_addr_bits,
+            })?;
+        let lin = self.ly.lin_checked(addr, len)?;
+        let p = lin >> PAGE_SHIFT;
+        if let Some(u) = self.first_used_in(p, npages) {
+            return Err(Error::NotFree {
+                addr,
+                npages,
+                page: self.ly.unlin(u << PAGE_SHIFT),
+            });
+        }
+        Ok(self.alloc_range(lin, npages) * PAGE_SIZE)
+    }
+
+    /// The window as linearized page intervals `[from, to)`, in search
+    /// order: one, or two when the real window wraps past the top of the
+    /// linearized space (amd64's kernel half).
+    fn window_pages(&self, within: Option<(u64, u64)>) -> Result<Vec<(u64, u64)>> {
+        let space_pages = self.ly.space_bytes() >> PAGE_SHIFT;
+        let Some((lo, hi)) = within else {
+            return Ok(vec![(0, space_pages)]);
+        };
+        if lo >= hi {
+            return Err(Error::BadWindow { lo, hi });
+        }
+        // Real [lo, hi) in linearized bytes, clipped to the space: pages
+        // whose first byte is at or after lo and whose last is below hi.
+        let space = self.ly.space_bytes();
+        let (l0, l1) = (self.ly.lin(lo), self.ly.lin(hi - 1));
+        let piece = |a: u64, b_incl: u64| -> Option<(u64, u64)> {
+            let a = a.min(space);
+            let b = b_incl.min(space - 1) + 1;
+            let (from, to) = (a.div_ceil(PAGE_SIZE), b >> PAGE_SHIFT);
+            (from < to).then_some((from, to))
+        };
+        let mut out = Vec::with_capacity(2);
+        if l0 <= l1 {
+            out.extend(piece(l0, l1));
+        } else {
+            // Wraps: the low linearized piece comes first in search order.
+            out.extend(piece(0, l1));
+            out.extend(piece(l0, u64::MAX));
+        }
+        Ok(out)
+    }
+
+    /// The lowest page `a` in `[from, to - npages]` with `a` congruent to the
+    /// real page 0 modulo `align` and pages `[a, a + npages)` free.
+    fn first_fit_constrained(&self, npages: u64, align: u64, from: u64, to: u64) -> Option<u64> {
+        // Aligned means aligned as a real address; the linearizing offset is
+        // a multiple of the page size, so work in linearized pages.
+        let phase = (self.ly.arena_base_offset >> PAGE_SHIFT) & (align - 1);
+        let mut from = from;
+        loop {
+            let s = self.first_run_from(npages, from)?;
+            let a = s + (phase.wrapping_sub(s) & (align - 1));
+            if a.checked_add(npages).is_none_or(|end| end > to) {
+                return None;
+            }
+            match self.first_used_in(a, npages) {
+                None => return Some(a),
+                Some(u) => {
+                    debug_assert!(u >= from);
+                    from = u + 1;
+                }
+            }
+        }
+    }
+
+    /// The first page in `[p, p + n)` (linearized) that is in use or not
+    /// grown, if any.
+    pub(crate) fn first_used_in(&self, p: u64, n: u64) -> Option<u64> {
+        let mut p = p;
+        let end = p + n;
+        while p < end {
+            let ci = p >> LOG_PALLOC_CHUNK_PAGES;
+            if !self.is_grown(ci) {
+                return Some(p);
+            }
+            let i = p % PALLOC_CHUNK_PAGES;
+            let k = (PALLOC_CHUNK_PAGES - i).min(end - p);
+            if let Some((j, _)) = self.data(ci).bits.next_run(i, true) {
+                if j < i + k {
+                    return Some((ci << LOG_PALLOC_CHUNK_PAGES) + j);
+                }
+            }
+            p += k;
+        }
+        None
+    }
+
+    /// The lowest page `s >= from` such that pages `[s, s + n)` are free.
+    fn first_run_from(&self, n: u64, from: u64) -> Option<u64> {
+        if self.start == 0 {
+            return None;
+        }
+        let end = self.end << LOG_PALLOC_CHUNK_PAGES;
+        let from = from.max(self.start << LOG_PALLOC_CHUNK_PAGES);
+        if from >= end {
+            return None;
+        }
+        let log0 = self.ly.level_log_pages[0];
+        let mut carry = NO_CARRY;
+        for i in (from >> log0)..=((end - 1) >> log0) {
+            carry = self.scan(0, i, n, from, carry);
+            if let Scan::Found(s) = carry {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Scans summary `i` of level `l` for the first run of `n` free pages
+    /// starting at or after page `from`, continuing the run `carry` of free
+    /// pages that ends where this entry begins.
+    fn scan(&self, l: usize, i: u64, n: u64, from: u64, carry: Scan) -> Scan {
+        let Scan::Carry {
+            start: cstart,
+            len: clen,
+        } = carry
+        else {
+            return carry;
+        };
+        let log = self.ly.level_log_pages[l];
+        let (base, size) = (i << log, 1u64 << log);
+        if base + size <= from {
+            return NO_CARRY;
+        }
+        let (s, m, e) = self.sum_fmt.unpack(self.sum(l, i));
+        let run_start = |own: u64| if clen > 0 { cstart } else { own };
+        if base >= from {
+            // The carried run and this entry's start make a fit: it begins
+            // where the carried run does.
+            if clen + s >= n {
+                return Scan::Found(run_start(base));
+            }
+            if s == size {
+                return Scan::Carry {
+                    start: run_start(base),
+                    len: clen + size,
+                };
+            }
+            if m < n {
+                return Scan::Carry {
+                    start: base + size - e,
+                    len: e,
+                };
+            }
+        } else if m < n {
+            // Holds the bound but no fit: only its free end (the part at or
+            // after the bound) can start one.
+            let start = (base + size - e).max(from);
+            return Scan::Carry {
+                start,
+                len: base + size - start,
+            };
+        }
+        // A fit may lie inside: descend.
+        if l == self.ly.leaf() {
+            return self.scan_chunk(i, n, from.saturating_sub(base), cstart, clen);
+        }
+        let bits = self.ly.level_bits[l + 1];
+        let mut c = Scan::Carry {
+            start: cstart,
+            len: clen,
+        };
+        for child in (i << bits)..((i + 1) << bits) {
+            c = self.scan(l + 1, child, n, from, c);
+            if let Scan::Found(_) = c {
+                break;
+            }
+        }
+        c
+    }
+
+    /// The leaf case of [`PageAlloc::scan`]: chunk `ci`'s bitmap from page
+    /// `fp` on, continuing the carried run (which can only meet page 0).
+    fn scan_chunk(&self, ci: u64, n: u64, fp: u64, cstart: u64, clen: u64) -> Scan {
+        let base = ci << LOG_PALLOC_CHUNK_PAGES;
+        let bits = &self.data(ci).bits;
+        let mut i = fp;
+        while let Some((j, len)) = bits.next_run(i, false) {
+            let (start, run) = if j == 0 && clen > 0 {
+                (cstart, clen + len)
+            } else {
+                (base + j, len)
+            };
+            if run >= n {
+                return Scan::Found(start);
+            }
+            if j + len == PALLOC_CHUNK_PAGES {
+                return Scan::Carry { start, len: run };
+            }
+            i = j + len;
+        }
+        NO_CARRY
+    }
+}
