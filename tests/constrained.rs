@@ -23,7 +23,7 @@ fn random_run(arch: Arch, seed: u64) {
         pa.grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES).unwrap();
         model.grow(c, c + n);
     }
-    let phase_pages = (ly.arena_base_offset >> PAGE_SHIFT) as u64;
+    let phase_pages = ly.arena_base_offset >> PAGE_SHIFT;
     let mut live: Vec<(u64, u64)> = Vec::new();
     let lin_page = |addr: u64| ly.lin(addr) >> PAGE_SHIFT;
     for step in 0..400 {
