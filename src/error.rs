@@ -59,6 +59,15 @@ pub enum Error {
     /// `alloc_at` of pages that are not all grown and free; `page` is the
     /// first that is not.
     NotFree { addr: u64, npages: u64, page: u64 },
+    /// A page size that is not a power of two.
+    BadPageSize { page_size: u64 },
+    /// A `RangeAllocator` size smaller than the current one, or too large.
+    BadRangeSize { size: u64, current: u64 },
+    /// `[offset, offset + nbytes)` does not lie inside a `RangeAllocator`.
+    OutOfRange { offset: u64, nbytes: u64, size: u64 },
+    /// Bytes that are not a snapshot `from_bytes` can restore; the message
+    /// says why.
+    BadSnapshot(String),
     /// A `Heap` allocation that does not fit even after growing the heap to
     /// its `max_bytes`.
     HeapFull { npages: u64, max_bytes: u64 },
@@ -163,6 +172,22 @@ impl fmt::Display for Error {
             Error::BadCachePages { npages } => {
                 write!(f, "a page cache allocates at least 1 page, got {npages}")
             }
+            Error::BadSnapshot(why) => write!(f, "bad snapshot: {why}"),
+            Error::BadPageSize { page_size } => {
+                write!(f, "page_size must be a power of two, got {page_size}")
+            }
+            Error::BadRangeSize { size, current } => write!(
+                f,
+                "size {size} cannot replace {current}: a range only grows, within 96 Ti pages"
+            ),
+            Error::OutOfRange {
+                offset,
+                nbytes,
+                size,
+            } => write!(
+                f,
+                "[{offset:#x}, +{nbytes:#x}) is not inside the range [0, {size:#x})"
+            ),
             Error::BadAlign { align } => {
                 write!(f, "align must be a power of two (in pages), got {align}")
             }

@@ -75,7 +75,10 @@
 //! - `python` (feature `python`): the only module that knows Python, one
 //!   file per concern below it.
 //!
-//! Room for what comes next: `snapshot` (`to_bytes` / `from_bytes`).
+//! - [`snapshot`]: exact snapshots (`to_bytes` / `from_bytes`).
+//! - [`range`]: [`RangeAllocator`], first fit over the byte offsets of any
+//!   address space, on top of the allocator.
+//!
 //! Benchmark scaffolding (the SCENARIOS.md scenarios and their PRNG) lives
 //! in `benches/common/` and `tests/common/`, outside the public API; Go's
 //! own tests of the inner pieces are ported in `gotests` (test builds only).
@@ -113,8 +116,10 @@ pub mod cache;
 pub mod constrained;
 pub mod error;
 pub mod heap;
+pub mod range;
 pub mod ranges;
 pub mod scavenge;
+pub mod snapshot;
 pub mod summary;
 pub mod trace;
 pub mod vm;
@@ -135,5 +140,6 @@ pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
 pub use cache::PageCache;
 pub use error::{Error, Result};
 pub use heap::{Heap, HeapStats, HEAP_ARENA_BYTES};
+pub use range::{RangeAllocator, RangeStats};
 pub use ranges::AddrRanges;
 pub use summary::{PallocSum, SumFormat};

@@ -4,7 +4,7 @@
 //! mapping) and the module; one file per concern below it: `layout`
 //! (Layout and the summary functions), `bits` (PallocBits, PageCache),
 //! `alloc` (PageAlloc, Occupancy), `heap` (Heap, Span: real pages as
-//! buffers), `trace` (TraceReplay).
+//! buffers), `range` (RangeAllocator), `trace` (TraceReplay).
 //!
 //! It is thin on purpose. Arguments arrive as typed parameters ([`U64`],
 //! [`ArchArg`], [`Bitmap`]) whose extraction raises `TypeError` for the wrong
@@ -36,6 +36,7 @@ mod alloc;
 mod bits;
 mod heap;
 mod layout;
+mod range;
 mod trace;
 
 create_exception!(
@@ -173,6 +174,8 @@ mod _pagealloc {
     use super::layout::{
         find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, Layout,
     };
+    #[pymodule_export]
+    use super::range::{RangeAllocator, RangeStats};
     #[pymodule_export]
     use super::trace::TraceReplay;
 

@@ -217,6 +217,21 @@ impl ScavengeIndex {
         self.set_byte(ci / 8, b);
     }
 
+    /// The search address and whether a mark raised it (for snapshots).
+    pub(crate) fn search_state(&self) -> (u64, bool) {
+        (self.search_addr, self.marked)
+    }
+
+    /// Restores what [`ScavengeIndex::search_state`] read, and chunk marks
+    /// (for snapshots; the chunks' bytes must be committed).
+    pub(crate) fn restore(&mut self, search_addr: u64, marked: bool, chunks: &[u64]) {
+        self.search_addr = search_addr;
+        self.marked = marked;
+        for &ci in chunks {
+            self.set_byte(ci / 8, self.byte(ci / 8) | 1 << (ci % 8));
+        }
+    }
+
     /// Whether chunk `ci` is marked.
     pub(crate) fn is_marked(&self, ci: u64) -> bool {
         self.chunks.is_committed(ci as usize / 8, 1) && self.byte(ci / 8) >> (ci % 8) & 1 == 1

@@ -152,10 +152,21 @@ class PageAlloc:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:
         """Make [base, base+size), rounded out to whole chunks, known and free."""
-    def alloc(self, npages: int) -> Optional[int]:
-        """The base address of the lowest fit, now in use; None if nothing fits."""
-    def alloc_scav(self, npages: int) -> tuple[Optional[int], int]:
+    def alloc(self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None) -> Optional[int]:
+        """The base address of the lowest fit, now in use; None if nothing fits.
+        align: pages, a power of two; within: (lo, hi) byte addresses."""
+    def alloc_scav(
+        self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None
+    ) -> tuple[Optional[int], int]:
         """Go 1.19's alloc: (address or None, bytes of it that were scavenged)."""
+    def alloc_at(self, addr: int, npages: int) -> int:
+        """Claims exactly these pages (ValueError unless all grown and free); scavenged bytes."""
+    def to_bytes(self) -> bytes:
+        """An exact snapshot, sized by the grown heap."""
+    @classmethod
+    def from_bytes(cls: type[_PA], data: bytes) -> _PA:
+        """Rebuilds an allocator from to_bytes(); ValueError for damaged bytes."""
+    def __reduce__(self) -> tuple[object, tuple[bytes]]: ...
     def scavenge(self, nbytes: int) -> int:
         """Go 1.19's scavenge: bytes released, highest marked chunks first."""
     def alloc_to_cache(self) -> PageCache:
@@ -254,6 +265,38 @@ class Span:
     def __len__(self) -> int: ...
     def __buffer__(self, flags: int) -> memoryview: ...
     def __release_buffer__(self, view: memoryview) -> None: ...
+
+class RangeStats:
+    """A RangeAllocator's counters (bytes, except free_runs)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def in_use(self) -> int: ...
+    @property
+    def free(self) -> int: ...
+    @property
+    def largest_free(self) -> int: ...
+    @property
+    def free_runs(self) -> int: ...
+
+class RangeAllocator:
+    """Exact first fit over offsets [0, size) of any space, in pages of page_size bytes."""
+
+    def __init__(self, size: int, page_size: int = 4096) -> None: ...
+    def alloc(self, nbytes: int, align: Optional[int] = None) -> Optional[int]:
+        """The lowest offset of nbytes (rounded up to pages) that is a multiple of align bytes."""
+    def free(self, offset: int, nbytes: int) -> None: ...
+    def alloc_at(self, offset: int, nbytes: int) -> None: ...
+    def grow(self, new_size: int) -> None: ...
+    def stats(self) -> RangeStats: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def page_size(self) -> int: ...
+    def verify(self) -> None: ...
 
 class TraceReplay:
     """Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyBytes, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
@@ -82,6 +82,31 @@ impl PageAlloc {
         let pa = cls.call1((arch.0.name(),))?;
         *pa.cast::<PageAlloc>()?.get().lock() = engine;
         Ok(pa)
+    }
+
+    /// The allocator's exact state as bytes (bounds, bitmaps, scavenged bits,
+    /// search address, scavenge index), sized by the grown heap.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.detach(|| self.lock().to_bytes());
+        PyBytes::new(py, &data)
+    }
+
+    /// Rebuilds an allocator from to_bytes(); ValueError for damaged or
+    /// truncated bytes.
+    #[classmethod]
+    fn from_bytes<'py>(cls: &Bound<'py, PyType>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let engine = cls.py().detach(|| Engine::from_bytes(data))?;
+        let pa = cls.call1((engine.arch().name(),))?;
+        *pa.cast::<PageAlloc>()?.get().lock() = engine;
+        Ok(pa)
+    }
+
+    /// Pickling (and copy.copy / copy.deepcopy) goes through to_bytes.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        Ok((from_bytes, (slf.get().to_bytes(slf.py()),)))
     }
 
     /// Go's grow: makes [base, base+size) known and free, rounded out to

@@ -1,0 +1,238 @@
+//! Exact snapshots of a `PageAlloc`: [`PageAlloc::to_bytes`] and
+//! [`PageAlloc::from_bytes`].
+//!
+//! A snapshot holds what the allocator's future depends on: the preset, the
+//! grown chunk ranges, every grown chunk's alloc and scavenged bitmaps, the
+//! search address, the scavenge index's marks and search state, and the huge
+//! page size. Summaries are not stored: they follow from the bitmaps and are
+//! recomputed, then checked with `verify`. The size is proportional to the
+//! grown heap (128 bytes per chunk plus a small header), not to the address
+//! space.
+//!
+//! Format (little-endian): the magic `PAGEALC\0`, a format version (u32),
+//! the preset (u8) and 3 zero bytes, the huge page size in pages (u64), the
+//! search address (u64, linearized), the scavenge index's search address
+//! (u64) and marked flag (u8) and 7 zero bytes, the number of grown ranges
+//! (u64) and each range's first and limit chunk (u64, u64); then for every
+//! grown chunk in order its alloc bitmap and its scavenged bitmap (8 words
+//! each); then one bit per grown chunk, in order, set when the chunk is
+//! marked in the scavenge index; then an FNV-1a 64 checksum of all that.
+//! `from_bytes` checks the exact length, the checksum and every invariant,
+//! and refuses anything else with [`Error::BadSnapshot`], changing nothing.
+
+use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
+use crate::bits::{PallocBits, PallocData, WORDS};
+use crate::error::{Error, Result};
+use crate::PageAlloc;
+
+const MAGIC: &[u8; 8] = b"PAGEALC\0";
+/// The format version `to_bytes` writes and `from_bytes` reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8;
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn arch_code(a: Arch) -> u8 {
+    match a {
+        Arch::Amd64 => 0,
+        Arch::Arm64 => 1,
+        Arch::I386 => 2,
+    }
+}
+
+/// Reads a snapshot front to back, refusing short input.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.buf.len() < n {
+            return Err(bad("truncated"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::BadSnapshot(why.into())
+}
+
+impl PageAlloc {
+    /// The allocator's exact state as bytes (see the module docs): an
+    /// allocator rebuilt by [`PageAlloc::from_bytes`] returns the same
+    /// results for every later operation. O(grown chunks).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let ranges = self.grown_ranges();
+        let chunks: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+        let mut out = Vec::with_capacity(
+            HEADER + ranges.len() * 16 + chunks as usize * 128 + chunks.div_ceil(8) as usize + 8,
+        );
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        out.extend_from_slice(&[arch_code(self.ly.arch), 0, 0, 0]);
+        out.extend_from_slice(&self.huge_pages.to_le_bytes());
+        out.extend_from_slice(&self.search_addr.to_le_bytes());
+        let (sa, marked) = self.scav_index.search_state();
+        out.extend_from_slice(&sa.to_le_bytes());
+        out.extend_from_slice(&[u8::from(marked), 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(ranges.len() as u64).to_le_bytes());
+        for r in ranges {
+            out.extend_from_slice(&r.start.to_le_bytes());
+            out.extend_from_slice(&r.end.to_le_bytes());
+        }
+        for ci in self.grown_chunks() {
+            let d = self.data(ci);
+            for w in d.bits.0.iter().chain(d.scavenged.0.iter()) {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        let mut marks = vec![0u8; chunks.div_ceil(8) as usize];
+        for (k, ci) in self.grown_chunks().enumerate() {
+            if self.scav_index.is_marked(ci) {
+                marks[k / 8] |= 1 << (k % 8);
+            }
+        }
+        out.extend_from_slice(&marks);
+        let sum = fnv1a(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Rebuilds an allocator from [`PageAlloc::to_bytes`]. Refuses (with
+    /// [`Error::BadSnapshot`]) a wrong length, magic, version or checksum,
+    /// and any state the allocator could not have been in. O(grown chunks),
+    /// plus committing their metadata.
+    pub fn from_bytes(data: &[u8]) -> Result<PageAlloc> {
+        if data.len() < HEADER + 8 {
+            return Err(bad(format!(
+                "{} bytes is shorter than any snapshot",
+                data.len()
+            )));
+        }
+        let (body, sum) = data.split_at(data.len() - 8);
+        if &body[..8] != MAGIC {
+            return Err(bad("not a pagealloc snapshot (bad magic)"));
+        }
+        if fnv1a(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
+            return Err(bad("checksum mismatch: the bytes are damaged"));
+        }
+        let mut r = Reader { buf: &body[8..] };
+        let version = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
+        if version != SNAPSHOT_VERSION {
+            return Err(bad(format!(
+                "format version {version}; this build reads {SNAPSHOT_VERSION}"
+            )));
+        }
+        let arch = match r.take(4)? {
+            [0, 0, 0, 0] => Arch::Amd64,
+            [1, 0, 0, 0] => Arch::Arm64,
+            [2, 0, 0, 0] => Arch::I386,
+            other => return Err(bad(format!("unknown preset code {other:?}"))),
+        };
+        let ly = arch.layout();
+        let huge_pages = r.u64()?;
+        let search_addr = r.u64()?;
+        let scav_search = r.u64()?;
+        let scav_marked = match r.take(8)? {
+            [m @ (0 | 1), 0, 0, 0, 0, 0, 0, 0] => *m == 1,
+            _ => return Err(bad("bad scavenge index flags")),
+        };
+        let nranges = r.u64()?;
+        if nranges > ly.max_chunks {
+            return Err(bad(format!("{nranges} grown ranges")));
+        }
+        let mut ranges = Vec::with_capacity(nranges as usize);
+        for _ in 0..nranges {
+            let (s, e) = (r.u64()?, r.u64()?);
+            let ok = s < e
+                && e <= ly.max_chunks
+                && ranges.last().is_none_or(|&(_, pe): &(u64, u64)| pe < s);
+            if !ok {
+                return Err(bad(format!("bad grown range [{s:#x}, {e:#x})")));
+            }
+            ranges.push((s, e));
+        }
+        let chunks: u64 = ranges.iter().map(|&(s, e)| e - s).sum();
+        let rest = (chunks as usize)
+            .checked_mul(128)
+            .and_then(|b| b.checked_add((chunks as usize).div_ceil(8)));
+        if rest != Some(r.buf.len()) {
+            return Err(bad(format!(
+                "length: {} bytes of bitmaps and marks for {chunks} chunks",
+                r.buf.len()
+            )));
+        }
+        let mut pa = PageAlloc::new(arch)?;
+        for &(s, e) in &ranges {
+            pa.grow(ly.chunk_base(s), (e - s) * PALLOC_CHUNK_BYTES)
+                .map_err(|e| bad(format!("grown range refused: {e}")))?;
+        }
+        let chunk_list: Vec<u64> = pa.grown_chunks().collect();
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        for &ci in &chunk_list {
+            let raw = r.take(128)?;
+            let mut d = PallocData::default();
+            for (k, w) in raw.chunks_exact(8).enumerate() {
+                if k < WORDS {
+                    d.bits.0[k] = word(w);
+                } else {
+                    d.scavenged.0[k - WORDS] = word(w);
+                }
+            }
+            if d.bits.0.iter().zip(&d.scavenged.0).any(|(a, s)| a & s != 0) {
+                return Err(bad(format!(
+                    "chunk {ci:#x} has pages both in use and scavenged"
+                )));
+            }
+            *pa.data_mut(ci) = d;
+        }
+        let marks = r.take(chunk_list.len().div_ceil(8))?;
+        let marked: Vec<u64> = chunk_list
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| marks[k / 8] >> (k % 8) & 1 == 1)
+            .map(|(_, &ci)| ci)
+            .collect();
+        // Summaries from the bitmaps, one chunk at a time.
+        for &ci in &chunk_list {
+            let alloc = pa.data(ci).bits != PallocBits::EMPTY;
+            pa.update(
+                ci << LOG_PALLOC_CHUNK_BYTES,
+                PALLOC_CHUNK_PAGES,
+                false,
+                alloc,
+            );
+        }
+        let search_ok = search_addr == ly.max_search_lin
+            || pa.is_grown(search_addr >> LOG_PALLOC_CHUNK_BYTES)
+                && search_addr % crate::PAGE_SIZE == 0;
+        if !search_ok {
+            return Err(bad(format!(
+                "search address {search_addr:#x} is not on the heap"
+            )));
+        }
+        pa.search_addr = search_addr;
+        let scav_ok = scav_search == 0
+            || scav_search < ly.space_bytes() && scav_search % crate::PAGE_SIZE == 0;
+        if !scav_ok || huge_pages > PALLOC_CHUNK_PAGES * 1024 {
+            return Err(bad("bad scavenger state"));
+        }
+        pa.scav_index.restore(scav_search, scav_marked, &marked);
+        pa.huge_pages = huge_pages;
+        pa.verify()
+            .map_err(|e| bad(format!("inconsistent state: {e}")))?;
+        Ok(pa)
+    }
+}
