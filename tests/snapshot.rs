@@ -10,7 +10,7 @@ use pagealloc::{Arch, Error, PageAlloc, PALLOC_CHUNK_BYTES};
 /// Random grows, allocs (plain, aligned), frees and scavenges; returns a
 /// digest of every result.
 fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: usize) -> Vec<u64> {
-    let ly = pa.layout().clone();
+    let ly = *pa.layout();
     let b = ly.base_chunk_idx();
     let mut out = Vec::new();
     for _ in 0..steps {
