@@ -2,19 +2,20 @@
 //! at a fixed address, all exact (never over-allocating and trimming, as Go
 //! does when it needs physical-page alignment).
 //!
-//! The search walks the radix tree in address order looking for the lowest
-//! page `s` at or after a bound where `n` free pages begin. Summaries prune
-//! it as they prune Go's `find`: an entry whose free run at its start, added
-//! to the free pages carried from the entries before it, reaches `n` answers
-//! at once; an entry whose `max` is below `n` is passed over, carrying only
-//! its free `end`; only an entry whose `max` fits (or the one holding the
-//! bound) is entered. From `s`, the lowest aligned address `a >= s` inside
-//! the window is the candidate; if its pages are all free it is the answer
-//! (no lower address can be: every page from the bound to `s` is in a run too
-//! short for `n`, and the addresses in `[s, a)` are misaligned or outside
-//! the window). Otherwise the first in-use page `u` in the candidate rules
-//! out every start up to `u`, and the walk continues from `u + 1`. Each round
-//! moves the bound forward, so the search ends; each costs one descent.
+//! The search walks the radix tree once, in address order, visiting the
+//! maximal runs of free pages at or after a bound (the window's start, or the
+//! search address when that is higher: no page below it is free). For each
+//! run it tries the lowest address in it that is aligned; the first run
+//! where that fits is the answer, and no later position of a failed run can
+//! fit (it would have even less room). Summaries prune the walk as they prune
+//! Go's `find`: a run that continues from the entries before one and through
+//! its `start` is judged without entering it; an entry whose `max` is below
+//! `n` is passed over, carrying only its free `end` to the next; only an entry
+//! whose `max` fits (or the one holding the bound) is entered. So the walk
+//! enters every entry that could hold a fit of `n` pages, aligned or not,
+//! before the answer: cheap when alignment is rarely what stops a fit, slower
+//! on a heap whose holes fit `n` pages but seldom at the alignment (see the
+//! README's numbers).
 
 use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_PAGES};
 use crate::error::{Error, Result};
@@ -131,24 +132,32 @@ impl PageAlloc {
     /// The lowest page `a` in `[from, to - npages]` with `a` congruent to the
     /// real page 0 modulo `align` and pages `[a, a + npages)` free.
     fn first_fit_constrained(&self, npages: u64, align: u64, from: u64, to: u64) -> Option<u64> {
+        if self.start == 0 {
+            return None;
+        }
         // Aligned means aligned as a real address; the linearizing offset is
         // a multiple of the page size, so work in linearized pages.
-        let phase = (self.ly.arena_base_offset >> PAGE_SHIFT) & (align - 1);
-        let mut from = from;
-        loop {
-            let s = self.first_run_from(npages, from)?;
-            let a = s + (phase.wrapping_sub(s) & (align - 1));
-            if a.checked_add(npages).is_none_or(|end| end > to) {
-                return None;
-            }
-            match self.first_used_in(a, npages) {
-                None => return Some(a),
-                Some(u) => {
-                    debug_assert!(u >= from);
-                    from = u + 1;
-                }
+        let want = Want {
+            n: npages,
+            align,
+            phase: (self.ly.arena_base_offset >> PAGE_SHIFT) & (align - 1),
+        };
+        let end = (self.end << LOG_PALLOC_CHUNK_PAGES).min(to);
+        let from = from
+            .max(self.start << LOG_PALLOC_CHUNK_PAGES)
+            .max(self.search_addr >> PAGE_SHIFT);
+        if from >= end {
+            return None;
+        }
+        let log0 = self.ly.level_log_pages[0];
+        let mut carry = NO_CARRY;
+        for i in (from >> log0)..=((end - 1) >> log0) {
+            carry = self.scan(0, i, &want, from, carry);
+            if let Scan::Found(a) = carry {
+                return (a.checked_add(npages)? <= to).then_some(a);
             }
         }
+        None
     }
 
     /// The first page in `[p, p + n)` (linearized) that is in use or not
@@ -173,31 +182,10 @@ impl PageAlloc {
         None
     }
 
-    /// The lowest page `s >= from` such that pages `[s, s + n)` are free.
-    fn first_run_from(&self, n: u64, from: u64) -> Option<u64> {
-        if self.start == 0 {
-            return None;
-        }
-        let end = self.end << LOG_PALLOC_CHUNK_PAGES;
-        let from = from.max(self.start << LOG_PALLOC_CHUNK_PAGES);
-        if from >= end {
-            return None;
-        }
-        let log0 = self.ly.level_log_pages[0];
-        let mut carry = NO_CARRY;
-        for i in (from >> log0)..=((end - 1) >> log0) {
-            carry = self.scan(0, i, n, from, carry);
-            if let Scan::Found(s) = carry {
-                return Some(s);
-            }
-        }
-        None
-    }
-
-    /// Scans summary `i` of level `l` for the first run of `n` free pages
-    /// starting at or after page `from`, continuing the run `carry` of free
-    /// pages that ends where this entry begins.
-    fn scan(&self, l: usize, i: u64, n: u64, from: u64, carry: Scan) -> Scan {
+    /// Scans summary `i` of level `l` for the first run of free pages at or
+    /// after page `from` that holds an aligned fit, continuing the run
+    /// `carry` that ends where this entry begins.
+    fn scan(&self, l: usize, i: u64, want: &Want, from: u64, carry: Scan) -> Scan {
         let Scan::Carry {
             start: cstart,
             len: clen,
@@ -211,28 +199,27 @@ impl PageAlloc {
             return NO_CARRY;
         }
         let (s, m, e) = self.sum_fmt.unpack(self.sum(l, i));
-        let run_start = |own: u64| if clen > 0 { cstart } else { own };
         if base >= from {
-            // The carried run and this entry's start make a fit: it begins
-            // where the carried run does.
-            if clen + s >= n {
-                return Scan::Found(run_start(base));
+            // The carried run, continued through this entry's start.
+            let rs = if clen > 0 { cstart } else { base };
+            if let Some(a) = want.fit(rs, rs + clen + s) {
+                return Scan::Found(a);
             }
             if s == size {
                 return Scan::Carry {
-                    start: run_start(base),
+                    start: rs,
                     len: clen + size,
                 };
             }
-            if m < n {
+            if m < want.n {
                 return Scan::Carry {
                     start: base + size - e,
                     len: e,
                 };
             }
-        } else if m < n {
-            // Holds the bound but no fit: only its free end (the part at or
-            // after the bound) can start one.
+        } else if m < want.n {
+            // Holds the bound but no run of n: only its free end (the part
+            // at or after the bound) may start one.
             let start = (base + size - e).max(from);
             return Scan::Carry {
                 start,
@@ -241,7 +228,7 @@ impl PageAlloc {
         }
         // A fit may lie inside: descend.
         if l == self.ly.leaf() {
-            return self.scan_chunk(i, n, from.saturating_sub(base), cstart, clen);
+            return self.scan_chunk(i, want, from.saturating_sub(base), cstart, clen);
         }
         let bits = self.ly.level_bits[l + 1];
         let mut c = Scan::Carry {
@@ -249,7 +236,7 @@ impl PageAlloc {
             len: clen,
         };
         for child in (i << bits)..((i + 1) << bits) {
-            c = self.scan(l + 1, child, n, from, c);
+            c = self.scan(l + 1, child, want, from, c);
             if let Scan::Found(_) = c {
                 break;
             }
@@ -257,9 +244,10 @@ impl PageAlloc {
         c
     }
 
-    /// The leaf case of [`PageAlloc::scan`]: chunk `ci`'s bitmap from page
-    /// `fp` on, continuing the carried run (which can only meet page 0).
-    fn scan_chunk(&self, ci: u64, n: u64, fp: u64, cstart: u64, clen: u64) -> Scan {
+    /// The leaf case of [`PageAlloc::scan`]: chunk `ci`'s free runs from
+    /// page `fp` on, the first continuing the carried run when it starts at
+    /// page 0.
+    fn scan_chunk(&self, ci: u64, want: &Want, fp: u64, cstart: u64, clen: u64) -> Scan {
         let base = ci << LOG_PALLOC_CHUNK_PAGES;
         let bits = &self.data(ci).bits;
         let mut i = fp;
@@ -269,8 +257,8 @@ impl PageAlloc {
             } else {
                 (base + j, len)
             };
-            if run >= n {
-                return Scan::Found(start);
+            if let Some(a) = want.fit(start, start + run) {
+                return Scan::Found(a);
             }
             if j + len == PALLOC_CHUNK_PAGES {
                 return Scan::Carry { start, len: run };
@@ -278,5 +266,23 @@ impl PageAlloc {
             i = j + len;
         }
         NO_CARRY
+    }
+}
+
+/// A constrained request: `n` pages at a page congruent to `phase` modulo
+/// `align`.
+struct Want {
+    n: u64,
+    align: u64,
+    phase: u64,
+}
+
+impl Want {
+    /// The lowest aligned start of `n` pages inside the free run
+    /// `[start, end)`, if there is one.
+    #[inline]
+    fn fit(&self, start: u64, end: u64) -> Option<u64> {
+        let a = start + (self.phase.wrapping_sub(start) & (self.align - 1));
+        (a + self.n <= end).then_some(a)
     }
 }
