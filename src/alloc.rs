@@ -97,7 +97,12 @@ impl PageAlloc {
     /// Cost: a handful of `mmap` reservations (4.6 GiB of address space on
     /// amd64, none of it touched); O(1).
     pub fn new(arch: Arch) -> Result<PageAlloc> {
-        let ly = arch.layout();
+        PageAlloc::with_layout(arch.layout())
+    }
+
+    /// Go's `init` for any layout, a preset's or a custom geometry's
+    /// ([`Layout::custom`]); reservations scale with the layout's space.
+    pub fn with_layout(ly: Layout) -> Result<PageAlloc> {
         // Go throws if the root's page count does not fit a packed field.
         debug_assert!(ly.level_log_pages[0] <= ly.log_max_packed_value);
         let sum_fmt = SumFormat::new(ly.log_max_packed_value);
@@ -105,7 +110,7 @@ impl PageAlloc {
         // sysInit: the summary levels.
         let mut sum_mem = Vec::new();
         let mut sum_loc = [LevelLoc::default(); MAX_SUMMARY_LEVELS];
-        if arch.is_64bit() {
+        if ly.commits_on_grow() {
             for (l, loc) in sum_loc.iter_mut().enumerate().take(ly.summary_levels) {
                 let bytes = ly.level_entries(l) as usize * SUM_BYTES;
                 sum_mem.push(Reservation::reserve(bytes, LEVEL_NAMES[l])?);
@@ -149,7 +154,7 @@ impl PageAlloc {
             end: 0,
             grown: AddrRanges::new(),
             scav_index: ScavengeIndex::new(&ly)?,
-            huge_pages: crate::vm::thp_size() / PAGE_SIZE,
+            huge_pages: crate::vm::thp_size() / ly.page_size(),
         })
     }
 
@@ -177,7 +182,17 @@ impl PageAlloc {
         J: IntoIterator<Item = (u64, S)>,
         S: IntoIterator<Item = (u64, u64)>,
     {
-        let ly = arch.layout();
+        PageAlloc::from_chunks_in(arch.layout(), chunks, scav)
+    }
+
+    /// [`PageAlloc::from_chunks_scav`] for any layout.
+    pub fn from_chunks_in<I, R, J, S>(ly: Layout, chunks: I, scav: J) -> Result<PageAlloc>
+    where
+        I: IntoIterator<Item = (u64, R)>,
+        R: IntoIterator<Item = (u64, u64)>,
+        J: IntoIterator<Item = (u64, S)>,
+        S: IntoIterator<Item = (u64, u64)>,
+    {
         let collect = |ci: u64,
                        runs: &mut dyn Iterator<Item = (u64, u64)>|
          -> Result<(u64, Vec<(u64, u64)>)> {
@@ -196,10 +211,13 @@ impl PageAlloc {
             .map(|(ci, r)| collect(ci, &mut r.into_iter()))
             .collect::<Result<std::collections::HashMap<_, _>>>()?;
         list.sort_by_key(|(ci, _)| *ci);
-        let mut pa = PageAlloc::new(arch)?;
-        let (min, huge) = (crate::scavenge::min_scav_pages(), pa.huge_pages);
+        let mut pa = PageAlloc::with_layout(ly)?;
+        let (min, huge) = (
+            crate::scavenge::min_scav_pages(ly.page_size()),
+            pa.huge_pages,
+        );
         for (ci, runs) in list {
-            pa.grow(ly.chunk_base(ci), PALLOC_CHUNK_BYTES)?;
+            pa.grow(ly.chunk_base(ci), ly.pages_bytes(PALLOC_CHUNK_PAGES))?;
             let data = pa.data_mut(ci);
             data.scavenged = PallocBits::EMPTY;
             for &(i, n) in scav.get(&ci).into_iter().flatten() {
@@ -318,8 +336,10 @@ impl PageAlloc {
             return Err(Error::ZeroSize);
         }
         let lin = self.ly.lin_checked(base, size)?;
-        // The space is a whole number of chunks, so rounding up stays inside.
-        let limit = (lin + size).next_multiple_of(PALLOC_CHUNK_BYTES);
+        // Just past the page holding the last byte; the space is a whole
+        // number of chunks, so rounding up stays inside.
+        let last = self.ly.lin(base.wrapping_add(size - 1)) & !(PAGE_SIZE - 1);
+        let limit = (last + PAGE_SIZE).next_multiple_of(PALLOC_CHUNK_BYTES);
         let lin = lin & !(PALLOC_CHUNK_BYTES - 1);
         let (sc, ec) = (
             lin >> LOG_PALLOC_CHUNK_BYTES,
@@ -379,7 +399,7 @@ impl PageAlloc {
     /// committed already and the index is static.
     fn sys_grow(&mut self, base: u64, limit: u64) -> Result<()> {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
-        if !self.ly.arch.is_64bit() {
+        if !self.ly.commits_on_grow() {
             return Ok(());
         }
         for l in (0..self.ly.summary_levels).rev() {
@@ -779,7 +799,7 @@ impl PageAlloc {
             self.search_addr = candidate;
         }
         debug_assert!(self.search_addr_on_heap());
-        Ok((Some(self.ly.unlin(addr)), scav * PAGE_SIZE))
+        Ok((Some(self.ly.unlin(addr)), scav << self.ly.page_shift))
     }
 
     /// Go's `free`: returns `npages` pages at `base` (a result of `alloc`, or
@@ -868,19 +888,19 @@ impl PageAlloc {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
-        if base % PAGE_SIZE != 0 {
+        if base % self.ly.page_size() != 0 {
             return Err(Error::Misaligned { addr: base });
         }
         let beyond = Error::BeyondAddressSpace {
             addr: base,
-            len: npages.saturating_mul(PAGE_SIZE),
-            bits: self.ly.heap_addr_bits,
+            len: self.ly.pages_bytes(npages),
+            bits: self.ly.address_bits,
         };
-        let len = npages.checked_mul(PAGE_SIZE).ok_or(beyond)?;
+        let len = npages.checked_mul(self.ly.page_size()).ok_or(beyond)?;
         let lin = self.ly.lin_checked(base, len)?;
         let (sc, ec) = (
             lin >> LOG_PALLOC_CHUNK_BYTES,
-            (lin + len - 1) >> LOG_PALLOC_CHUNK_BYTES,
+            (lin + npages * PAGE_SIZE - 1) >> LOG_PALLOC_CHUNK_BYTES,
         );
         if !self.grown.covers(sc..ec + 1) {
             return Err(Error::OutOfHeap { addr: base, npages });

@@ -125,13 +125,30 @@ impl FromStr for Arch {
     }
 }
 
-/// The constants of one preset, derived from the few that [`Arch`] names.
+/// The constants of one layout: a preset's, derived from the few that
+/// [`Arch`] names, or a custom geometry's ([`Layout::custom`]).
+///
+/// The engine always works in 8 KiB units ([`PAGE_SIZE`]) over its
+/// linearized space of `2^heap_addr_bits` bytes; a layout's own page (of
+/// `2^page_shift` bytes) is one such unit, so a custom geometry is the same
+/// radix tree over a space of `address_bits - page_shift + PAGE_SHIFT` bits.
+/// [`Layout::lin`] and [`Layout::unlin`] convert at the edge.
 ///
 /// Arrays are sized for [`MAX_SUMMARY_LEVELS`]; only the first
 /// `summary_levels` entries are meaningful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// The preset; for a custom layout, the preset whose way of committing
+    /// metadata it follows (386's when it has 32 address bits, else arm64's).
     pub arch: Arch,
+    /// Whether this is a custom geometry rather than a preset.
+    pub custom: bool,
+    /// log2 of the layout's page size (13, 8 KiB, for the presets).
+    pub page_shift: u32,
+    /// Bits of the layout's (linearized) addresses.
+    pub address_bits: u32,
+    /// Bits of the engine's linearized space:
+    /// `address_bits - page_shift + PAGE_SHIFT` (equal for the presets).
     pub heap_addr_bits: u32,
     pub arena_base_offset: u64,
     pub summary_levels: usize,
@@ -159,8 +176,80 @@ pub struct Layout {
 
 impl Layout {
     const fn new(arch: Arch) -> Layout {
-        let heap_addr_bits = arch.heap_addr_bits();
-        let summary_levels = arch.summary_levels();
+        Layout::derive(
+            arch,
+            false,
+            PAGE_SHIFT,
+            arch.heap_addr_bits(),
+            arch.arena_base_offset(),
+            arch.summary_levels(),
+        )
+    }
+
+    /// A layout of your own geometry: pages of `page_size` bytes (a power of
+    /// two from 4 KiB to 1 GiB), addresses of `address_bits` bits (32 to 57),
+    /// linearized by adding `arena_base_offset` (a multiple of the page
+    /// size, mod 2^64). Chunks stay 512 pages; there are 5 summary levels (4
+    /// when `address_bits == 32`) of 3 bits each below the root, which takes
+    /// the rest: `address_bits - log2(page_size) - 9 - 3 * (levels - 1)` bits,
+    /// at least 1. Metadata reservations scale with the geometry (a 57-bit
+    /// space of 4 KiB pages reserves about 9 TiB of address space, none of
+    /// it touched).
+    pub fn custom(
+        page_size: u64,
+        address_bits: u32,
+        arena_base_offset: u64,
+    ) -> Result<Layout, Error> {
+        let bad = |why: &str| Error::BadLayout(why.to_owned());
+        if !page_size.is_power_of_two() || !(1 << 12..=1 << 30).contains(&page_size) {
+            return Err(bad(&format!(
+                "page_size must be a power of two from 4096 to 2^30, got {page_size}"
+            )));
+        }
+        if !(32..=57).contains(&address_bits) {
+            return Err(bad(&format!(
+                "address_bits must be from 32 to 57, got {address_bits}"
+            )));
+        }
+        if arena_base_offset % page_size != 0 {
+            return Err(bad(&format!(
+                "arena_base_offset {arena_base_offset:#x} is not a multiple of the page size"
+            )));
+        }
+        let page_shift = page_size.trailing_zeros();
+        let levels = if address_bits == 32 { 4 } else { 5 };
+        let below = LOG_PALLOC_CHUNK_PAGES + (levels as u32 - 1) * SUMMARY_LEVEL_BITS;
+        if address_bits < page_shift + below + 1 {
+            return Err(bad(&format!(
+                "{address_bits} address bits of {page_size}-byte pages leave {} bit(s) for the \
+                 root summary level; it needs at least 1",
+                address_bits as i64 - (page_shift + below) as i64
+            )));
+        }
+        let arch = if address_bits == 32 {
+            Arch::I386
+        } else {
+            Arch::Arm64
+        };
+        Ok(Layout::derive(
+            arch,
+            true,
+            page_shift,
+            address_bits,
+            arena_base_offset,
+            levels,
+        ))
+    }
+
+    const fn derive(
+        arch: Arch,
+        custom: bool,
+        page_shift: u32,
+        address_bits: u32,
+        arena_base_offset: u64,
+        summary_levels: usize,
+    ) -> Layout {
+        let heap_addr_bits = address_bits - page_shift + PAGE_SHIFT;
         let summary_l0_bits = heap_addr_bits
             - LOG_PALLOC_CHUNK_BYTES
             - (summary_levels as u32 - 1) * SUMMARY_LEVEL_BITS;
@@ -181,8 +270,11 @@ impl Layout {
         }
         Layout {
             arch,
+            custom,
+            page_shift,
+            address_bits,
             heap_addr_bits,
-            arena_base_offset: arch.arena_base_offset(),
+            arena_base_offset,
             summary_levels,
             summary_l0_bits,
             level_bits,
@@ -195,9 +287,30 @@ impl Layout {
         }
     }
 
-    /// Bytes in the linearized address space: `2^heap_addr_bits`.
+    /// Bytes in the engine's linearized space: `2^heap_addr_bits`.
     pub const fn space_bytes(&self) -> u64 {
         1 << self.heap_addr_bits
+    }
+
+    /// The layout's page size in bytes (8 KiB for the presets).
+    #[inline]
+    pub const fn page_size(&self) -> u64 {
+        1 << self.page_shift
+    }
+
+    /// The layout's name: its preset's, or "custom".
+    pub const fn name(&self) -> &'static str {
+        if self.custom {
+            "custom"
+        } else {
+            self.arch.name()
+        }
+    }
+
+    /// Whether summaries are committed as the heap grows (Go's 64-bit
+    /// ports) rather than all at once (its 32-bit ones).
+    pub const fn commits_on_grow(&self) -> bool {
+        self.arch.is_64bit()
     }
 
     /// Index of the leaf level (`summary_levels - 1`).
@@ -210,31 +323,50 @@ impl Layout {
         1 << (self.heap_addr_bits - self.level_shift[l])
     }
 
-    /// Linearizes a real address: `(addr + arenaBaseOffset) mod 2^64`.
-    /// The result may lie beyond the address space; see [`Layout::lin_checked`].
+    /// Linearizes a real address: `(addr + arenaBaseOffset) mod 2^64`, in
+    /// the engine's units (for a custom page size, scaled so that one of the
+    /// layout's pages is one 8 KiB unit; a byte inside a page maps to its
+    /// page's start). The result may lie beyond the address space; see
+    /// [`Layout::lin_checked`].
     #[inline]
     pub const fn lin(&self, addr: u64) -> u64 {
-        addr.wrapping_add(self.arena_base_offset)
+        let u = addr.wrapping_add(self.arena_base_offset);
+        if self.page_shift == PAGE_SHIFT {
+            u
+        } else {
+            (u >> self.page_shift) << PAGE_SHIFT
+        }
     }
 
     /// The real address of a linearized one.
     #[inline]
     pub const fn unlin(&self, lin: u64) -> u64 {
-        lin.wrapping_sub(self.arena_base_offset)
+        let u = if self.page_shift == PAGE_SHIFT {
+            lin
+        } else {
+            (lin >> PAGE_SHIFT) << self.page_shift
+        };
+        u.wrapping_sub(self.arena_base_offset)
     }
 
-    /// Linearizes `addr` and checks that `[addr, addr+len)` lies inside the
-    /// address space, returning the linearized base.
+    /// Linearizes `addr` and checks that `[addr, addr+len)` (real bytes)
+    /// lies inside the address space, returning the linearized base.
     pub fn lin_checked(&self, addr: u64, len: u64) -> Result<u64, Error> {
-        let lin = self.lin(addr);
-        match lin.checked_add(len) {
-            Some(end) if end <= self.space_bytes() => Ok(lin),
+        let u = addr.wrapping_add(self.arena_base_offset);
+        match u.checked_add(len) {
+            Some(end) if end <= 1 << self.address_bits => Ok(self.lin(addr)),
             _ => Err(Error::BeyondAddressSpace {
                 addr,
                 len,
-                bits: self.heap_addr_bits,
+                bits: self.address_bits,
             }),
         }
+    }
+
+    /// Bytes of `npages` of the layout's pages (saturating).
+    #[inline]
+    pub const fn pages_bytes(&self, npages: u64) -> u64 {
+        npages.saturating_mul(self.page_size())
     }
 
     /// [`Layout::chunk_index`] of an address that must lie in the address space.
@@ -285,13 +417,22 @@ impl Layout {
     /// Go's test helper `PageBase`: the real address of page `page_idx` of chunk `ci`.
     #[inline]
     pub const fn page_base(&self, ci: u64, page_idx: u64) -> u64 {
-        self.chunk_base(ci).wrapping_add(page_idx * PAGE_SIZE)
+        self.chunk_base(ci)
+            .wrapping_add(page_idx.wrapping_mul(self.page_size()))
     }
 
     /// Go's test `BaseChunkIdx`: a chunk index that lies comfortably inside
     /// the heap range of every port: `chunkIndex(0xc000 * 4 MiB)` on 64-bit
-    /// ports, `chunkIndex(0x200 * 4 MiB)` on 32-bit ones.
+    /// ports, `chunkIndex(0x200 * 4 MiB)` on 32-bit ones. For a custom
+    /// layout: chunk `0xc000`, or the middle chunk of a smaller space.
     pub const fn base_chunk_idx(&self) -> u64 {
+        if self.custom {
+            return if self.max_chunks > 0x18000 {
+                0xc000
+            } else {
+                self.max_chunks / 2
+            };
+        }
         let base = if self.arch.is_64bit() { 0xc000 } else { 0x200 };
         self.chunk_index(base * PALLOC_CHUNK_BYTES)
     }

@@ -110,6 +110,7 @@ impl PageAlloc {
     /// Cost: a leaf read and a bitmap search when the search address's chunk
     /// has a free page, else one radix walk; then one chunk `update`.
     pub fn alloc_to_cache(&mut self) -> Result<PageCache> {
+        self.check_cache_layout()?;
         if self.search_addr >> LOG_PALLOC_CHUNK_BYTES >= self.end {
             return Ok(PageCache::default());
         }
@@ -151,10 +152,22 @@ impl PageAlloc {
         })
     }
 
+    /// Page caches are Go's, for its 8 KiB pages: a custom page size has none.
+    fn check_cache_layout(&self) -> Result<()> {
+        if self.ly.page_shift != crate::arch::PAGE_SHIFT {
+            return Err(Error::BadLayout(format!(
+                "page caches work on 8 KiB pages, not this layout's {}",
+                self.ly.page_size()
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that a cache's block lies in a grown chunk and that its cached
     /// pages are in use and unscavenged here; returns the block's linearized
     /// base and first page index.
     fn check_cache_block(&self, c: &PageCache) -> Result<(u64, u64)> {
+        self.check_cache_layout()?;
         let lin = self.ly.lin_checked(c.base, PAGE_CACHE_PAGES * PAGE_SIZE)?;
         let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
         if !self.is_grown(ci) {

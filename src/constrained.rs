@@ -17,7 +17,7 @@
 //! on a heap whose holes fit `n` pages but seldom at the alignment (see the
 //! README's numbers).
 
-use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_PAGES};
+use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PALLOC_CHUNK_PAGES};
 use crate::error::{Error, Result};
 use crate::PageAlloc;
 
@@ -59,7 +59,7 @@ impl PageAlloc {
             if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
                 let lin = p << PAGE_SHIFT;
                 let scav = self.alloc_range(lin, npages);
-                return Ok((Some(self.ly.unlin(lin)), scav * PAGE_SIZE));
+                return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
             }
         }
         Ok((None, 0))
@@ -75,15 +75,15 @@ impl PageAlloc {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
-        if addr % PAGE_SIZE != 0 {
+        if addr % self.ly.page_size() != 0 {
             return Err(Error::Misaligned { addr });
         }
         let len = npages
-            .checked_mul(PAGE_SIZE)
+            .checked_mul(self.ly.page_size())
             .ok_or(Error::BeyondAddressSpace {
                 addr,
                 len: u64::MAX,
-                bits: self.ly.heap_addr_bits,
+                bits: self.ly.address_bits,
             })?;
         let lin = self.ly.lin_checked(addr, len)?;
         let p = lin >> PAGE_SHIFT;
@@ -94,37 +94,43 @@ impl PageAlloc {
                 page: self.ly.unlin(u << PAGE_SHIFT),
             });
         }
-        Ok(self.alloc_range(lin, npages) * PAGE_SIZE)
+        Ok(self.alloc_range(lin, npages) << self.ly.page_shift)
     }
 
     /// The window as linearized page intervals `[from, to)`, in search
     /// order: one, or two when the real window wraps past the top of the
     /// linearized space (amd64's kernel half).
     fn window_pages(&self, within: Option<(u64, u64)>) -> Result<Vec<(u64, u64)>> {
-        let space_pages = self.ly.space_bytes() >> PAGE_SHIFT;
+        let ly = &self.ly;
+        let space_pages = 1u64 << (ly.address_bits - ly.page_shift);
         let Some((lo, hi)) = within else {
             return Ok(vec![(0, space_pages)]);
         };
         if lo >= hi {
             return Err(Error::BadWindow { lo, hi });
         }
-        // Real [lo, hi) in linearized bytes, clipped to the space: pages
-        // whose first byte is at or after lo and whose last is below hi.
-        let space = self.ly.space_bytes();
-        let (l0, l1) = (self.ly.lin(lo), self.ly.lin(hi - 1));
+        // Real [lo, hi) in the layout's linearized bytes, clipped to the
+        // space: pages whose first byte is at or after lo and whose last is
+        // below hi.
+        let space = 1u64 << ly.address_bits;
+        let (u0, u1) = (
+            lo.wrapping_add(ly.arena_base_offset),
+            (hi - 1).wrapping_add(ly.arena_base_offset),
+        );
+        let ps = ly.page_size();
         let piece = |a: u64, b_incl: u64| -> Option<(u64, u64)> {
             let a = a.min(space);
             let b = b_incl.min(space - 1) + 1;
-            let (from, to) = (a.div_ceil(PAGE_SIZE), b >> PAGE_SHIFT);
+            let (from, to) = (a.div_ceil(ps), b / ps);
             (from < to).then_some((from, to))
         };
         let mut out = Vec::with_capacity(2);
-        if l0 <= l1 {
-            out.extend(piece(l0, l1));
+        if u0 <= u1 {
+            out.extend(piece(u0, u1));
         } else {
             // Wraps: the low linearized piece comes first in search order.
-            out.extend(piece(0, l1));
-            out.extend(piece(l0, u64::MAX));
+            out.extend(piece(0, u1));
+            out.extend(piece(u0, u64::MAX));
         }
         Ok(out)
     }
@@ -140,7 +146,7 @@ impl PageAlloc {
         let want = Want {
             n: npages,
             align,
-            phase: (self.ly.arena_base_offset >> PAGE_SHIFT) & (align - 1),
+            phase: (self.ly.arena_base_offset >> self.ly.page_shift) & (align - 1),
         };
         let end = (self.end << LOG_PALLOC_CHUNK_PAGES).min(to);
         let from = from

@@ -59,6 +59,8 @@ pub enum Error {
     /// `alloc_at` of pages that are not all grown and free; `page` is the
     /// first that is not.
     NotFree { addr: u64, npages: u64, page: u64 },
+    /// A custom layout that cannot be built; the message says why.
+    BadLayout(String),
     /// A page size that is not a power of two.
     BadPageSize { page_size: u64 },
     /// A `RangeAllocator` size smaller than the current one, or too large.
@@ -173,6 +175,7 @@ impl fmt::Display for Error {
                 write!(f, "a page cache allocates at least 1 page, got {npages}")
             }
             Error::BadSnapshot(why) => write!(f, "bad snapshot: {why}"),
+            Error::BadLayout(why) => write!(f, "bad layout: {why}"),
             Error::BadPageSize { page_size } => {
                 write!(f, "page_size must be a power of two, got {page_size}")
             }

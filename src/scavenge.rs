@@ -240,8 +240,8 @@ impl ScavengeIndex {
 
 /// The scavenger's unit in runtime pages: one physical page, or one runtime
 /// page when physical pages are smaller (Go's `minPages`).
-pub(crate) fn min_scav_pages() -> u64 {
-    (phys_page_size() as u64 / PAGE_SIZE).max(1)
+pub(crate) fn min_scav_pages(page_size: u64) -> u64 {
+    (phys_page_size() as u64 / page_size).max(1)
 }
 
 impl crate::PageAlloc {
@@ -282,8 +282,8 @@ impl crate::PageAlloc {
         max: u64,
         release: &mut impl FnMut(u64, u64),
     ) -> Result<u64> {
-        let max_pages = max.div_ceil(PAGE_SIZE);
-        let min_pages = min_scav_pages();
+        let max_pages = max.div_ceil(self.ly.page_size());
+        let min_pages = min_scav_pages(self.ly.page_size());
         let leaf = self.ly.leaf();
         if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
             let (base, npages) = self.data(ci).find_scavenge_candidate(
@@ -302,10 +302,10 @@ impl crate::PageAlloc {
                         self.ly.unlin(lin)
                     )));
                 }
-                release(self.ly.unlin(lin), npages * PAGE_SIZE);
+                release(self.ly.unlin(lin), npages << self.ly.page_shift);
                 self.free_pages(lin, npages, true);
                 self.data_mut(ci).scavenged.alloc_range(base, npages);
-                return Ok(npages * PAGE_SIZE);
+                return Ok(npages << self.ly.page_shift);
             }
         }
         self.scav_index.clear(ci);
@@ -315,14 +315,14 @@ impl crate::PageAlloc {
     /// Huge pages of this many bytes are never split by the scavenger (Go's
     /// `physHugePageSize`; by default the OS's transparent huge page size).
     pub fn phys_huge_page_size(&self) -> u64 {
-        self.huge_pages * PAGE_SIZE
+        self.huge_pages << self.ly.page_shift
     }
 
     /// Sets the huge page size the scavenger respects: 0 for none, else a
     /// power of two (Go ignores a size that is not one, as it does here).
     pub fn set_phys_huge_page_size(&mut self, bytes: u64) {
         self.huge_pages = if bytes.is_power_of_two() {
-            bytes / PAGE_SIZE
+            bytes >> self.ly.page_shift
         } else {
             0
         };

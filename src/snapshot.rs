@@ -10,7 +10,9 @@
 //! space.
 //!
 //! Format (little-endian): the magic `PAGEALC\0`, a format version (u32),
-//! the preset (u8) and 3 zero bytes, the huge page size in pages (u64), the
+//! the layout: a preset code (u8: 0 amd64, 1 arm64, 2 386, 3 custom), the
+//! page shift and address bits (u8 each, zero for presets), a zero byte and
+//! the arena base offset (u64); the huge page size in pages (u64), the
 //! search address (u64, linearized), the scavenge index's search address
 //! (u64) and marked flag (u8) and 7 zero bytes, the number of grown ranges
 //! (u64) and each range's first and limit chunk (u64, u64); then for every
@@ -20,7 +22,7 @@
 //! `from_bytes` checks the exact length, the checksum and every invariant,
 //! and refuses anything else with [`Error::BadSnapshot`], changing nothing.
 
-use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
+use crate::arch::{Arch, Layout, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
 use crate::bits::{PallocBits, PallocData, WORDS};
 use crate::error::{Error, Result};
 use crate::PageAlloc;
@@ -28,7 +30,7 @@ use crate::PageAlloc;
 const MAGIC: &[u8; 8] = b"PAGEALC\0";
 /// The format version `to_bytes` writes and `from_bytes` reads.
 pub const SNAPSHOT_VERSION: u32 = 1;
-const HEADER: usize = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8;
+const HEADER: usize = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 8;
 
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -36,12 +38,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn arch_code(a: Arch) -> u8 {
-    match a {
+/// The layout's 4 code bytes: preset, page shift, address bits, 0.
+fn layout_code(ly: &Layout) -> [u8; 4] {
+    if ly.custom {
+        return [3, ly.page_shift as u8, ly.address_bits as u8, 0];
+    }
+    let code = match ly.arch {
         Arch::Amd64 => 0,
         Arch::Arm64 => 1,
         Arch::I386 => 2,
-    }
+    };
+    [code, 0, 0, 0]
 }
 
 /// Reads a snapshot front to back, refusing short input.
@@ -81,7 +88,8 @@ impl PageAlloc {
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-        out.extend_from_slice(&[arch_code(self.ly.arch), 0, 0, 0]);
+        out.extend_from_slice(&layout_code(&self.ly));
+        out.extend_from_slice(&self.ly.arena_base_offset.to_le_bytes());
         out.extend_from_slice(&self.huge_pages.to_le_bytes());
         out.extend_from_slice(&self.search_addr.to_le_bytes());
         let (sa, marked) = self.scav_index.search_state();
@@ -135,13 +143,21 @@ impl PageAlloc {
                 "format version {version}; this build reads {SNAPSHOT_VERSION}"
             )));
         }
-        let arch = match r.take(4)? {
-            [0, 0, 0, 0] => Arch::Amd64,
-            [1, 0, 0, 0] => Arch::Arm64,
-            [2, 0, 0, 0] => Arch::I386,
-            other => return Err(bad(format!("unknown preset code {other:?}"))),
+        let code: [u8; 4] = r.take(4)?.try_into().expect("4 bytes");
+        let offset = r.u64()?;
+        let ly = match code {
+            [0, 0, 0, 0] => Arch::Amd64.layout(),
+            [1, 0, 0, 0] => Arch::Arm64.layout(),
+            [2, 0, 0, 0] => Arch::I386.layout(),
+            [3, shift, bits, 0] if shift < 64 => {
+                Layout::custom(1u64 << shift, u32::from(bits), offset)
+                    .map_err(|e| bad(format!("custom layout: {e}")))?
+            }
+            other => return Err(bad(format!("unknown layout code {other:?}"))),
         };
-        let ly = arch.layout();
+        if ly.arena_base_offset != offset {
+            return Err(bad("arena base offset does not match the layout"));
+        }
         let huge_pages = r.u64()?;
         let search_addr = r.u64()?;
         let scav_search = r.u64()?;
@@ -174,10 +190,13 @@ impl PageAlloc {
                 r.buf.len()
             )));
         }
-        let mut pa = PageAlloc::new(arch)?;
+        let mut pa = PageAlloc::with_layout(ly)?;
         for &(s, e) in &ranges {
-            pa.grow(ly.chunk_base(s), (e - s) * PALLOC_CHUNK_BYTES)
-                .map_err(|e| bad(format!("grown range refused: {e}")))?;
+            pa.grow(
+                ly.chunk_base(s),
+                ly.pages_bytes((e - s) * PALLOC_CHUNK_PAGES),
+            )
+            .map_err(|e| bad(format!("grown range refused: {e}")))?;
         }
         let chunk_list: Vec<u64> = pa.grown_chunks().collect();
         let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));

@@ -88,7 +88,7 @@ fn size_follows_the_grown_heap() {
     let bytes = pa.to_bytes();
     let took = t.elapsed();
     // Header + one range + 128 bytes and one mark bit per chunk + checksum.
-    assert_eq!(bytes.len(), 56 + 16 + 4096 * 128 + 512 + 8);
+    assert_eq!(bytes.len(), 64 + 16 + 4096 * 128 + 512 + 8);
     println!("to_bytes of 4096 chunks: {} bytes in {took:?}", bytes.len());
     let small = PageAlloc::from_bytes(&bytes).unwrap();
     assert_eq!(small.bounds(), (b, b + 4096));

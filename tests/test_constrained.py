@@ -146,3 +146,36 @@ def test_range_allocator():
         with pytest.raises(ValueError):
             bad()
     ra.verify()
+
+
+@pytest.mark.parametrize("page_size,bits", [(4096, 32), (4096, 39), (65536, 48), (2 << 20, 48), (1 << 30, 57)])
+def test_custom_layouts(page_size, bits):
+    ly = pagealloc.Layout.custom(page_size, bits)
+    assert (ly.is_custom, ly.page_size, ly.address_bits, ly.arch) == (True, page_size, bits, "custom")
+    assert ly.summary_levels == (4 if bits == 32 else 5)
+    pa = pagealloc.PageAlloc(layout=ly)
+    assert pa.arch == "custom" and pa.layout.page_size == page_size
+    b = ly.base_chunk_idx
+    base = ly.chunk_base(b)
+    pa.grow(base, 2 * P * page_size)
+    assert pa.alloc(3) == base
+    assert pa.alloc(1, align=4) == base + 4 * page_size
+    assert pa.alloc(P) == base + 5 * page_size  # straddles the chunk boundary
+    pa.alloc_at(base + 600 * page_size, 2)
+    pa.free(base, 3)
+    assert pa.alloc(2) == base
+    with pytest.raises(ValueError):
+        pa.free(base + page_size // 2, 1)
+    with pytest.raises(ValueError):
+        pa.alloc_to_cache()  # page caches are Go's, for 8 KiB pages
+    pa.verify()
+    copy_ = pickle.loads(pickle.dumps(pa))
+    assert copy_.layout.page_size == page_size and copy_.to_bytes() == pa.to_bytes()
+    fc = pagealloc.PageAlloc.from_chunks({b: [(0, 5)]}, layout=ly)
+    assert fc.alloc(1) == base + 5 * page_size
+
+
+@pytest.mark.parametrize("args", [(3000, 48), (4096, 31), (4096, 58), (1 << 30, 48), (65536, 32), (4096, 48, 100)])
+def test_bad_custom_layouts(args):
+    with pytest.raises(ValueError, match="bad layout"):
+        pagealloc.Layout.custom(*args)

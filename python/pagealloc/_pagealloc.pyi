@@ -29,8 +29,18 @@ class CorruptionError(RuntimeError):
     """Summaries disagree with bitmaps (verify(), or Go's "bad summary data")."""
 
 class Layout:
-    """The constants of one layout preset (Go's per-GOARCH constants)."""
+    """The constants of one layout: a preset's (Go's per-GOARCH constants) or a custom geometry's."""
 
+    @staticmethod
+    def custom(page_size: int, address_bits: int, arena_base_offset: int = 0) -> Layout:
+        """Your own geometry: page_size a power of two from 4 KiB to 1 GiB, address_bits 32..57;
+        chunks of 512 pages, 5 summary levels (4 at 32 bits), the root takes the rest (>= 1 bit)."""
+    @property
+    def is_custom(self) -> bool: ...
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def address_bits(self) -> int: ...
     @property
     def arch(self) -> str: ...
     @property
@@ -141,13 +151,15 @@ class Occupancy:
 class PageAlloc:
     """Go's pageAlloc: address-ordered first fit over 8 KiB pages. Thread-safe."""
 
-    def __init__(self, arch: ArchName = "amd64") -> None: ...
+    def __init__(self, arch: ArchName = "amd64", layout: Optional[Layout] = None) -> None:
+        """Reserves metadata for arch's address space, or layout's (a preset's or Layout.custom(...))."""
     @classmethod
     def from_chunks(
         cls: type[_PA],
         chunks: Mapping[int, Iterable[tuple[int, int]]],
         arch: ArchName = "amd64",
         scav: Optional[Mapping[int, Iterable[tuple[int, int]]]] = None,
+        layout: Optional[Layout] = None,
     ) -> _PA:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:

@@ -283,7 +283,7 @@ fn test_palloc_data_find_scavenge_candidate() {
 
 #[test]
 fn test_page_alloc_scavenge() {
-    let min = min_scav_pages();
+    let min = min_scav_pages(PAGE_SIZE);
     let ps = PAGE_SIZE;
     type Map = Vec<(u64, Vec<(u64, u64)>)>;
     // (Go's case name, beforeAlloc, beforeScav, [(request, expect)], afterScav),

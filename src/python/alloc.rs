@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
 use super::{ArchArg, Bitmap, AMD64, U64};
-use crate::arch::{Arch, PALLOC_CHUNK_PAGES};
+use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
 use crate::PageAlloc as Engine;
 
 /// How full the heap is, read under one lock: the data behind
@@ -33,7 +33,16 @@ pub(crate) struct Occupancy {
 #[pyclass(frozen, subclass, name = "PageAlloc", module = "pagealloc._pagealloc")]
 pub(crate) struct PageAlloc {
     inner: Mutex<Engine>,
-    arch: Arch,
+    ly: EngineLayout,
+}
+
+/// An instance of `cls` (a subclass, say) with `engine` inside.
+fn instance_of<'py>(cls: &Bound<'py, PyType>, engine: Engine) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(cls.py());
+    kwargs.set_item("layout", Layout::from(*engine.layout()))?;
+    let pa = cls.call((), Some(&kwargs))?;
+    *pa.cast::<PageAlloc>()?.get().lock() = engine;
+    Ok(pa)
 }
 
 impl PageAlloc {
@@ -46,14 +55,20 @@ impl PageAlloc {
 
 #[pymethods]
 impl PageAlloc {
-    /// Go's init: reserves metadata for the whole address space of arch.
+    /// Go's init: reserves metadata for the whole address space of arch,
+    /// or of layout (a preset's or Layout.custom(...)) when given.
     #[new]
-    #[pyo3(signature = (arch = AMD64))]
-    pub(crate) fn new(py: Python<'_>, arch: ArchArg) -> PyResult<Self> {
-        let engine = py.detach(|| Engine::new(arch.0))?;
+    #[pyo3(signature = (arch = AMD64, layout = None))]
+    pub(crate) fn new(
+        py: Python<'_>,
+        arch: ArchArg,
+        layout: Option<PyRef<'_, Layout>>,
+    ) -> PyResult<Self> {
+        let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
+        let engine = py.detach(|| Engine::with_layout(ly))?;
         Ok(PageAlloc {
             inner: Mutex::new(engine),
-            arch: arch.0,
+            ly,
         })
     }
 
@@ -62,26 +77,23 @@ impl PageAlloc {
     /// With `scav`, Go 1.19's NewPageAlloc(chunks, scav): the listed runs of
     /// each chunk are scavenged (none when a chunk is not listed).
     #[classmethod]
-    #[pyo3(signature = (chunks, arch = AMD64, scav = None))]
+    #[pyo3(signature = (chunks, arch = AMD64, scav = None, layout = None))]
     fn from_chunks<'py>(
         cls: &Bound<'py, PyType>,
         chunks: HashMap<U64, Vec<(U64, U64)>>,
         arch: ArchArg,
         scav: Option<HashMap<U64, Vec<(U64, U64)>>>,
+        layout: Option<PyRef<'py, Layout>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
         let runs = |m: HashMap<U64, Vec<(U64, U64)>>| -> Vec<(u64, Vec<(u64, u64)>)> {
             m.into_iter()
                 .map(|(ci, runs)| (ci.0, runs.into_iter().map(|(i, n)| (i.0, n.0)).collect()))
                 .collect()
         };
         let (list, scav) = (runs(chunks), runs(scav.unwrap_or_default()));
-        let engine = cls
-            .py()
-            .detach(|| Engine::from_chunks_scav(arch.0, list, scav))?;
-        // An instance of `cls` (a subclass, say), holding the filled engine.
-        let pa = cls.call1((arch.0.name(),))?;
-        *pa.cast::<PageAlloc>()?.get().lock() = engine;
-        Ok(pa)
+        let engine = cls.py().detach(|| Engine::from_chunks_in(ly, list, scav))?;
+        instance_of(cls, engine)
     }
 
     /// The allocator's exact state as bytes (bounds, bitmaps, scavenged bits,
@@ -96,9 +108,7 @@ impl PageAlloc {
     #[classmethod]
     fn from_bytes<'py>(cls: &Bound<'py, PyType>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         let engine = cls.py().detach(|| Engine::from_bytes(data))?;
-        let pa = cls.call1((engine.arch().name(),))?;
-        *pa.cast::<PageAlloc>()?.get().lock() = engine;
-        Ok(pa)
+        instance_of(cls, engine)
     }
 
     /// Pickling (and copy.copy / copy.deepcopy) goes through to_bytes.
@@ -241,15 +251,15 @@ impl PageAlloc {
     fn reserved_bytes(&self) -> usize {
         self.lock().reserved_bytes()
     }
-    /// The preset name.
+    /// The preset name, or "custom".
     #[getter]
     fn arch(&self) -> &'static str {
-        self.arch.name()
+        self.ly.name()
     }
-    /// The preset's constants.
+    /// The layout's constants.
     #[getter]
     fn layout(&self) -> Layout {
-        self.arch.layout().into()
+        self.ly.into()
     }
     /// Pages in use.
     #[getter]
@@ -286,7 +296,7 @@ impl PageAlloc {
         format!(
             "<PageAlloc arch={} bounds=({s:#x}, {e:#x}) grown={} chunks in {} range(s) in_use={} pages \
              search_addr={:#x} mapped={} B reserved={} B>",
-            self.arch,
+            self.ly.name(),
             pa.pages_grown() / PALLOC_CHUNK_PAGES,
             pa.grown_ranges().len(),
             pa.pages_in_use(),

@@ -7,11 +7,14 @@ use crate::arch::{Arch, Layout as EngineLayout};
 use crate::bits;
 use crate::summary::{PallocSum, SumFormat};
 
-/// The constants of one layout preset (Go's per-GOARCH constants; see the
-/// stubs for each field).
+/// The constants of one layout: a preset's (Go's per-GOARCH constants) or a
+/// custom geometry's (see the stubs for each field).
 #[pyclass(frozen, get_all, name = "Layout", module = "pagealloc._pagealloc")]
 pub(crate) struct Layout {
     arch: &'static str,
+    is_custom: bool,
+    page_size: u64,
+    address_bits: u32,
     heap_addr_bits: u32,
     arena_base_offset: u64,
     summary_levels: usize,
@@ -29,7 +32,10 @@ impl From<EngineLayout> for Layout {
     fn from(ly: EngineLayout) -> Layout {
         let levels = ly.summary_levels;
         Layout {
-            arch: ly.arch.name(),
+            arch: ly.name(),
+            is_custom: ly.custom,
+            page_size: ly.page_size(),
+            address_bits: ly.address_bits,
             heap_addr_bits: ly.heap_addr_bits,
             arena_base_offset: ly.arena_base_offset,
             summary_levels: levels,
@@ -47,7 +53,11 @@ impl From<EngineLayout> for Layout {
 
 impl Layout {
     /// The engine's layout these fields were read from.
-    fn ly(&self) -> EngineLayout {
+    pub(crate) fn ly(&self) -> EngineLayout {
+        if self.is_custom {
+            return EngineLayout::custom(self.page_size, self.address_bits, self.arena_base_offset)
+                .expect("a custom layout's own fields are valid");
+        }
         let arch: Arch = self.arch.parse().expect("a preset's own name parses");
         arch.layout()
     }
@@ -55,6 +65,16 @@ impl Layout {
 
 #[pymethods]
 impl Layout {
+    /// A layout of your own geometry: page_size a power of two from 4 KiB to
+    /// 1 GiB, address_bits from 32 to 57, addresses linearized by adding
+    /// arena_base_offset; chunks stay 512 pages, 5 summary levels (4 at 32
+    /// bits) of 3 bits each below the root, which takes the rest (at least
+    /// 1 bit, else ValueError).
+    #[staticmethod]
+    #[pyo3(signature = (page_size, address_bits, arena_base_offset = U64(0)))]
+    fn custom(page_size: U64, address_bits: u32, arena_base_offset: U64) -> PyResult<Layout> {
+        Ok(EngineLayout::custom(page_size.0, address_bits, arena_base_offset.0)?.into())
+    }
     /// Go's chunkIndex: the chunk holding address addr.
     fn chunk_index(&self, addr: U64) -> PyResult<u64> {
         Ok(self.ly().try_chunk_index(addr.0)?)
@@ -71,8 +91,13 @@ impl Layout {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Layout(arch={:?}, heap_addr_bits={}, summary_levels={}, level_bits={:?}, arena_base_offset={:#x})",
-            self.arch, self.heap_addr_bits, self.summary_levels, self.level_bits, self.arena_base_offset
+            "Layout(arch={:?}, page_size={}, address_bits={}, summary_levels={}, level_bits={:?}, arena_base_offset={:#x})",
+            self.arch,
+            self.page_size,
+            self.address_bits,
+            self.summary_levels,
+            self.level_bits,
+            self.arena_base_offset
         )
     }
 }
