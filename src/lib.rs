@@ -51,9 +51,9 @@
 //!
 //! One concern per module; Go's file names in parentheses.
 //!
-//! - [`arch`]: layouts (the amd64, arm64 and 386 presets; custom geometry
-//!   goes here too) and address arithmetic (`mpagealloc.go`'s constants,
-//!   `chunkIndex`, `addrsToSummaryRange`, ...).
+//! - [`arch`]: layouts (the amd64, arm64 and 386 presets, and
+//!   [`Layout::custom`] geometries) and address arithmetic (`mpagealloc.go`'s
+//!   constants, `chunkIndex`, `addrsToSummaryRange`, ...).
 //! - [`bits`]: the chunk bitmap (`mpallocbits.go`): find, summarize, ranges;
 //!   Go 1.19's `pallocData` (the scavenged bits beside it), `fillAligned`,
 //!   `findScavengeCandidate`.
