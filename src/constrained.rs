@@ -18,6 +18,7 @@
 //! README's numbers).
 
 use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PALLOC_CHUNK_PAGES};
+use crate::bits::WORDS;
 use crate::error::{Error, Result};
 use crate::PageAlloc;
 
@@ -250,29 +251,125 @@ impl PageAlloc {
         c
     }
 
-    /// The leaf case of [`PageAlloc::scan`]: chunk `ci`'s free runs from
-    /// page `fp` on, the first continuing the carried run when it starts at
-    /// page 0.
+    /// The leaf case of [`PageAlloc::scan`]: the first aligned fit in chunk
+    /// `ci` from page `fp` on, the first run continuing the carried one when
+    /// it starts at page 0; else the free run at the chunk's end, to carry.
+    ///
+    /// A word at a time rather than a run at a time: the pages where `n`
+    /// free pages begin are the free bitmap ANDed with itself shifted by 1,
+    /// 2, 4, ... pages (about log2 n rounds of 8 words), then masked with
+    /// the aligned positions; the lowest set bit is the answer. A fit that
+    /// runs into the next chunk can only start in the chunk's last free run,
+    /// after every fit inside the chunk, so carrying that run loses nothing.
     fn scan_chunk(&self, ci: u64, want: &Want, fp: u64, cstart: u64, clen: u64) -> Scan {
         let base = ci << LOG_PALLOC_CHUNK_PAGES;
         let bits = &self.data(ci).bits;
-        let mut i = fp;
-        while let Some((j, len)) = bits.next_run(i, false) {
-            let (start, run) = if j == 0 && clen > 0 {
-                (cstart, clen + len)
-            } else {
-                (base + j, len)
-            };
-            if let Some(a) = want.fit(start, start + run) {
-                return Scan::Found(a);
+        let mut floor = fp;
+        if clen > 0 && fp == 0 {
+            if let Some((0, len)) = bits.next_run(0, false) {
+                // The carried run goes on through this chunk's first pages.
+                let run = clen + len;
+                if let Some(a) = want.fit(cstart, cstart + run) {
+                    return Scan::Found(a);
+                }
+                if len == PALLOC_CHUNK_PAGES {
+                    return Scan::Carry {
+                        start: cstart,
+                        len: run,
+                    };
+                }
+                // No later page of that run can start a fit either.
+                floor = len;
             }
-            if j + len == PALLOC_CHUNK_PAGES {
-                return Scan::Carry { start, len: run };
-            }
-            i = j + len;
         }
-        NO_CARRY
+        // Free pages at or after `floor`.
+        let mut starts = [0u64; WORDS];
+        for (w, s) in starts.iter_mut().enumerate() {
+            let lo = (w as u64) * 64;
+            let keep = if floor <= lo {
+                u64::MAX
+            } else if floor >= lo + 64 {
+                0
+            } else {
+                u64::MAX << (floor - lo)
+            };
+            *s = !bits.0[w] & keep;
+        }
+        let free = starts;
+        // starts[p] = pages [p, p + k) are all free, for k growing to n.
+        let mut k = 1;
+        while k < want.n && starts.iter().any(|&x| x != 0) {
+            let sh = k.min(want.n - k);
+            starts = and_shifted(&starts, sh);
+            k += sh;
+        }
+        if want.n > PALLOC_CHUNK_PAGES {
+            starts = [0; WORDS];
+        }
+        let mask = aligned_mask(base, want);
+        for w in 0..WORDS {
+            let hit = starts[w] & mask[w];
+            if hit != 0 {
+                return Scan::Found(base + w as u64 * 64 + hit.trailing_zeros() as u64);
+            }
+        }
+        // No fit inside: carry the free run that reaches the chunk's end.
+        let mut run = 0;
+        for w in (0..WORDS).rev() {
+            let ones = free[w].leading_ones() as u64;
+            run += ones;
+            if ones < 64 {
+                break;
+            }
+        }
+        Scan::Carry {
+            start: base + PALLOC_CHUNK_PAGES - run,
+            len: run,
+        }
     }
+}
+
+/// `x & (x >> sh)` over a chunk's 512 bits (bit p of the shift is bit
+/// `p + sh` of `x`; past the chunk's end, zeros).
+#[inline]
+fn and_shifted(x: &[u64; WORDS], sh: u64) -> [u64; WORDS] {
+    let (ws, bs) = ((sh / 64) as usize, (sh % 64) as u32);
+    let mut out = [0u64; WORDS];
+    for w in 0..WORDS {
+        let lo = x.get(w + ws).copied().unwrap_or(0);
+        let hi = x.get(w + ws + 1).copied().unwrap_or(0);
+        let shifted = if bs == 0 {
+            lo
+        } else {
+            (lo >> bs) | (hi << (64 - bs))
+        };
+        out[w] = x[w] & shifted;
+    }
+    out
+}
+
+/// The pages of the chunk starting at engine page `base` whose index is
+/// congruent to `want.phase` modulo `want.align`.
+fn aligned_mask(base: u64, want: &Want) -> [u64; WORDS] {
+    let first = want.phase.wrapping_sub(base) & (want.align - 1);
+    let mut m = [0u64; WORDS];
+    if want.align <= 64 {
+        // The same pattern in every word (64 is a multiple of align).
+        let mut pat = 0u64;
+        let mut p = first;
+        while p < 64 {
+            pat |= 1 << p;
+            p += want.align;
+        }
+        m = [pat; WORDS];
+    } else {
+        let mut p = first;
+        while p < PALLOC_CHUNK_PAGES {
+            m[(p / 64) as usize] |= 1 << (p % 64);
+            p += want.align;
+        }
+    }
+    m
 }
 
 /// A constrained request: `n` pages at a page congruent to `phase` modulo
