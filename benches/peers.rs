@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use pagealloc::trace::Op;
-use pagealloc::{Arch, PageAlloc, PALLOC_CHUNK_BYTES, PAGE_SIZE};
+use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
@@ -30,8 +30,6 @@ const PAGES: u64 = 256 * 512;
 trait Peer {
     type Handle;
     const NAME: &'static str;
-    /// Exact first fit (so it has no false out-of-memory failures).
-    const EXACT_FIRST_FIT: bool = false;
     fn new(pages: u64) -> Self;
     fn alloc(&mut self, n: u64) -> Option<(u64, Self::Handle)>;
     fn free(&mut self, h: Self::Handle, offset: u64, n: u64);
@@ -41,10 +39,10 @@ struct Pa(PageAlloc);
 impl Peer for Pa {
     type Handle = ();
     const NAME: &'static str = "pagealloc (exact first fit)";
-    const EXACT_FIRST_FIT: bool = true;
     fn new(pages: u64) -> Self {
         let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
-        pa.grow(scenarios::BASE, pages / 512 * PALLOC_CHUNK_BYTES).unwrap();
+        pa.grow(scenarios::BASE, pages / 512 * PALLOC_CHUNK_BYTES)
+            .unwrap();
         Pa(pa)
     }
     #[inline]
@@ -56,7 +54,9 @@ impl Peer for Pa {
     }
     #[inline]
     fn free(&mut self, _: (), offset: u64, n: u64) {
-        self.0.free(scenarios::BASE + offset * PAGE_SIZE, n).unwrap();
+        self.0
+            .free(scenarios::BASE + offset * PAGE_SIZE, n)
+            .unwrap();
     }
 }
 
@@ -65,7 +65,10 @@ impl Peer for Offset {
     type Handle = offset_allocator::Allocation;
     const NAME: &'static str = "offset-allocator (O(1), TLSF-like bins)";
     fn new(pages: u64) -> Self {
-        Offset(offset_allocator::Allocator::with_max_allocs(pages as u32, 256 * 1024))
+        Offset(offset_allocator::Allocator::with_max_allocs(
+            pages as u32,
+            256 * 1024,
+        ))
     }
     #[inline]
     fn alloc(&mut self, n: u64) -> Option<(u64, Self::Handle)> {
@@ -98,7 +101,6 @@ struct XBitmap(xalloc::BitmapAlloc);
 impl Peer for XBitmap {
     type Handle = xalloc::bitmap::BitmapAllocRegion;
     const NAME: &'static str = "xalloc bitmap (first fit, linear scan)";
-    const EXACT_FIRST_FIT: bool = true;
     fn new(pages: u64) -> Self {
         XBitmap(xalloc::BitmapAlloc::new(pages as usize))
     }
@@ -161,7 +163,9 @@ impl Peer for BitAlloc {
     #[inline]
     fn alloc(&mut self, n: u64) -> Option<(u64, ())> {
         use bitmap_allocator::BitAlloc as _;
-        self.0.alloc_contiguous(None, n as usize, 0).map(|o| (o as u64, ()))
+        self.0
+            .alloc_contiguous(None, n as usize, 0)
+            .map(|o| (o as u64, ()))
     }
     #[inline]
     fn free(&mut self, _: (), offset: u64, n: u64) {
@@ -180,7 +184,11 @@ impl Truth {
     fn set(&mut self, o: u64, n: u64, used: bool) {
         for p in o..o + n {
             let (w, b) = ((p / 64) as usize, p % 64);
-            assert_eq!(self.0[w] >> b & 1 == 1, !used, "page {p} taken twice or freed twice");
+            assert_eq!(
+                self.0[w] >> b & 1 == 1,
+                !used,
+                "page {p} taken twice or freed twice"
+            );
             self.0[w] ^= 1 << b;
         }
     }
@@ -307,7 +315,6 @@ struct Row {
     name: &'static str,
     speed: Vec<(f64, f64, f64)>,
     placement: Vec<(u64, u64, u64)>,
-    exact: bool,
 }
 
 fn measure<P: Peer>(ops: &[Op], rounds: usize, rows: &mut Vec<Row>) {
@@ -324,7 +331,6 @@ fn measure<P: Peer>(ops: &[Op], rounds: usize, rows: &mut Vec<Row>) {
             .iter()
             .map(|&t| placement::<P>(t, 97))
             .collect(),
-        exact: P::EXACT_FIRST_FIT,
     });
 }
 
@@ -355,12 +361,15 @@ fn main() {
             .iter()
             .map(|(m, lo, hi)| format!("{m:.0} ({lo:.0}-{hi:.0})"))
             .collect();
-        let fo: Vec<String> = r.placement.iter().map(|(f, all, _)| format!("{f} ({all})")).collect();
+        let fo: Vec<String> = r
+            .placement
+            .iter()
+            .map(|(f, all, _)| format!("{f} ({all})"))
+            .collect();
         let lr: Vec<String> = r.placement.iter().map(|(_, _, l)| l.to_string()).collect();
         println!(
-            "| {}{} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             r.name,
-            if r.exact { "" } else { "" },
             sp[0],
             sp[1],
             sp[2],
@@ -372,10 +381,7 @@ fn main() {
         // Machine-readable lines for the chart.
         println!(
             "peer\t{}\t{:.1}\t{}\t{}",
-            r.name,
-            r.speed[0].0,
-            r.placement[1].0,
-            r.placement[2].0
+            r.name, r.speed[0].0, r.placement[1].0, r.placement[2].0
         );
     }
 }

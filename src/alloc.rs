@@ -81,6 +81,12 @@ pub struct PageAlloc {
     /// Huge pages of this many runtime pages are never split by the
     /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
     pub(crate) huge_pages: u64,
+    /// Lower bounds for aligned searches: `aligned_hint[c]` is a
+    /// (linearized) page below which no page at a position aligned to
+    /// `2^HINT_LOG_ALIGN[c]` pages is free (nor, so, at any coarser
+    /// alignment). Frees lower them; a 1-page aligned allocation raises them
+    /// past what it took. See `constrained`.
+    pub(crate) aligned_hint: [u64; HINT_LOG_ALIGN.len()],
 }
 
 // SAFETY: the raw pointers point into reservations owned by this value and are
@@ -155,6 +161,7 @@ impl PageAlloc {
             grown: AddrRanges::new(),
             scav_index: ScavengeIndex::new(&ly)?,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
+            aligned_hint: [0; HINT_LOG_ALIGN.len()],
         })
     }
 
@@ -387,6 +394,7 @@ impl PageAlloc {
         if lin < self.search_addr {
             self.search_addr = lin;
         }
+        self.lower_aligned_hints(lin >> PAGE_SHIFT, (limit - lin) >> PAGE_SHIFT);
         self.update(lin, (limit - lin) >> PAGE_SHIFT, true, false);
         Ok(())
     }
@@ -822,6 +830,7 @@ impl PageAlloc {
         if lin < self.search_addr {
             self.search_addr = lin;
         }
+        self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
         if !scavenged {
             self.scav_index.mark(lin, lin + npages * PAGE_SIZE);
         }
@@ -834,6 +843,25 @@ impl PageAlloc {
             }
         }
         self.update(lin, npages, true, false);
+    }
+
+    /// Pages `[p, p + n)` (linearized page indices) became free: each hint
+    /// drops to the first page of the run at its alignment, if lower. Until
+    /// an aligned allocation raises a hint this is one comparison.
+    #[inline]
+    pub(crate) fn lower_aligned_hints(&mut self, p: u64, n: u64) {
+        // Every hint is at most the last: nothing to lower from p on (the
+        // common case, and always so until an aligned allocation raises one).
+        if p >= self.aligned_hint[HINT_LOG_ALIGN.len() - 1] {
+            return;
+        }
+        let off = self.ly.arena_base_offset >> self.ly.page_shift;
+        for (c, &k) in HINT_LOG_ALIGN.iter().enumerate() {
+            let a = p + ((off.wrapping_sub(p)) & ((1 << k) - 1));
+            if a < p + n && a < self.aligned_hint[c] {
+                self.aligned_hint[c] = a;
+            }
+        }
     }
 
     /// Frees each run of `npages` pages at `bases`, in order. All or nothing:
@@ -1078,7 +1106,36 @@ impl PageAlloc {
         self.check_leaves()?;
         self.check_scavenged()?;
         self.check_parents()?;
-        self.check_search_addr()
+        self.check_search_addr()?;
+        self.check_aligned_hints()
+    }
+
+    /// No free page lies below an aligned hint at the hint's alignment.
+    fn check_aligned_hints(&self) -> Result<()> {
+        let off = self.ly.arena_base_offset >> self.ly.page_shift;
+        for ci in self.grown_chunks() {
+            let base = ci * PALLOC_CHUNK_PAGES;
+            let bits = self.chunk(ci);
+            for (c, &k) in HINT_LOG_ALIGN.iter().enumerate() {
+                let hint = self.aligned_hint[c];
+                if base >= hint {
+                    continue;
+                }
+                let step = 1u64 << k;
+                let mut p = base + (off.wrapping_sub(base) & (step - 1));
+                while p < (base + PALLOC_CHUNK_PAGES).min(hint) {
+                    if !bits.get(p - base) {
+                        return verify_failed(format!(
+                            "page {:#x} is free at a 2^{k}-page alignment below that hint ({:#x})",
+                            self.ly.unlin(p << PAGE_SHIFT),
+                            self.ly.unlin(hint << PAGE_SHIFT)
+                        ));
+                    }
+                    p += step;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Nothing grown: no bounds, and the search address says "exhausted".
@@ -1217,6 +1274,10 @@ impl PageAlloc {
 fn verify_failed(msg: String) -> Result<()> {
     Err(Error::Verify(msg))
 }
+
+/// The alignments (log2, in pages) that keep a search hint: 2 to 512
+/// pages; a search at a larger alignment uses the 512-page hint.
+pub(crate) const HINT_LOG_ALIGN: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /// Splits the pages `[base, base + npages*PAGE_SIZE)` (linearized, at least
 /// one page) into one piece per chunk, ascending: `(chunk index, first page in

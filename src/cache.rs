@@ -94,6 +94,7 @@ impl PageCache {
         if lin < pa.search_addr {
             pa.search_addr = lin;
         }
+        pa.lower_aligned_hints(lin >> crate::arch::PAGE_SHIFT, PAGE_CACHE_PAGES);
         pa.update(lin, PAGE_CACHE_PAGES, false, false);
         *self = PageCache::default();
         Ok(())

@@ -17,6 +17,7 @@
 //! on a heap whose holes fit `n` pages but seldom at the alignment (see the
 //! README's numbers).
 
+use crate::alloc::HINT_LOG_ALIGN;
 use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PALLOC_CHUNK_PAGES};
 use crate::bits::WORDS;
 use crate::error::{Error, Result};
@@ -56,8 +57,21 @@ impl PageAlloc {
         if align == 0 || !align.is_power_of_two() {
             return Err(Error::BadAlign { align });
         }
+        // The hint class for this alignment: the largest not above it.
+        let k = align.trailing_zeros();
+        let class = HINT_LOG_ALIGN.iter().rposition(|&c| c <= k);
         for (from, to) in self.window_pages(within)? {
+            let from = class.map_or(from, |c| from.max(self.aligned_hint[c]));
             if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
+                if npages == 1 && within.is_none() {
+                    // No free page below p lies at this alignment, nor at any
+                    // coarser class's, and p is now taken.
+                    for (c, &ck) in HINT_LOG_ALIGN.iter().enumerate() {
+                        if ck >= k {
+                            self.aligned_hint[c] = self.aligned_hint[c].max(p + 1);
+                        }
+                    }
+                }
                 let lin = p << PAGE_SHIFT;
                 let scav = self.alloc_range(lin, npages);
                 return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
