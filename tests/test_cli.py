@@ -226,3 +226,21 @@ def test_render_map_without_pillow_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert "pagealloc[viz]" in out.stdout, out
     assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_constrained_trace_forms_replay(tmp_path):
+    trace = tmp_path / "c.trace"
+    trace.write_text(
+        "grow 0x3000000000 0x800000\n"
+        "alloc 1\n"
+        "alloc 2 align=4\n"
+        "alloc 1 within=0x3000400000:0x3000800000\n"
+        "allocat 0x3000012000 2\n"
+        "allocat 0x3000000000 1\n"
+        "free 3\n"
+    )
+    res = tmp_path / "r.txt"
+    run("replay", trace, "--results", res, check_rc=0)
+    lines = res.read_text().splitlines()
+    assert lines[:5] == ["0x3000000000", "0x3000008000", "0x3000400000", "0x3000012000", "0x0"]
+    assert lines[5] == "bounds 0x200c000 0x200c002"
