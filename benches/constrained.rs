@@ -64,54 +64,30 @@ fn aligned_churn(c: &mut Criterion) {
     let mut g = c.benchmark_group("aligned_churn");
     g.sample_size(10);
     g.throughput(Throughput::Elements(nops));
-    g.bench_function("pagealloc_plain", |b| {
-        b.iter_batched(
-            churn_heap,
-            |mut pa| {
-                replay(
-                    &mut pa,
-                    &ops[1..],
-                    &ones[1..],
-                    |pa, n, _| pa.alloc(n).unwrap(),
-                    |pa, a, n| pa.free(a, n).unwrap(),
-                );
-                pa
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("pagealloc_constrained_path_align1", |b| {
-        b.iter_batched(
-            churn_heap,
-            |mut pa| {
-                replay(
-                    &mut pa,
-                    &ops[1..],
-                    &ones[1..],
-                    |pa, n, al| pa.alloc_constrained(n, al, None).unwrap().0,
-                    |pa, a, n| pa.free(a, n).unwrap(),
-                );
-                pa
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.bench_function("pagealloc_aligned", |b| {
-        b.iter_batched(
-            churn_heap,
-            |mut pa| {
-                replay(
-                    &mut pa,
-                    &ops[1..],
-                    &aligns[1..],
-                    |pa, n, al| pa.alloc_constrained(n, al, None).unwrap().0,
-                    |pa, a, n| pa.free(a, n).unwrap(),
-                );
-                pa
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    type AllocFn = fn(&mut PageAlloc, u64, u64) -> Option<u64>;
+    let variants: [(&str, &[u64], AllocFn); 3] = [
+        ("pagealloc_plain", &ones, |pa, n, _| pa.alloc(n).unwrap()),
+        ("pagealloc_constrained_path_align1", &ones, |pa, n, al| {
+            pa.alloc_constrained(n, al, None).unwrap().0
+        }),
+        ("pagealloc_aligned", &aligns, |pa, n, al| {
+            pa.alloc_constrained(n, al, None).unwrap().0
+        }),
+    ];
+    for (name, al, alloc) in variants {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                churn_heap,
+                |mut pa| {
+                    replay(&mut pa, &ops[1..], &al[1..], alloc, |pa, a, n| {
+                        pa.free(a, n).unwrap()
+                    });
+                    pa
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     let pages = 256 * 512u64;
     g.bench_function("range_allocator_aligned", |b| {
         b.iter_batched(
