@@ -100,7 +100,7 @@ impl PageAlloc {
     /// Go's `init`: reserves the metadata for the whole address space of
     /// `arch` (committing all summaries at once on 386). Nothing is grown.
     ///
-    /// Cost: a handful of `mmap` reservations (4.6 GiB of address space on
+    /// Cost: a handful of `mmap` reservations (8.6 GiB of address space on
     /// amd64, none of it touched); O(1).
     pub fn new(arch: Arch) -> Result<PageAlloc> {
         PageAlloc::with_layout(arch.layout())
