@@ -41,11 +41,13 @@
 //! ## Memory
 //!
 //! Metadata for the whole address space is reserved at start-up without
-//! access rights ([`vm::Reservation`]): on amd64 4 GiB of address space for
-//! bitmaps plus 585 MiB for summaries. Growing the heap commits just the
-//! page-rounded pieces of each array that the new chunks need, extending each
-//! committed range contiguously, as Go's `sysGrow` does. No Rust reference is
-//! ever formed over memory that may still be inaccessible.
+//! access rights ([`vm::Reservation`]): on amd64 8 GiB of address space for
+//! the chunks' alloc and scavenged bitmaps, 8 MiB for the scavenge index and
+//! 585 MiB for summaries. Growing the heap commits just the page-rounded
+//! pieces of each array that the new chunks need, range by range, as Go
+//! 1.19's `sysGrow` does (a chunk far from the rest commits a few pages, not
+//! the gap). No Rust reference is ever formed over memory that may still be
+//! inaccessible.
 //!
 //! ## Map of the crate
 //!
