@@ -140,14 +140,20 @@ impl PallocBits {
                 // Free pages strictly between the lowest and highest in-use
                 // page; bit 63 is never among them.
                 let mut y = !x & mask(lo, hi - lo + 1);
-                // Walk the runs, stopping once too few free pages remain in
-                // the word to beat max.
-                while (y.count_ones() as u64) > max {
-                    y >>= y.trailing_zeros();
-                    let run = (!y).trailing_zeros();
-                    max = max.max(run as u64);
-                    y >>= run;
+                if (y.count_ones() as u64) <= max {
+                    continue;
                 }
+                // Each round keeps the pages that start a free run one page
+                // longer than the round before; the rounds it takes to empty
+                // y are the word's longest inner run (a few for the short
+                // runs of a filling chunk, where walking run by run would
+                // visit every hole).
+                let mut len = 0u64;
+                while y != 0 {
+                    y &= y >> 1;
+                    len += 1;
+                }
+                max = max.max(len);
             }
         }
         (start, max, cur)
