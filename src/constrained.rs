@@ -297,8 +297,7 @@ impl PageAlloc {
             }
         }
         // Free pages at or after `floor`.
-        let mut starts = [0u64; WORDS];
-        for (w, s) in starts.iter_mut().enumerate() {
+        let free = |w: usize| -> u64 {
             let lo = (w as u64) * 64;
             let keep = if floor <= lo {
                 u64::MAX
@@ -307,30 +306,29 @@ impl PageAlloc {
             } else {
                 u64::MAX << (floor - lo)
             };
-            *s = !bits.0[w] & keep;
-        }
-        let free = starts;
-        // starts[p] = pages [p, p + k) are all free, for k growing to n.
-        let mut k = 1;
-        while k < want.n && starts.iter().any(|&x| x != 0) {
-            let sh = k.min(want.n - k);
-            starts = and_shifted(&starts, sh);
-            k += sh;
-        }
-        if want.n > PALLOC_CHUNK_PAGES {
-            starts = [0; WORDS];
-        }
-        let mask = aligned_mask(base, want);
-        for w in 0..WORDS {
-            let hit = starts[w] & mask[w];
-            if hit != 0 {
-                return Scan::Found(base + w as u64 * 64 + hit.trailing_zeros() as u64);
+            !bits.0[w] & keep
+        };
+        if want.n <= PALLOC_CHUNK_PAGES {
+            let mut starts: [u64; WORDS] = std::array::from_fn(free);
+            // starts[p] = pages [p, p + k) are all free, for k growing to n.
+            let mut k = 1;
+            while k < want.n && starts.iter().any(|&x| x != 0) {
+                let sh = k.min(want.n - k);
+                starts = and_shifted(&starts, sh);
+                k += sh;
+            }
+            let mask = AlignedMask::new(base, want);
+            for (w, &x) in starts.iter().enumerate() {
+                let hit = x & mask.word(w);
+                if hit != 0 {
+                    return Scan::Found(base + w as u64 * 64 + hit.trailing_zeros() as u64);
+                }
             }
         }
         // No fit inside: carry the free run that reaches the chunk's end.
         let mut run = 0;
         for w in (0..WORDS).rev() {
-            let ones = free[w].leading_ones() as u64;
+            let ones = free(w).leading_ones() as u64;
             run += ones;
             if ones < 64 {
                 break;
@@ -363,27 +361,49 @@ fn and_shifted(x: &[u64; WORDS], sh: u64) -> [u64; WORDS] {
 }
 
 /// The pages of the chunk starting at engine page `base` whose index is
-/// congruent to `want.phase` modulo `want.align`.
-fn aligned_mask(base: u64, want: &Want) -> [u64; WORDS] {
-    let first = want.phase.wrapping_sub(base) & (want.align - 1);
-    let mut m = [0u64; WORDS];
-    if want.align <= 64 {
-        // The same pattern in every word (64 is a multiple of align).
-        let mut pat = 0u64;
-        let mut p = first;
-        while p < 64 {
-            pat |= 1 << p;
-            p += want.align;
+/// congruent to `want.phase` modulo `want.align`, a word at a time.
+struct AlignedMask {
+    /// The first such page in the chunk (it may lie past the chunk's end).
+    first: u64,
+    align: u64,
+    /// For alignments up to 64 pages: the pattern every word repeats.
+    pattern: u64,
+}
+
+impl AlignedMask {
+    #[inline]
+    fn new(base: u64, want: &Want) -> AlignedMask {
+        let first = want.phase.wrapping_sub(base) & (want.align - 1);
+        let mut pattern = 0;
+        if want.align <= 64 {
+            let mut p = first;
+            while p < 64 {
+                pattern |= 1 << p;
+                p += want.align;
+            }
         }
-        m = [pat; WORDS];
-    } else {
-        let mut p = first;
-        while p < PALLOC_CHUNK_PAGES {
-            m[(p / 64) as usize] |= 1 << (p % 64);
-            p += want.align;
+        AlignedMask {
+            first,
+            align: want.align,
+            pattern,
         }
     }
-    m
+
+    #[inline]
+    fn word(&self, w: usize) -> u64 {
+        if self.align <= 64 {
+            return self.pattern;
+        }
+        // One page every `align` (a multiple of 64): this word holds one iff
+        // its first page is `first`'s word start plus a multiple of align.
+        let lo = w as u64 * 64;
+        let first_word = self.first & !63;
+        if lo >= first_word && (lo - first_word) % self.align == 0 {
+            1 << (self.first % 64)
+        } else {
+            0
+        }
+    }
 }
 
 /// A constrained request: `n` pages at a page congruent to `phase` modulo
