@@ -419,7 +419,7 @@ impl Want {
     /// `[start, end)`, if there is one.
     #[inline]
     fn fit(&self, start: u64, end: u64) -> Option<u64> {
-        let a = start + (self.phase.wrapping_sub(start) & (self.align - 1));
-        (a + self.n <= end).then_some(a)
+        let a = start.checked_add(self.phase.wrapping_sub(start) & (self.align - 1))?;
+        (a.checked_add(self.n)? <= end).then_some(a)
     }
 }
