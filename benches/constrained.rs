@@ -65,11 +65,8 @@ fn aligned_churn(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(nops));
     type AllocFn = fn(&mut PageAlloc, u64, u64) -> Option<u64>;
-    let variants: [(&str, &[u64], AllocFn); 3] = [
+    let variants: [(&str, &[u64], AllocFn); 2] = [
         ("pagealloc_plain", &ones, |pa, n, _| pa.alloc(n).unwrap()),
-        ("pagealloc_constrained_path_align1", &ones, |pa, n, al| {
-            pa.alloc_constrained(n, al, None).unwrap().0
-        }),
         ("pagealloc_aligned", &aligns, |pa, n, al| {
             pa.alloc_constrained(n, al, None).unwrap().0
         }),

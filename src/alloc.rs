@@ -41,8 +41,8 @@ pub struct PageAlloc {
     /// `ly.leaf()` has one entry per chunk). Summary `i` of level `l` covers
     /// linearized addresses `[i << level_shift[l], (i+1) << level_shift[l])`.
     ///
-    /// Invariant: for every level, the committed part of its array is the
-    /// page-rounded, block-aligned range covering chunks `[start, end)`
+    /// Invariant: for every level, the committed part of its array covers,
+    /// page-rounded, the block-aligned entries of every grown range
     /// (everything on 386). Every grown chunk's leaf summary equals
     /// `summarize()` of its bitmap; every other committed leaf summary is 0;
     /// every parent is `merge_summaries` of its block of 8 children. Only
@@ -52,10 +52,9 @@ pub struct PageAlloc {
     sum_mem: Vec<Reservation>,
 
     /// The chunk bitmaps, indexed by chunk index, reserved for the whole
-    /// address space. Invariant: committed exactly over the page-rounded byte
-    /// range of chunks `[start, end)`; the bitmap of a chunk in that range that
-    /// was never grown (a gap) is all zero and is never read for allocation,
-    /// because its leaf summary says "full".
+    /// address space. Invariant: committed over the page-rounded bytes of
+    /// every grown chunk; a chunk in a gap may not be committed and is never
+    /// read (its leaf summary says "full", and accessors check `is_grown`).
     chunks: Reservation,
 
     /// Linearized address where allocation searches begin. Invariant: every
@@ -910,9 +909,10 @@ impl PageAlloc {
         Ok(out)
     }
 
-    /// Validates a free: `npages >= 1`, `base` page-aligned, every page in a
-    /// grown chunk and in use. Returns the linearized base.
-    pub(crate) fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
+    /// Checks a page range named by the caller: `npages >= 1`, `base` aligned
+    /// to the layout's page, the whole range inside the address space.
+    /// Returns the linearized base.
+    pub(crate) fn check_pages(&self, base: u64, npages: u64) -> Result<u64> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
@@ -925,7 +925,13 @@ impl PageAlloc {
             bits: self.ly.address_bits,
         };
         let len = npages.checked_mul(self.ly.page_size()).ok_or(beyond)?;
-        let lin = self.ly.lin_checked(base, len)?;
+        self.ly.lin_checked(base, len)
+    }
+
+    /// Validates a free: [`PageAlloc::check_pages`], then every page in a
+    /// grown chunk and in use. Returns the linearized base.
+    pub(crate) fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
+        let lin = self.check_pages(base, npages)?;
         let (sc, ec) = (
             lin >> LOG_PALLOC_CHUNK_BYTES,
             (lin + npages * PAGE_SIZE - 1) >> LOG_PALLOC_CHUNK_BYTES,
@@ -960,7 +966,8 @@ impl PageAlloc {
         &self.ly
     }
 
-    /// The preset.
+    /// The preset (for a custom layout, the preset whose way of committing
+    /// metadata it follows; see [`PageAlloc::layout`]).
     pub fn arch(&self) -> Arch {
         self.ly.arch
     }

@@ -48,6 +48,10 @@ pub const HEAP_ARENA_BYTES: u64 = 64 << 20;
 /// cleared after it is released.
 const ZERO_UNDER_LOCK: u64 = 256 << 10;
 
+/// Spans of fewer pages come from (and go back to) the page cache: Go's
+/// `pageCachePages / 4`.
+const SMALL_SPAN_PAGES: u64 = PAGE_CACHE_PAGES / 4;
+
 /// What the background scavenger releases per lock hold.
 const SCAVENGE_STEP: u64 = 4 << 20;
 
@@ -188,8 +192,8 @@ impl Heap {
     pub fn alloc(&self, npages: u64, zero: bool) -> Result<NonNull<u8>> {
         let mut st = self.shared.lock();
         let addr = st.alloc(npages)?;
-        let dirty_bytes: u64 = st.dirty.iter().map(|&(_, n)| n * PAGE_SIZE).sum();
-        if zero && dirty_bytes > 0 {
+        if zero && !st.dirty.is_empty() {
+            let dirty_bytes: u64 = st.dirty.iter().map(|&(_, n)| n * PAGE_SIZE).sum();
             if dirty_bytes <= ZERO_UNDER_LOCK {
                 zero_runs(&st.dirty);
             } else {
@@ -348,7 +352,7 @@ impl State {
             .checked_mul(PAGE_SIZE)
             .filter(|&b| b <= self.max_bytes)
             .ok_or(full)?;
-        if npages < PAGE_CACHE_PAGES / 4 {
+        if npages < SMALL_SPAN_PAGES {
             if let Some(addr) = self.alloc_cached(npages)? {
                 self.in_use += bytes;
                 return Ok(addr);
@@ -399,7 +403,7 @@ impl State {
     fn free(&mut self, addr: u64, npages: u64) -> Result<()> {
         let c = &self.cache;
         let block = PAGE_CACHE_PAGES * PAGE_SIZE;
-        let in_block = npages < PAGE_CACHE_PAGES / 4
+        let in_block = npages < SMALL_SPAN_PAGES
             && c.base != 0
             && addr >= c.base
             && addr.saturating_add(npages * PAGE_SIZE) <= c.base + block;

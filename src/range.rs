@@ -110,11 +110,7 @@ impl RangeAllocator {
         if align_pages > MAX_ALIGN_PAGES {
             return Err(Error::BadAlign { align });
         }
-        let a = if align_pages == 1 {
-            self.pa.alloc(n)?
-        } else {
-            self.pa.alloc_constrained(n, align_pages, None)?.0
-        };
+        let (a, _) = self.pa.alloc_constrained(n, align_pages, None)?;
         Ok(a.map(|a| {
             self.in_use += n;
             self.offset(a)

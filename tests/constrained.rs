@@ -169,9 +169,21 @@ fn boundary_cases() {
         .0;
     assert_eq!(got, Some(pb(b + 3, 8)));
     // Absurd sizes and alignments are simply no fit.
-    for (n, al) in [(u64::MAX, 1), (u64::MAX, 1 << 63), (1 << 40, 2), (1, 1 << 63)] {
-        assert_eq!(pa.alloc_constrained(n, al, None).unwrap().0, None, "{n} {al}");
-        assert_eq!(pa.alloc_constrained(n, al, Some((0, u64::MAX))).unwrap().0, None);
+    for (n, al) in [
+        (u64::MAX, 1),
+        (u64::MAX, 1 << 63),
+        (1 << 40, 2),
+        (1, 1 << 63),
+    ] {
+        assert_eq!(
+            pa.alloc_constrained(n, al, None).unwrap().0,
+            None,
+            "{n} {al}"
+        );
+        assert_eq!(
+            pa.alloc_constrained(n, al, Some((0, u64::MAX))).unwrap().0,
+            None
+        );
     }
     // Bad arguments change nothing.
     assert!(matches!(

@@ -143,11 +143,8 @@ impl PageAlloc {
         align: U64,
         within: Option<(U64, U64)>,
     ) -> PyResult<(Option<u64>, u64)> {
-        let mut pa = self.lock();
-        Ok(match (align.0, within) {
-            (1, None) => pa.alloc_scav(npages.0)?,
-            (a, w) => pa.alloc_constrained(npages.0, a, w.map(|(lo, hi)| (lo.0, hi.0)))?,
-        })
+        let within = within.map(|(lo, hi)| (lo.0, hi.0));
+        Ok(self.lock().alloc_constrained(npages.0, align.0, within)?)
     }
 
     /// Claims exactly the npages pages at addr; ValueError (and no change)

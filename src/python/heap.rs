@@ -169,10 +169,10 @@ impl Span {
         self.npages * PAGE_SIZE
     }
 
-    /// Gives the pages back to the heap; the span is dead afterwards.
-    fn release(&self, st: &mut SpanState) -> PyResult<()> {
-        let p = NonNull::new(self.addr as *mut u8).expect("spans are never at 0");
-        self.heap.get().inner.free(p, self.npages)?;
+    /// The pages go back to `heap` and the span state says so.
+    fn give_back(heap: &Py<Heap>, addr: u64, npages: u64, st: &mut SpanState) -> crate::Result<()> {
+        let p = NonNull::new(addr as *mut u8).expect("spans are never at 0");
+        heap.get().inner.free(p, npages)?;
         st.alive = false;
         Ok(())
     }
@@ -217,7 +217,12 @@ impl Span {
                 st.exports
             )));
         }
-        self.release(&mut st)
+        Ok(Span::give_back(
+            &self.heap,
+            self.addr,
+            self.npages,
+            &mut st,
+        )?)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -301,9 +306,8 @@ impl Drop for Span {
         // exist (each holds a reference to the span).
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if st.alive {
-            let p = NonNull::new(self.addr as *mut u8).expect("spans are never at 0");
-            let _ = self.heap.get().inner.free(p, self.npages);
-            st.alive = false;
+            // The pages are this span's: the heap accepts them.
+            let _ = Span::give_back(&self.heap, self.addr, self.npages, st);
         }
     }
 }
