@@ -483,8 +483,34 @@ impl PageAlloc {
             // The walk below, specialized: one summary per level covers the
             // chunk, at index sc >> 3, >> 6, ...
             let mut i = sc;
-            for l in (0..leaf).rev() {
-                i >>= SUMMARY_LEVEL_BITS;
+            let mut l = leaf;
+            // While a child's change is in its `max` alone, its parent can
+            // often be told without a merge (see `max_only_parent`).
+            let (mut was, mut now) = (old, y);
+            while l > 0 && sf.same_ends(was, now) {
+                (l, i) = (l - 1, i >> SUMMARY_LEVEL_BITS);
+                let parent = self.sum(l, i);
+                let log_child = self.ly.level_log_pages[l + 1];
+                let sum = match max_only_parent(sf, parent, was, now) {
+                    MaxOnly::Unchanged => {
+                        debug_assert_eq!(parent, sf.merge_block(&self.children(l, i), log_child));
+                        return;
+                    }
+                    MaxOnly::Becomes(p) => p,
+                    MaxOnly::Merge => sf.merge_block(&self.children(l, i), log_child),
+                };
+                debug_assert_eq!(sum, sf.merge_block(&self.children(l, i), log_child));
+                if parent == sum {
+                    return;
+                }
+                self.set_sum(l, i, sum);
+                (was, now) = (parent, sum);
+            }
+            // A change at an end moves the parent's ends or the runs across
+            // its children's boundaries, which only a merge tells; then,
+            // usually, the same at every level up.
+            while l > 0 {
+                (l, i) = (l - 1, i >> SUMMARY_LEVEL_BITS);
                 let sum = sf.merge_block(&self.children(l, i), self.ly.level_log_pages[l + 1]);
                 if self.sum(l, i) == sum {
                     return;
@@ -578,9 +604,12 @@ impl PageAlloc {
     /// Go's `find`: the radix walk. Returns the linearized base of the lowest
     /// run of `npages` free pages and a candidate search address, or `None`.
     ///
-    /// Cost: reads the root level from the search address's entry on (at
-    /// most `2^summary_l0_bits` summaries), then one block of 8 per level
-    /// below, then one chunk bitmap; writes nothing.
+    /// Cost: one summary per level on the search address's path, read
+    /// bottom-up until one fits (see `walk_start`); from there one block of 8
+    /// per level below, then one chunk bitmap. When nothing on that path
+    /// fits, Go's whole walk: the root level from the search address's entry
+    /// on (at most `2^summary_l0_bits` summaries), then a block of 8 per
+    /// level. Writes nothing; the result is Go's, address and candidate.
     ///
     /// At each level the walk scans one block of summaries (the whole root
     /// level, then the 8 children of the entry it chose), looking either for a
@@ -589,6 +618,60 @@ impl PageAlloc {
     /// Meanwhile it narrows `first_free`, a window known to hold the first free
     /// page of the heap, whose base becomes the candidate search address.
     pub(crate) fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
+        let got = match self.walk_start(npages) {
+            Some((l, i)) => {
+                // Go's walk would have narrowed its window to this entry.
+                let base = i << self.ly.level_shift[l];
+                let last = base + (PAGE_SIZE << self.ly.level_log_pages[l]) - 1;
+                self.walk(npages, l + 1, i, (base, last))
+            }
+            None => self.walk(npages, 0, 0, (0, self.ly.space_bytes() - 1)),
+        };
+        debug_assert!(
+            matches!((&got, self.walk(npages, 0, 0, (0, self.ly.space_bytes() - 1))),
+                (Ok(a), Ok(b)) if *a == b),
+            "walk from below the root disagrees with Go's walk from the root"
+        );
+        got
+    }
+
+    /// Where Go's walk from the root can be joined lower down, as `(level,
+    /// entry)`: the deepest summary on the search address's path whose `max`
+    /// fits `npages`.
+    ///
+    /// Why that is sound: every page below the search address is in use, so
+    /// at each level Go's walk meets the search address's own entry first
+    /// (it starts the block scan at it). When that entry's `max` fits, it
+    /// either descends into it, or its `start` fits and the walk stops at
+    /// its base, which is the search address itself; a walk joined lower
+    /// down stops at that same base, with the same window base. Above the
+    /// joined entry, then, Go only narrows its first-free window to each
+    /// ancestor in turn, and the joined entry's range is where it ends up.
+    /// Ancestors are read bottom-up, one summary per level, so a request
+    /// that fits near the search address skips the root's scan and a block
+    /// scan per level.
+    #[inline]
+    fn walk_start(&self, npages: u64) -> Option<(usize, u64)> {
+        if self.search_addr == self.ly.max_search_lin {
+            return None;
+        }
+        let sf = self.sum_fmt;
+        (0..self.ly.summary_levels).rev().find_map(|l| {
+            let i = self.search_addr >> self.ly.level_shift[l];
+            (sf.max(self.sum(l, i)) >= npages).then_some((l, i))
+        })
+    }
+
+    /// Go's walk, from `level` down, scanning at that level the block of
+    /// children of entry `i` one level up (`i = 0` and the whole root level
+    /// at level 0), with first-free window `first_free`.
+    fn walk(
+        &self,
+        npages: u64,
+        level: usize,
+        i: u64,
+        first_free: (u64, u64),
+    ) -> Result<Option<(u64, u64)>> {
         let ly = &self.ly;
         let sf = self.sum_fmt;
         // Why a window: after this allocation the search address should move
@@ -603,7 +686,7 @@ impl PageAlloc {
         // ever shrinks, and its base is the lowest address that may be free,
         // which makes it a sound new search address even when the walk
         // descends elsewhere and the window stops narrowing.
-        let mut first_free = (0u64, ly.space_bytes() - 1);
+        let mut first_free = first_free;
         // Narrow the window to [addr, addr+size) if that lies inside it. A
         // range that only partly overlaps means the summaries are inconsistent.
         let found_free = |w: &mut (u64, u64), addr: u64, size: u64| -> Result<()> {
@@ -619,10 +702,11 @@ impl PageAlloc {
             Ok(())
         };
 
-        // i: first entry of the block being scanned at the current level.
-        let mut i = 0u64;
-        let mut last_sum = (0usize, 0u64);
-        'next_level: for l in 0..ly.summary_levels {
+        // i: the entry one level up whose block of children is scanned at
+        // the current level.
+        let mut i = i;
+        let mut last_sum = (level.saturating_sub(1), i);
+        'next_level: for l in level..ly.summary_levels {
             let entries_per_block = 1u64 << ly.level_bits[l];
             let log_max_pages = ly.level_log_pages[l];
             i <<= ly.level_bits[l];
@@ -1285,6 +1369,53 @@ fn verify_failed(msg: String) -> Result<()> {
 /// The alignments (log2, in pages) that keep a search hint: 2 to 512
 /// pages; a search at a larger alignment uses the 512-page hint.
 pub(crate) const HINT_LOG_ALIGN: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// What a parent summary becomes when one child changed from `was` to `now`,
+/// if that can be told without reading the other children.
+enum MaxOnly {
+    /// The parent stays as it is.
+    Unchanged,
+    /// The parent becomes this.
+    Becomes(PallocSum),
+    /// Nothing can be told: merge the block.
+    Merge,
+}
+
+/// The shortcut of the single-chunk `update`: when a child's `start` and
+/// `end` are unchanged, so are every run that crosses into it and the
+/// parent's `start` and `end` (they read only children's ends and whether
+/// a child is wholly free, and a child with an unchanged `start < len` was
+/// and stays partly used; with `start == len` nothing changed at all). Only
+/// the child's `max` moved, and the parent's `max` is the largest of that and
+/// of candidates that did not move:
+///
+/// - `max` grew: the parent's becomes `max(parent.max, now.max)`;
+/// - `max` shrank but was below the parent's: another candidate holds the
+///   parent's `max`, which stays;
+/// - `max` shrank from the parent's own value: the block must be merged to
+///   find the runner-up.
+///
+/// Most frees and allocations inside a chunk move only its `max` (or
+/// nothing), so most walks up stop after one summary read per level instead
+/// of a merge of 8.
+#[inline(always)]
+fn max_only_parent(sf: SumFormat, parent: PallocSum, was: PallocSum, now: PallocSum) -> MaxOnly {
+    debug_assert!(sf.same_ends(was, now));
+    let (wm, nm) = (sf.unpack_below_root(was).1, sf.unpack_below_root(now).1);
+    let (ps, pm, pe) = sf.unpack(parent);
+    debug_assert!(wm <= pm, "child max {wm} above its parent's {pm}");
+    if nm >= wm {
+        if nm <= pm {
+            MaxOnly::Unchanged
+        } else {
+            MaxOnly::Becomes(sf.pack(ps, nm, pe))
+        }
+    } else if wm < pm {
+        MaxOnly::Unchanged
+    } else {
+        MaxOnly::Merge
+    }
+}
 
 /// Splits the pages `[base, base + npages*PAGE_SIZE)` (linearized, at least
 /// one page) into one piece per chunk, ascending: `(chunk index, first page in

@@ -354,10 +354,17 @@ impl PallocBits {
 
     /// The summary fields after pages `[i, i+n)` changed state in one
     /// contiguous alloc (`alloc`) or free, from the fields before the change,
-    /// without re-scanning the chunk; `None` when that cannot be known
-    /// locally (an alloc carved from a run as long as the old max, which may
-    /// have been the only run that long). The result equals
-    /// [`PallocBits::summarize_fields`] of the bitmap after the change.
+    /// without re-scanning the chunk where it can; `None` when that cannot be
+    /// known cheaply (an alloc carved from the only run as long as the old
+    /// max, when that max is over 64 pages or no other run is as long). The
+    /// result equals [`PallocBits::summarize_fields`] of the bitmap after the
+    /// change.
+    ///
+    /// Cost: for a free, the two scans out from the changed pages to the
+    /// ends of their run (a word or two in a fragmented chunk); for an
+    /// alloc, the same (none when the alloc lies in the start or end run,
+    /// whose ends the old summary gives), plus, when it split a longest run,
+    /// a search for another run as long (Go's `find`, stopping at the first).
     #[inline]
     pub fn summary_after(
         &self,
@@ -368,15 +375,16 @@ impl PallocBits {
     ) -> Option<(u64, u64, u64)> {
         let (s, m, e) = old;
         let all = PALLOC_CHUNK_PAGES;
-        // Quick refusal: an alloc carved from the start or end run when that
-        // run is as long as the max (the common case of a chunk filling up).
-        if alloc && s != all && ((e == m && i + n > all - e) || (s == m && i < s)) {
-            return None;
-        }
         // The free run around [i, i+n): [a, b). After a free it is one run;
         // after an alloc it was one run, now split into [a, i) and [i+n, b).
-        let a = i - self.free_below(i);
-        let b = i + n + self.free_from(i + n);
+        // An alloc inside the old start or end run knows that run's bounds.
+        let (a, b) = if alloc && i + n <= s {
+            (0, s)
+        } else if alloc && i >= all - e {
+            (all - e, all)
+        } else {
+            (i - self.free_below(i), i + n + self.free_from(i + n))
+        };
         if alloc {
             let (left, right) = (i - a, b - (i + n));
             let max = if s == all {
@@ -384,6 +392,14 @@ impl PallocBits {
                 left.max(right)
             } else if b - a < m {
                 // The max came from another run, which is untouched.
+                m
+            } else if m <= 64 && 0 < a && b < all && self.find(m, 0).0.is_some() {
+                // The split run was a longest one, but another as long is
+                // left (an alloc only shortens runs, so none is longer).
+                // Fragmented chunks, whose holes are all about as long, are
+                // the common case. (A longest run at an end is usually a
+                // filling chunk's free tail, the only one that long: there
+                // the search would only add to the rescan.)
                 m
             } else {
                 return None;

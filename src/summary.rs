@@ -124,6 +124,14 @@ impl SumFormat {
         )
     }
 
+    /// Whether two summaries below the root level have the same `start` and
+    /// `end` (compared packed, without unpacking).
+    #[inline(always)]
+    pub fn same_ends(self, a: PallocSum, b: PallocSum) -> bool {
+        let m = self.field_mask();
+        (a.0 ^ b.0) & (m | m << (2 * self.log_max)) == 0
+    }
+
     /// `freeChunkSum`: the summary of an entirely free chunk.
     #[inline]
     pub fn free_chunk_sum(self) -> PallocSum {
