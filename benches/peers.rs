@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use pagealloc::trace::Op;
-use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+use pagealloc::{Arch, LocalCache, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
@@ -56,6 +56,30 @@ impl Peer for Pa {
     fn free(&mut self, _: (), offset: u64, n: u64) {
         self.0
             .free(scenarios::BASE + offset * PAGE_SIZE, n)
+            .unwrap();
+    }
+}
+
+/// pagealloc with a [`LocalCache`] in front: spans of 1-15 pages from a
+/// 64-page cache block, freed back into it (Go's page cache plus frees).
+struct PaCached(PageAlloc, LocalCache);
+impl Peer for PaCached {
+    type Handle = ();
+    const NAME: &'static str = "pagealloc + LocalCache (1-15 pages cached)";
+    fn new(pages: u64) -> Self {
+        PaCached(Pa::new(pages).0, LocalCache::new())
+    }
+    #[inline]
+    fn alloc(&mut self, n: u64) -> Option<(u64, ())> {
+        self.1
+            .alloc(&mut self.0, n)
+            .unwrap()
+            .map(|a| ((a - scenarios::BASE) / PAGE_SIZE, ()))
+    }
+    #[inline]
+    fn free(&mut self, _: (), offset: u64, n: u64) {
+        self.1
+            .free(&mut self.0, scenarios::BASE + offset * PAGE_SIZE, n)
             .unwrap();
     }
 }
@@ -345,6 +369,7 @@ fn main() {
     // Interleaved: each allocator's rounds run back to back, allocators in
     // turn; the whole table comes from one run.
     measure::<Pa>(ops, rounds, &mut rows);
+    measure::<PaCached>(ops, rounds, &mut rows);
     measure::<Offset>(ops, rounds, &mut rows);
     measure::<Tlsf>(ops, rounds, &mut rows);
     measure::<Buddy>(ops, rounds, &mut rows);

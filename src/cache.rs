@@ -54,24 +54,42 @@ impl PageCache {
         if npages == 0 {
             return Err(Error::BadCachePages { npages });
         }
-        if self.cache == 0 || npages > PAGE_CACHE_PAGES {
+        if npages > PAGE_CACHE_PAGES {
             return Ok((None, 0));
+        }
+        Ok(match self.take_run(npages) {
+            Some((mask, scav)) => {
+                let i = u64::from(mask.trailing_zeros());
+                let scav = u64::from(scav.count_ones());
+                (Some(self.base + i * PAGE_SIZE), scav * PAGE_SIZE)
+            }
+            None => (None, 0),
+        })
+    }
+
+    /// Takes the lowest run of `npages` (1 to 64) free pages: its bits and
+    /// which of them were scavenged; `None` when no run fits.
+    #[inline(always)]
+    pub(crate) fn take_run(&mut self, npages: u64) -> Option<(u64, u64)> {
+        debug_assert!((1..=PAGE_CACHE_PAGES).contains(&npages));
+        if self.cache == 0 {
+            return None;
         }
         let i = if npages == 1 {
             // The lowest free page.
-            self.cache.trailing_zeros() as u64
+            u64::from(self.cache.trailing_zeros())
         } else {
             let i = find_bit_range64(self.cache, npages);
             if i >= 64 {
-                return Ok((None, 0));
+                return None;
             }
             i
         };
         let mask = (u64::MAX >> (64 - npages)) << i;
-        let scav = (self.scav & mask).count_ones() as u64;
+        let scav = self.scav & mask;
         self.cache &= !mask;
         self.scav &= !mask;
-        Ok((Some(self.base + i * PAGE_SIZE), scav * PAGE_SIZE))
+        Some((mask, scav))
     }
 
     /// Go's `pageCache.flush`: gives the cache's free pages back to `pa`
@@ -101,7 +119,164 @@ impl PageCache {
     }
 }
 
+/// An owner's page cache that also takes back what it handed out: Go's
+/// `pageCache` plus `handed`, the pages of its block it handed out and has
+/// not had back. Small allocations (1 to 15 pages) come from the cache, a
+/// new block taken when it is empty; a free of pages it handed out goes back
+/// into the cache; everything else goes to the page allocator. This is the
+/// small-span fast path of [`crate::Heap`] (one per thread), usable on its
+/// own by a single owner of a [`PageAlloc`].
+///
+/// Invariant: `handed & cache.cache == 0`: a page of the block is free in
+/// the cache, handed out, or neither (another span's, the allocator's).
+///
+/// Cost: [`LocalCache::alloc`] and [`LocalCache::free`] of a small span are
+/// a few word operations; a refill is Go's `allocToCache`; other requests
+/// are the page allocator's `alloc` and `free`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalCache {
+    pub cache: PageCache,
+    pub handed: u64,
+}
+
+impl From<PageCache> for LocalCache {
+    fn from(cache: PageCache) -> LocalCache {
+        LocalCache { cache, handed: 0 }
+    }
+}
+
+/// Requests of fewer pages are served from a [`LocalCache`]: Go's
+/// `pageCachePages / 4`.
+pub const SMALL_SPAN_PAGES: u64 = PAGE_CACHE_PAGES / 4;
+
+impl LocalCache {
+    /// A cache with no block yet.
+    pub fn new() -> LocalCache {
+        LocalCache::default()
+    }
+
+    /// `npages` pages at the lowest address the cache has a run for, else
+    /// from `pa` (first fit); `None` when nothing fits. A small request
+    /// finding the cache empty takes a new block first (the old block's
+    /// handed-out pages become ordinary in-use pages of `pa`). On a layout
+    /// with a custom page size (no page caches) every request is `pa`'s.
+    pub fn alloc(&mut self, pa: &mut PageAlloc, npages: u64) -> Result<Option<u64>> {
+        if (1..SMALL_SPAN_PAGES).contains(&npages) {
+            if self.cache.empty() {
+                match pa.alloc_to_cache() {
+                    Ok(c) => *self = LocalCache::from(c),
+                    // Custom page sizes have no page caches: first fit.
+                    Err(Error::BadLayout(_)) => return pa.alloc(npages),
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Some((addr, _)) = self.take(npages) {
+                return Ok(Some(addr));
+            }
+        }
+        pa.alloc(npages)
+    }
+
+    /// Frees `npages` pages at `addr`: back into the cache when it handed
+    /// them out, else to `pa`. Errors, changing nothing, when a page is free
+    /// (in the cache or in `pa`).
+    pub fn free(&mut self, pa: &mut PageAlloc, addr: u64, npages: u64) -> Result<()> {
+        if let Some(mask) = self.run_mask(addr, npages) {
+            if self.give_back(mask) {
+                return Ok(());
+            }
+        }
+        pa.check_pages(addr, npages)?;
+        let m = self.overlap_mask(addr, addr + npages * PAGE_SIZE);
+        if m & (self.cache.cache | self.handed) != 0 {
+            // A range mixing handed-out pages with others, or covering
+            // cached (free) ones: refused as a whole.
+            let i = u64::from((m & (self.cache.cache | self.handed)).trailing_zeros());
+            return Err(Error::NotInUse {
+                addr,
+                npages,
+                page: self.cache.base + i * PAGE_SIZE,
+            });
+        }
+        pa.free(addr, npages)
+    }
+
+    /// Gives the cached pages back to `pa` (Go's `flush`) and forgets the
+    /// block: its handed-out pages become ordinary in-use pages.
+    pub fn flush(&mut self, pa: &mut PageAlloc) -> Result<()> {
+        self.cache.flush(pa)?;
+        self.handed = 0;
+        Ok(())
+    }
+
+    /// The bits of `[addr, addr + npages * PAGE_SIZE)` in the block, when
+    /// the range lies wholly inside it.
+    #[inline]
+    pub(crate) fn run_mask(&self, addr: u64, npages: u64) -> Option<u64> {
+        let base = self.cache.base;
+        // Below the base, the offset wraps past the block: refused with it.
+        let off = addr.wrapping_sub(base);
+        let i = off / PAGE_SIZE;
+        let fits = base != 0
+            && off % PAGE_SIZE == 0
+            && (1..=PAGE_CACHE_PAGES).contains(&npages)
+            && i + npages <= PAGE_CACHE_PAGES;
+        fits.then(|| (u64::MAX >> (64 - npages)) << i)
+    }
+
+    /// The bits of the part of `[addr, end)` inside the block (0 when they
+    /// do not meet). Page-aligned arguments.
+    pub(crate) fn overlap_mask(&self, addr: u64, end: u64) -> u64 {
+        let base = self.cache.base;
+        let top = base + PAGE_CACHE_PAGES * PAGE_SIZE;
+        if base == 0 || end <= base || addr >= top {
+            return 0;
+        }
+        let lo = (addr.max(base) - base) / PAGE_SIZE;
+        let hi = (end.min(top) - base) / PAGE_SIZE;
+        (u64::MAX >> (64 - (hi - lo))) << lo
+    }
+
+    /// Hands out the lowest run of `npages` cached pages: its address and
+    /// which of its pages were not scavenged, which may hold old contents
+    /// (bit `j`: the page at `addr + j * PAGE_SIZE`). O(1).
+    #[inline]
+    pub(crate) fn take(&mut self, npages: u64) -> Option<(u64, u64)> {
+        let (mask, scav) = self.cache.take_run(npages)?;
+        debug_assert_eq!(self.handed & mask, 0);
+        self.handed |= mask;
+        let i = mask.trailing_zeros();
+        Some((
+            self.cache.base + u64::from(i) * PAGE_SIZE,
+            (mask & !scav) >> i,
+        ))
+    }
+
+    /// Takes back pages the cache handed out, if every page of `mask` is
+    /// handed out. O(1).
+    #[inline]
+    pub(crate) fn give_back(&mut self, mask: u64) -> bool {
+        if self.handed & mask != mask {
+            return false;
+        }
+        self.handed &= !mask;
+        self.cache.cache |= mask;
+        true
+    }
+}
+
 impl PageAlloc {
+    /// Marks the chunk of a cache block in the scavenge index, as a free
+    /// does: Go's `flush` leaves the index alone (its caches are short-lived
+    /// and the chunk is marked by the next free there), but a heap that
+    /// flushes a cache in order to scavenge needs the scavenger to find the
+    /// flushed pages. `base` is a real address in a grown chunk.
+    pub(crate) fn mark_for_scavenger(&mut self, base: u64) {
+        let lin = self.ly.lin(base);
+        self.scav_index
+            .mark(lin, lin + PAGE_CACHE_PAGES * PAGE_SIZE);
+    }
+
     /// Go 1.19's `allocToCache`: takes the 64-page-aligned block holding the
     /// lowest free page, marks its free pages in use and unscavenged, and
     /// returns them as a [`PageCache`] (empty when nothing is free). The

@@ -20,26 +20,35 @@
 //! `free` that is scavenged (returned, or never touched); `retained = grown -
 //! released` is what the heap may hold in RAM.
 //!
-//! Small spans (fewer than 16 pages) come from a page cache of up to 64
-//! pages, as Go's `mheap.allocSpan` takes them from the P's `pageCache`: a
-//! few word operations instead of a walk of the radix tree. Cached pages are
-//! free in the heap's counters but not available to the scavenger, which
-//! flushes the cache back to the page allocator before it releases memory.
+//! Small spans (fewer than 16 pages) come from per-thread page caches of up
+//! to 64 pages each, as Go's `mheap.allocSpan` takes them from the P's
+//! `pageCache`: a few word operations instead of a walk of the radix tree,
+//! and no heap lock. A small span freed by the thread that allocated it
+//! goes back to that thread's cache, also without the heap lock (see
+//! [`tcache`] for how frees find their way). Cached pages are free in the
+//! heap's counters but not available to the scavenger, which flushes every
+//! cache back to the page allocator before it releases memory; a thread's
+//! cache is flushed when the thread exits.
 //!
 //! Locking: one mutex guards the allocator and the counters, as Go's heap
-//! lock does; zeroing a large span happens after it is released, and the
-//! background scavenger releases memory in steps, letting allocations in
-//! between.
+//! lock does, and each thread cache has its own (see [`tcache`] for the
+//! order); zeroing a large span happens after the heap lock is released,
+//! and the background scavenger releases memory in steps, letting
+//! allocations in between.
+
+mod tcache;
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::arch::{Arch, PAGE_SIZE, PALLOC_CHUNK_BYTES};
-use crate::cache::{PageCache, PAGE_CACHE_PAGES};
+use crate::cache::{PAGE_CACHE_PAGES, SMALL_SPAN_PAGES};
 use crate::error::{Error, Result};
 use crate::vm::Reservation;
 use crate::PageAlloc;
+
+use tcache::Slot;
 
 /// Go's `heapArenaBytes` on 64-bit Linux: the heap grows by this much.
 pub const HEAP_ARENA_BYTES: u64 = 64 << 20;
@@ -47,10 +56,6 @@ pub const HEAP_ARENA_BYTES: u64 = 64 << 20;
 /// Zeroing up to this many bytes happens under the heap lock; more is
 /// cleared after it is released.
 const ZERO_UNDER_LOCK: u64 = 256 << 10;
-
-/// Spans of fewer pages come from (and go back to) the page cache: Go's
-/// `pageCachePages / 4`.
-const SMALL_SPAN_PAGES: u64 = PAGE_CACHE_PAGES / 4;
 
 /// What the background scavenger releases per lock hold.
 const SCAVENGE_STEP: u64 = 4 << 20;
@@ -96,21 +101,25 @@ struct State {
     /// Bytes grown so far: `[base, base + grown)` is committed and known to
     /// the allocator. Invariant: `grown == in_use + free` (see `stats`).
     grown: u64,
+    /// Bytes in use outside the live thread caches (which count their
+    /// handed-out pages themselves; see `stats`).
     in_use: u64,
-    /// Free and scavenged bytes. Invariant: equals the scavenged pages of
-    /// the allocator and of the cache times `PAGE_SIZE`, and every such page
+    /// Free and scavenged bytes outside the live thread caches. Invariant:
+    /// plus the live caches' scavenged pages, equals the scavenged pages of
+    /// the allocator and of the caches times `PAGE_SIZE`; every such page
     /// reads as zero.
     released: u64,
-    /// Go's per-P `pageCache` (one, under the heap lock): small spans come
-    /// from here. Its pages are in use in `pa` and free in the counters.
-    cache: PageCache,
+    /// The live thread caches (Go's per-P `pageCache`s): small spans come
+    /// from here. Their blocks' cached and handed-out pages are in use in
+    /// `pa`. Invariant: exactly the slots whose `live` is set.
+    slots: Vec<Arc<Slot>>,
     limit: Option<u64>,
     stop: bool,
     /// Reused buffer for the dirty runs of an allocation.
     dirty: Vec<(u64, u64)>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes the background scavenger.
     wake: Condvar,
@@ -121,6 +130,12 @@ impl Shared {
         // The heap reports errors instead of panicking; a poisoned lock can
         // only follow a bug, and the state it guards stays memory-safe.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Retires a thread's cache (its thread is exiting).
+    fn retire_slot(&self, slot: &Slot) {
+        // A flush only fails on a corrupt allocator, which verify reports.
+        let _ = self.lock().retire(slot);
     }
 }
 
@@ -167,7 +182,7 @@ impl Heap {
             grown: 0,
             in_use: 0,
             released: 0,
-            cache: PageCache::default(),
+            slots: Vec::new(),
             limit: None,
             stop: false,
             dirty: Vec::new(),
@@ -190,8 +205,21 @@ impl Heap {
     /// The pages `[p, p + npages * PAGE_SIZE)` are valid for reads and
     /// writes, 8 KiB-aligned, until they are freed or the heap is dropped.
     pub fn alloc(&self, npages: u64, zero: bool) -> Result<NonNull<u8>> {
+        if (1..SMALL_SPAN_PAGES).contains(&npages) {
+            // The fast path: this thread's cache, under its own lock.
+            let got = tcache::with_current(&self.shared, |slot| slot.lock().local.take(npages));
+            if let Some(Some((addr, dirty))) = got {
+                if zero {
+                    zero_mask(addr, dirty);
+                }
+                return Ok(NonNull::new(addr as *mut u8).expect("heap addresses are never 0"));
+            }
+        }
         let mut st = self.shared.lock();
-        let addr = st.alloc(npages)?;
+        let addr = match st.alloc_small(&self.shared, npages)? {
+            Some(addr) => addr,
+            None => st.alloc(npages)?,
+        };
         if zero && !st.dirty.is_empty() {
             let dirty_bytes: u64 = st.dirty.iter().map(|&(_, n)| n * PAGE_SIZE).sum();
             if dirty_bytes <= ZERO_UNDER_LOCK {
@@ -213,6 +241,16 @@ impl Heap {
     /// are all in use. The caller must not touch them afterwards: they may be
     /// handed out again, or released.
     pub fn free(&self, p: NonNull<u8>, npages: u64) -> Result<()> {
+        // The fast path: a span this thread's cache handed out goes back to
+        // it. (It leaves `retained` as it was: no limit to check.)
+        let given = tcache::with_current(&self.shared, |slot| {
+            let mut s = slot.lock();
+            let mask = s.local.run_mask(p.as_ptr() as u64, npages);
+            mask.is_some_and(|m| s.give_back(m))
+        });
+        if given == Some(true) {
+            return Ok(());
+        }
         let mut st = self.shared.lock();
         st.free(p.as_ptr() as u64, npages)?;
         if st.over_limit().is_some() {
@@ -305,6 +343,22 @@ impl std::fmt::Debug for Heap {
     }
 }
 
+/// Calls `f(address, npages)` for each run of set bits of `mask`, bit `j`
+/// standing for the page at `base + j * PAGE_SIZE`.
+fn mask_runs(base: u64, mut mask: u64, mut f: impl FnMut(u64, u64)) {
+    while mask != 0 {
+        let j = u64::from(mask.trailing_zeros());
+        let n = u64::from((mask >> j).trailing_ones());
+        f(base + j * PAGE_SIZE, n);
+        mask &= !((u64::MAX >> (64 - n)) << j);
+    }
+}
+
+/// Clears the pages of `mask` (bit `j`: the page at `base + j * PAGE_SIZE`).
+fn zero_mask(base: u64, mask: u64) {
+    mask_runs(base, mask, |a, n| zero_runs(&[(a, n)]));
+}
+
 /// Clears each `(address, npages)` run.
 fn zero_runs(runs: &[(u64, u64)]) {
     for &(addr, n) in runs {
@@ -352,12 +406,6 @@ impl State {
             .checked_mul(PAGE_SIZE)
             .filter(|&b| b <= self.max_bytes)
             .ok_or(full)?;
-        if npages < SMALL_SPAN_PAGES {
-            if let Some(addr) = self.alloc_cached(npages)? {
-                self.in_use += bytes;
-                return Ok(addr);
-            }
-        }
         loop {
             let (addr, scav) = self.pa.alloc_dirty(npages, &mut self.dirty)?;
             if let Some(addr) = addr {
@@ -369,61 +417,150 @@ impl State {
         }
     }
 
-    /// Go's `mheap.allocSpan` for small spans: from the page cache, refilled
-    /// from the page allocator when empty; `None` when the cache has no run
-    /// of `npages` (the caller then asks the page allocator). Fills `dirty`.
-    fn alloc_cached(&mut self, npages: u64) -> Result<Option<u64>> {
+    /// The slow path of a small span (Go's `mheap.allocSpan` refilling the
+    /// P's `pageCache`): when this thread has no live cache with a free
+    /// page, retires the old one, takes a new block and allocates from it.
+    /// `None` when the span is not small, when the thread's cache still has
+    /// free pages (just no run of `npages`), or when no block is left: the
+    /// caller then asks the page allocator. Fills `dirty`.
+    fn alloc_small(&mut self, shared: &Arc<Shared>, npages: u64) -> Result<Option<u64>> {
         self.dirty.clear();
-        if self.cache.empty() {
-            self.cache = self.pa.alloc_to_cache()?;
+        if !(1..SMALL_SPAN_PAGES).contains(&npages) {
+            return Ok(None);
         }
-        let scav_before = self.cache.scav;
-        let (Some(addr), scav) = self.cache.alloc(npages)? else {
+        let old = tcache::current(shared);
+        if let Some(slot) = &old {
+            let s = slot.lock();
+            if s.live && !s.local.cache.empty() {
+                return Ok(None);
+            }
+        }
+        if let Some(slot) = &old {
+            self.retire(slot)?;
+        }
+        let Some(cache) = self.refill()? else {
             return Ok(None);
         };
-        self.released -= scav;
-        // The run's pages that were not scavenged may hold old contents.
-        let i = (addr - self.cache.base) / PAGE_SIZE;
-        let run = (u64::MAX >> (64 - npages)) << i;
-        let mut dirty = run & !scav_before;
-        while dirty != 0 {
-            let j = dirty.trailing_zeros() as u64;
-            let n = (dirty >> j).trailing_ones() as u64;
-            self.dirty.push((self.cache.base + j * PAGE_SIZE, n));
-            dirty &= !((u64::MAX >> (64 - n)) << j);
+        let slot = Arc::new(Slot::new(cache));
+        let got = slot.lock().local.take(npages);
+        self.slots.push(Arc::clone(&slot));
+        if !tcache::set_current(shared, Arc::clone(&slot)) {
+            // The thread is exiting: keep nothing cached for it.
+            self.retire(&slot)?;
         }
+        let Some((addr, dirty)) = got else {
+            return Ok(None);
+        };
+        let runs = &mut self.dirty;
+        mask_runs(addr, dirty, |a, n| runs.push((a, n)));
         Ok(Some(addr))
     }
 
-    /// Frees a span. A small span inside the cache's block goes back to the
-    /// cache, so the next small allocation reuses its pages while they are
-    /// still in the CPU's caches (Go frees every span to the page allocator;
-    /// the pages end up in the same place either way, and the scavenger
-    /// flushes the cache before it looks for free memory).
+    /// A new cache block (Go's `allocToCache`), growing the heap when no
+    /// page is free; `None` when the heap is full.
+    fn refill(&mut self) -> Result<Option<crate::PageCache>> {
+        let mut c = self.pa.alloc_to_cache()?;
+        if c.empty() {
+            match self.grow(PAGE_CACHE_PAGES * PAGE_SIZE) {
+                Err(Error::HeapFull { .. }) => return Ok(None),
+                r => r?,
+            }
+            c = self.pa.alloc_to_cache()?;
+            if c.empty() {
+                return Ok(None);
+            }
+        }
+        // The cache's scavenged pages are counted by the cache now.
+        self.released -= u64::from(c.scav.count_ones()) * PAGE_SIZE;
+        Ok(Some(c))
+    }
+
+    /// Retires a thread cache: its free pages go back to the page allocator
+    /// (Go's `pageCache.flush`), its handed-out pages become ordinary in-use
+    /// pages (their frees go to the page allocator from now on). Retiring a
+    /// retired cache does nothing.
+    fn retire(&mut self, slot: &Slot) -> Result<()> {
+        let mut s = slot.lock();
+        if !s.live {
+            return Ok(());
+        }
+        s.live = false;
+        self.in_use += u64::from(s.local.handed.count_ones()) * PAGE_SIZE;
+        self.released += u64::from(s.local.cache.scav.count_ones()) * PAGE_SIZE;
+        let mut cache = std::mem::take(&mut s.local).cache;
+        drop(s);
+        self.slots.retain(|x| !std::ptr::eq(Arc::as_ptr(x), slot));
+        let (base, dirty) = (cache.base, cache.cache & !cache.scav);
+        cache.flush(&mut self.pa)?;
+        if dirty != 0 {
+            self.pa.mark_for_scavenger(base);
+        }
+        Ok(())
+    }
+
+    /// Frees a span under the heap lock: pages that a live thread cache
+    /// handed out go back to that cache (whichever thread frees them), the
+    /// rest to the page allocator. All or nothing: every page must be in
+    /// use and none may be free in a cache; otherwise an error and no
+    /// change.
     fn free(&mut self, addr: u64, npages: u64) -> Result<()> {
-        let c = &self.cache;
-        let block = PAGE_CACHE_PAGES * PAGE_SIZE;
-        let in_block = npages < SMALL_SPAN_PAGES
-            && c.base != 0
-            && addr >= c.base
-            && addr.saturating_add(npages * PAGE_SIZE) <= c.base + block;
-        if in_block {
-            // The pages must be in use and not already cached (free).
-            self.pa.check_in_use(addr, npages)?;
-            let run = (u64::MAX >> (64 - npages)) << ((addr - c.base) / PAGE_SIZE);
-            if c.cache & run != 0 {
-                let i = (c.cache & run).trailing_zeros() as u64;
+        self.pa.check_pages(addr, npages)?;
+        let end = addr + npages * PAGE_SIZE;
+        let State {
+            slots, pa, in_use, ..
+        } = self;
+        // Hold every live cache whose block meets the range (in `slots`
+        // order, under the heap lock: the order every path keeps), with the
+        // range's pages that it handed out.
+        let mut held = Vec::new();
+        for slot in slots.iter() {
+            let s = slot.lock();
+            let c = &s.local;
+            let m = c.overlap_mask(addr, end);
+            if m & c.cache.cache != 0 {
+                let i = u64::from((m & c.cache.cache).trailing_zeros());
                 return Err(Error::NotInUse {
                     addr,
                     npages,
-                    page: c.base + i * PAGE_SIZE,
+                    page: c.cache.base + i * PAGE_SIZE,
                 });
             }
-            self.cache.cache |= run;
-        } else {
-            self.pa.free(addr, npages)?;
+            let h = m & c.handed;
+            if h != 0 {
+                held.push((s, h));
+            }
         }
-        self.in_use -= npages * PAGE_SIZE;
+        // The rest of the range is the page allocator's: the runs between
+        // the handed-out pages.
+        let mut owned = Vec::new();
+        for (s, h) in &held {
+            mask_runs(s.local.cache.base, *h, |a, n| {
+                owned.push((a, a + n * PAGE_SIZE))
+            });
+        }
+        owned.sort_unstable();
+        let mut rest = Vec::new();
+        let mut at = addr;
+        for (a, e) in owned {
+            if a > at {
+                rest.push((at, (a - at) / PAGE_SIZE));
+            }
+            at = e;
+        }
+        if at < end {
+            rest.push((at, (end - at) / PAGE_SIZE));
+        }
+        for &(a, n) in &rest {
+            pa.check_in_use(a, n)?;
+        }
+        for (mut s, h) in held {
+            let given = s.local.give_back(h);
+            debug_assert!(given);
+        }
+        for (a, n) in rest {
+            pa.free(a, n)?;
+            *in_use -= n * PAGE_SIZE;
+        }
         Ok(())
     }
 
@@ -451,8 +588,9 @@ impl State {
     fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
         // Cached pages are in use to the page allocator: give them back so
         // that all free memory can be released.
-        let mut cache = std::mem::take(&mut self.cache);
-        cache.flush(&mut self.pa)?;
+        for slot in std::mem::take(&mut self.slots) {
+            self.retire(&slot)?;
+        }
         let State {
             pa, mem, off, base, ..
         } = self;
@@ -470,16 +608,32 @@ impl State {
 
     /// How far `retained` exceeds the limit, when it does.
     fn over_limit(&self) -> Option<u64> {
-        let retained = self.grown - self.released;
+        let retained = self.grown - self.released_total();
         self.limit.filter(|&l| retained > l).map(|l| retained - l)
     }
 
+    /// Free, scavenged bytes, the live caches' included.
+    fn released_total(&self) -> u64 {
+        self.released
+            + self
+                .slots
+                .iter()
+                .map(|s| u64::from(s.lock().local.cache.scav.count_ones()) * PAGE_SIZE)
+                .sum::<u64>()
+    }
+
     fn stats(&self) -> HeapStats {
+        let handed: u64 = self
+            .slots
+            .iter()
+            .map(|s| u64::from(s.lock().local.handed.count_ones()) * PAGE_SIZE)
+            .sum();
+        let (in_use, released) = (self.in_use + handed, self.released_total());
         HeapStats {
-            in_use: self.in_use,
-            free: self.grown - self.in_use,
-            released: self.released,
-            retained: self.grown - self.released,
+            in_use,
+            free: self.grown - in_use,
+            released,
+            retained: self.grown - released,
             arenas: self.grown.div_ceil(HEAP_ARENA_BYTES),
             metadata_committed: self.pa.mapped_bytes() as u64,
         }
@@ -488,15 +642,29 @@ impl State {
     fn verify(&self) -> Result<()> {
         self.pa.verify()?;
         let pages = |f: &dyn Fn(u64) -> u64| -> u64 { self.pa.grown_chunks().map(f).sum() };
-        let cached = self.cache.cache.count_ones() as u64;
+        // Pages the live caches hold free, and their scavenged part.
+        let (mut cached, mut cached_scav) = (0, 0);
+        for slot in &self.slots {
+            let s = slot.lock();
+            let c = &s.local;
+            if !s.live || c.handed & c.cache.cache != 0 || c.cache.scav & !c.cache.cache != 0 {
+                return Err(Error::Verify(format!(
+                    "thread cache at {:#x}: live={} cached={:#x} scav={:#x} handed={:#x}",
+                    c.cache.base, s.live, c.cache.cache, c.cache.scav, c.handed
+                )));
+            }
+            cached += u64::from(c.cache.cache.count_ones());
+            cached_scav += u64::from(c.cache.scav.count_ones());
+        }
         let in_use = pages(&|ci| self.pa.chunk_bitmap(ci).map_or(0, |b| b.pages_in_use())) - cached;
-        let scav = pages(&|ci| self.pa.chunk_scavenged(ci).map_or(0, |b| b.pages_in_use()))
-            + self.cache.scav.count_ones() as u64;
-        if in_use * PAGE_SIZE != self.in_use || scav * PAGE_SIZE != self.released {
+        let scav =
+            pages(&|ci| self.pa.chunk_scavenged(ci).map_or(0, |b| b.pages_in_use())) + cached_scav;
+        let st = self.stats();
+        if in_use * PAGE_SIZE != st.in_use || scav * PAGE_SIZE != st.released {
             return Err(Error::Verify(format!(
                 "heap counters in_use={} released={} but the bitmaps say {} and {}",
-                self.in_use,
-                self.released,
+                st.in_use,
+                st.released,
                 in_use * PAGE_SIZE,
                 scav * PAGE_SIZE
             )));

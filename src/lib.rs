@@ -139,7 +139,7 @@ pub use arch::{
     SUMMARY_LEVEL_BITS,
 };
 pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
-pub use cache::PageCache;
+pub use cache::{LocalCache, PageCache, SMALL_SPAN_PAGES};
 pub use error::{Error, Result};
 pub use heap::{Heap, HeapStats, HEAP_ARENA_BYTES};
 pub use range::{RangeAllocator, RangeStats};

@@ -158,7 +158,7 @@ fn threads_get_disjoint_spans() {
             let heap = &heap;
             s.spawn(move || {
                 let mut live = Vec::new();
-                for i in 0..2000u64 {
+                for i in 0..1000u64 {
                     let n = 1 + (i * 7 + t as u64) % 13;
                     let p = heap.alloc(n, i % 2 == 0).unwrap();
                     bytes(p, n).fill(t + 1);
@@ -177,5 +177,197 @@ fn threads_get_disjoint_spans() {
         }
     });
     assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+}
+
+/// Per-thread caches: a span freed by another thread goes back to the cache
+/// that handed it out, and a second free of it is refused there.
+#[test]
+fn cross_thread_free_returns_to_the_owners_cache() {
+    let heap = Heap::new(256 * MIB).unwrap();
+    let a = heap.alloc(1, false).unwrap();
+    let b = heap.alloc(1, false).unwrap();
+    assert_eq!(b.as_ptr() as u64, a.as_ptr() as u64 + PAGE_SIZE);
+    let a_addr = a.as_ptr() as usize;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let a = NonNull::new(a_addr as *mut u8).unwrap();
+            heap.free(a, 1).unwrap();
+            // Already back in the owner's cache: a double free.
+            assert!(matches!(heap.free(a, 1), Err(Error::NotInUse { .. })));
+            heap.verify().unwrap();
+        });
+    });
+    assert!(matches!(heap.free(a, 1), Err(Error::NotInUse { .. })));
+    // The owner's next small span is that page again, from its cache.
+    assert_eq!(heap.alloc(1, false).unwrap(), a);
+    assert_eq!(heap.stats().in_use, 2 * PAGE_SIZE);
+    heap.free(a, 1).unwrap();
+    heap.free(b, 1).unwrap();
+    assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+}
+
+/// A thread's cache is flushed when the thread exits, so that every free
+/// page can be scavenged; and scavenging retires live caches too.
+#[test]
+fn thread_exit_and_scavenge_flush_the_caches() {
+    let heap = Heap::new(256 * MIB).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let p = heap.alloc(3, true).unwrap();
+            bytes(p, 3).fill(1);
+            heap.free(p, 3).unwrap();
+        });
+    });
+    heap.verify().unwrap();
+    let st = heap.stats();
+    assert_eq!(st.in_use, 0);
+    heap.scavenge(u64::MAX).unwrap();
+    assert_eq!(heap.stats().released, heap.stats().free);
+
+    // A live cache (this thread's) is retired by the scavenger; its
+    // handed-out span then goes back to the page allocator.
+    let p = heap.alloc(2, true).unwrap();
+    bytes(p, 2).fill(7);
+    heap.scavenge(u64::MAX).unwrap();
+    let st = heap.stats();
+    assert_eq!(st.in_use, 2 * PAGE_SIZE);
+    assert_eq!(st.released, st.free);
+    heap.verify().unwrap();
+    heap.free(p, 2).unwrap();
+    assert!(matches!(heap.free(p, 2), Err(Error::NotInUse { .. })));
+    // Reused zeroed after all that.
+    let q = heap.alloc(2, true).unwrap();
+    assert!(bytes(q, 2).iter().all(|&x| x == 0));
+    heap.free(q, 2).unwrap();
+    heap.verify().unwrap();
+}
+
+/// One free may cover pages of the page allocator and pages a cache handed
+/// out; each goes back where it belongs, all or nothing.
+#[test]
+fn a_free_across_cache_and_allocator_pages() {
+    let heap = Heap::new(256 * MIB).unwrap();
+    let big = heap.alloc(20, false).unwrap(); // the page allocator's
+    let small = heap.alloc(1, false).unwrap(); // the cache's, right after
+    assert_eq!(small.as_ptr() as u64, big.as_ptr() as u64 + 20 * PAGE_SIZE);
+    // Covering a free cached page too: refused, nothing changes.
+    let before = heap.stats();
+    assert!(matches!(heap.free(big, 22), Err(Error::NotInUse { .. })));
+    assert_eq!(heap.stats(), before);
+    heap.verify().unwrap();
+    heap.free(big, 21).unwrap();
+    assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+    // The small page went back to the cache, the big span to the allocator.
+    assert_eq!(heap.alloc(1, false).unwrap(), small);
+    assert_eq!(heap.alloc(20, false).unwrap(), big);
+    heap.verify().unwrap();
+}
+
+/// Threads allocate from their own caches: disjoint pages, every counter
+/// exact after a mix of own and cross-thread frees.
+#[test]
+fn threads_with_caches_keep_exact_counters() {
+    let heap = Heap::new(1 << 30).unwrap();
+    let spans: Vec<Vec<(usize, u64)>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                let heap = &heap;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..1000u64 {
+                        let n = 1 + (i * 7 + t) % 15;
+                        let p = heap.alloc(n, true).unwrap();
+                        bytes(p, n)[0] = t as u8;
+                        if i % 3 == 0 {
+                            heap.free(p, n).unwrap();
+                        } else {
+                            mine.push((p.as_ptr() as usize, n));
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<(usize, u64)> = spans.iter().flatten().copied().collect();
+    all.sort_unstable();
+    for w in all.windows(2) {
+        assert!(w[0].0 + (w[0].1 * PAGE_SIZE) as usize <= w[1].0, "overlap");
+    }
+    let live: u64 = all.iter().map(|&(_, n)| n * PAGE_SIZE).sum();
+    assert_eq!(heap.stats().in_use, live);
+    heap.verify().unwrap();
+    // Free them from this thread (none of them came from its cache).
+    for (p, n) in all {
+        heap.free(NonNull::new(p as *mut u8).unwrap(), n).unwrap();
+    }
+    assert_eq!(heap.stats().in_use, 0);
+    heap.verify().unwrap();
+}
+
+/// Threads free each other's spans (cross-thread frees into live caches)
+/// while another thread scavenges (retiring the caches under them): every
+/// span arrives zeroed, keeps its contents until freed, and the counters
+/// stay exact.
+#[test]
+fn threads_free_each_others_spans_while_scavenging() {
+    let heap = Heap::new(1 << 30).unwrap();
+    let pool = std::sync::Mutex::new(Vec::<(usize, u64)>::new());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (heap, pool, done) = (&heap, &pool, &done);
+            s.spawn(move || {
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ t;
+                for _ in 0..3000 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let n = 1 + rng % 15;
+                    let p = heap.alloc(n, true).unwrap();
+                    let span = bytes(p, n);
+                    assert!(span.iter().all(|&x| x == 0), "a span arrived dirty");
+                    span.fill(p.as_ptr() as usize as u8 ^ n as u8);
+                    let mut pool = pool.lock().unwrap();
+                    pool.push((p.as_ptr() as usize, n));
+                    if pool.len() > 64 {
+                        let k = (rng >> 32) as usize % pool.len();
+                        let (q, m) = pool.swap_remove(k);
+                        drop(pool);
+                        let q = NonNull::new(q as *mut u8).unwrap();
+                        let mark = q.as_ptr() as usize as u8 ^ m as u8;
+                        assert!(
+                            bytes(q, m).iter().all(|&x| x == mark),
+                            "a span was overwritten"
+                        );
+                        heap.free(q, m).unwrap();
+                    }
+                }
+                done.fetch_add(1, std::sync::atomic::Ordering::Release);
+            });
+        }
+        s.spawn(|| {
+            while done.load(std::sync::atomic::Ordering::Acquire) < 3 {
+                heap.scavenge(MIB).unwrap();
+                heap.verify().unwrap();
+                std::thread::yield_now();
+            }
+        });
+    });
+    let pool = pool.into_inner().unwrap();
+    let live: u64 = pool.iter().map(|&(_, n)| n * PAGE_SIZE).sum();
+    assert_eq!(heap.stats().in_use, live);
+    heap.verify().unwrap();
+    for (p, n) in pool {
+        heap.free(NonNull::new(p as *mut u8).unwrap(), n).unwrap();
+    }
+    let st = heap.stats();
+    assert_eq!(st.in_use, 0);
+    heap.scavenge(u64::MAX).unwrap();
+    assert_eq!(heap.stats().released, st.free);
     heap.verify().unwrap();
 }

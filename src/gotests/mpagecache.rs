@@ -285,3 +285,42 @@ fn test_page_alloc_alloc_to_cache() {
         }
     }
 }
+
+/// `LocalCache` (not Go's: a page cache that takes back what it handed
+/// out), against the page allocator's own bitmaps.
+#[test]
+fn local_cache_takes_back_what_it_handed_out() {
+    use crate::cache::LocalCache;
+    use crate::{Arch, Error, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+    let base = 0x30_0000_0000u64;
+    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    pa.grow(base, 2 * PALLOC_CHUNK_BYTES).unwrap();
+    let big = pa.alloc(3).unwrap().unwrap(); // pages 0-2: not the cache's
+    let mut lc = LocalCache::new();
+    let a = lc.alloc(&mut pa, 1).unwrap().unwrap();
+    assert_eq!(a, base + 3 * PAGE_SIZE);
+    assert_eq!(lc.cache.base, base);
+    let b = lc.alloc(&mut pa, 4).unwrap().unwrap();
+    assert_eq!(b, a + PAGE_SIZE);
+    // Large requests go to the allocator, first fit after the block.
+    let l = lc.alloc(&mut pa, 16).unwrap().unwrap();
+    assert_eq!(l, base + 64 * PAGE_SIZE);
+    lc.free(&mut pa, a, 1).unwrap();
+    assert!(matches!(
+        lc.free(&mut pa, a, 1),
+        Err(Error::NotInUse { .. })
+    ));
+    // A range mixing the allocator's pages and the cache's: refused.
+    assert!(matches!(
+        lc.free(&mut pa, big, 5),
+        Err(Error::NotInUse { .. })
+    ));
+    assert_eq!(lc.alloc(&mut pa, 1).unwrap(), Some(a));
+    lc.free(&mut pa, big, 3).unwrap();
+    lc.free(&mut pa, l, 16).unwrap();
+    lc.free(&mut pa, b, 4).unwrap();
+    lc.free(&mut pa, a, 1).unwrap();
+    lc.flush(&mut pa).unwrap();
+    assert_eq!(pa.pages_in_use(), 0);
+    pa.verify().unwrap();
+}
