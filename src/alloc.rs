@@ -86,6 +86,59 @@ pub struct PageAlloc {
     /// alignment). Frees lower them; a 1-page aligned allocation raises them
     /// past what it took. See `constrained`.
     pub(crate) aligned_hint: [u64; HINT_LOG_ALIGN.len()],
+
+    /// Entries of level `leaf - 1` whose block of leaves changed since the
+    /// levels above the leaves were last brought up to date (at most
+    /// `STALE_CAP`, no repeats). Invariant: every summary above the leaves
+    /// equals the merge of its children, except on the paths from these
+    /// entries to the root; `refresh_summaries` repairs those. Leaves are
+    /// always exact, so the fast path of `alloc` (which reads only a leaf)
+    /// needs no repair; everything that reads higher up does.
+    pub(crate) stale: Vec<Stale>,
+    /// Scratch for `refresh_summaries` (kept to spare an allocation).
+    stale_next: Vec<Stale>,
+}
+
+/// How many leaf blocks may wait for the walk up before it is done.
+const STALE_CAP: usize = 32;
+
+/// An entry whose children changed: `idx` at its level; when only one child
+/// changed (`single`), which one and its summary before the first change,
+/// so that the parent can often be told without a merge (`max_only_parent`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stale {
+    idx: u64,
+    child: u64,
+    was: PallocSum,
+    single: bool,
+}
+
+/// Records in `list` that child `child` of entry `child >> 3` changed from
+/// `was`.
+#[inline]
+fn note_change(list: &mut Vec<Stale>, child: u64, was: PallocSum) -> bool {
+    let idx = child >> SUMMARY_LEVEL_BITS;
+    // The same block again is the common case (a chunk filling up, a page
+    // allocated and freed): look at the last entry first.
+    let hit = match list.last_mut() {
+        Some(e) if e.idx == idx => Some(e),
+        _ => list.iter_mut().find(|e| e.idx == idx),
+    };
+    match hit {
+        Some(e) => {
+            e.single &= e.child == child;
+            true
+        }
+        None => {
+            list.push(Stale {
+                idx,
+                child,
+                was,
+                single: true,
+            });
+            false
+        }
+    }
 }
 
 // SAFETY: the raw pointers point into reservations owned by this value and are
@@ -161,6 +214,8 @@ impl PageAlloc {
             scav_index: ScavengeIndex::new(&ly)?,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
+            stale: Vec::with_capacity(STALE_CAP),
+            stale_next: Vec::with_capacity(STALE_CAP),
         })
     }
 
@@ -446,7 +501,9 @@ impl PageAlloc {
     /// contiguous change; interior ones are known full or free), then at each
     /// level above merges the blocks of 8 covering the range, stopping at the
     /// first level where no parent changed. For a change inside one chunk:
-    /// one leaf and at most one block merge per level.
+    /// one leaf, and the walk up is deferred (`mark_stale`): one list entry,
+    /// its merges done later by `refresh_summaries`, once for all the changes
+    /// in that block of leaves since.
     ///
     /// `contig` says the change was one contiguous alloc (`alloc`) or free,
     /// so chunks strictly inside the range are entirely in use or free and
@@ -480,45 +537,14 @@ impl PageAlloc {
                 return;
             }
             self.set_sum(leaf, sc, y);
-            // The walk below, specialized: one summary per level covers the
-            // chunk, at index sc >> 3, >> 6, ...
-            let mut i = sc;
-            let mut l = leaf;
-            // While a child's change is in its `max` alone, its parent can
-            // often be told without a merge (see `max_only_parent`).
-            let (mut was, mut now) = (old, y);
-            while l > 0 && sf.same_ends(was, now) {
-                (l, i) = (l - 1, i >> SUMMARY_LEVEL_BITS);
-                let parent = self.sum(l, i);
-                let log_child = self.ly.level_log_pages[l + 1];
-                let sum = match max_only_parent(sf, parent, was, now) {
-                    MaxOnly::Unchanged => {
-                        debug_assert_eq!(parent, sf.merge_block(&self.children(l, i), log_child));
-                        return;
-                    }
-                    MaxOnly::Becomes(p) => p,
-                    MaxOnly::Merge => sf.merge_block(&self.children(l, i), log_child),
-                };
-                debug_assert_eq!(sum, sf.merge_block(&self.children(l, i), log_child));
-                if parent == sum {
-                    return;
-                }
-                self.set_sum(l, i, sum);
-                (was, now) = (parent, sum);
-            }
-            // A change at an end moves the parent's ends or the runs across
-            // its children's boundaries, which only a merge tells; then,
-            // usually, the same at every level up.
-            while l > 0 {
-                (l, i) = (l - 1, i >> SUMMARY_LEVEL_BITS);
-                let sum = sf.merge_block(&self.children(l, i), self.ly.level_log_pages[l + 1]);
-                if self.sum(l, i) == sum {
-                    return;
-                }
-                self.set_sum(l, i, sum);
-            }
+            // The walk up waits: the next reader above the leaves does it,
+            // once for all the changes since (see `stale`).
+            self.mark_stale(sc, old);
             return;
-        } else if contig {
+        }
+        // Many chunks: walk up at once, from summaries brought up to date.
+        self.refresh_summaries();
+        if contig {
             let first = self.chunk(sc).summarize(sf);
             self.set_sum(leaf, sc, first);
             let whole = if alloc {
@@ -555,6 +581,63 @@ impl PageAlloc {
                 break;
             }
         }
+    }
+
+    /// Notes that leaf `ci` changed from `was`: its parent joins `stale`
+    /// (when the list is full, the walk up is done first).
+    #[inline]
+    fn mark_stale(&mut self, ci: u64, was: PallocSum) {
+        if self.ly.leaf() == 0 {
+            return;
+        }
+        if self.stale.len() == STALE_CAP
+            && !self.stale.iter().any(|e| e.idx == ci >> SUMMARY_LEVEL_BITS)
+        {
+            self.refresh_summaries();
+        }
+        note_change(&mut self.stale, ci, was);
+    }
+
+    /// Go's walk up in `update`, for every change since the last one: each
+    /// stale entry is merged from its children, and each parent whose child
+    /// changed is merged in turn, level by level; a parent none of whose
+    /// children changed is left alone. Afterwards every summary is exact.
+    ///
+    /// Cost: one block merge per stale entry, plus one per changed parent
+    /// (at most one per level per stale entry; fewer where the changes
+    /// share ancestors or cancel out).
+    pub(crate) fn refresh_summaries(&mut self) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let mut level = std::mem::take(&mut self.stale);
+        let mut next = std::mem::take(&mut self.stale_next);
+        propagate(self, &mut level, &mut next);
+        // Keep the lists' allocations.
+        level.clear();
+        (self.stale, self.stale_next) = (level, next);
+    }
+
+    /// The summary at level `l`, index `i` as it will be once brought up to
+    /// date, without writing: for readers that only have `&self`.
+    pub(crate) fn exact_sum(&self, l: usize, i: u64) -> PallocSum {
+        if self.stale.is_empty() || l == self.ly.leaf() {
+            return self.sum(l, i);
+        }
+        self.exact_view().get(l, i)
+    }
+
+    /// Every summary as it will be once brought up to date (the walk up
+    /// done in a side list; O(stale entries) merges), for `&self` readers.
+    fn exact_view(&self) -> Overlay<'_> {
+        let mut overlay = Overlay {
+            pa: self,
+            sums: Vec::new(),
+        };
+        if !self.stale.is_empty() {
+            propagate(&mut overlay, &mut self.stale.clone(), &mut Vec::new());
+        }
+        overlay
     }
 
     // ----- allocation -------------------------------------------------------
@@ -618,6 +701,7 @@ impl PageAlloc {
     /// Meanwhile it narrows `first_free`, a window known to hold the first free
     /// page of the heap, whose base becomes the candidate search address.
     pub(crate) fn find(&self, npages: u64) -> Result<Option<(u64, u64)>> {
+        debug_assert!(self.stale.is_empty(), "summaries not brought up to date");
         let got = match self.walk_start(npages) {
             Some((l, i)) => {
                 // Go's walk would have narrowed its window to this entry.
@@ -870,19 +954,24 @@ impl PageAlloc {
                 hit = Some((cb + j * PAGE_SIZE, cb + search_idx * PAGE_SIZE));
             }
         }
-        let (addr, candidate) = match hit {
+        let found = match hit {
+            Some(h) => Some(h),
+            None => {
+                // The walk reads summaries above the leaves.
+                self.refresh_summaries();
+                self.find(npages)?
+            }
+        };
+        let (addr, candidate) = match found {
             Some(h) => h,
-            None => match self.find(npages)? {
-                Some(h) => h,
-                None => {
-                    // Not even one page: the heap is exhausted. (A larger
-                    // request may fail only for want of contiguity.)
-                    if npages == 1 {
-                        self.search_addr = self.ly.max_search_lin;
-                    }
-                    return Ok((None, 0));
+            None => {
+                // Not even one page: the heap is exhausted. (A larger
+                // request may fail only for want of contiguity.)
+                if npages == 1 {
+                    self.search_addr = self.ly.max_search_lin;
                 }
-            },
+                return Ok((None, 0));
+            }
         };
         let scav = self.alloc_range_noting(addr, npages, dirty);
         // Everything below the candidate is now in use.
@@ -1101,7 +1190,7 @@ impl PageAlloc {
         if !self.sum_committed(level, idx, 1) {
             return Ok((0, 0, 0));
         }
-        Ok(self.sum_fmt.unpack(self.sum(level, idx)))
+        Ok(self.sum_fmt.unpack(self.exact_sum(level, idx)))
     }
 
     /// The search address (real, not linearized).
@@ -1149,8 +1238,9 @@ impl PageAlloc {
         let log_pages = self.ly.level_log_pages[0];
         let whole = 1u64 << log_pages;
         let (mut best, mut run) = (0u64, 0u64);
+        let exact = self.exact_view();
         for i in 0..self.ly.level_entries(0) {
-            let (s, m, e) = sf.unpack(self.sum(0, i));
+            let (s, m, e) = sf.unpack(exact.get(0, i));
             best = best.max(m).max(run + s);
             run = if s == whole { run + whole } else { e };
         }
@@ -1308,6 +1398,8 @@ impl PageAlloc {
     /// Every parent covering a grown range is the merge of its children.
     fn check_parents(&self) -> Result<()> {
         let (ly, sf) = (&self.ly, self.sum_fmt);
+        // Paths waiting for the walk up are checked as they will be.
+        let exact = self.exact_view();
         for l in (0..ly.leaf()).rev() {
             for r in self.grown.ranges() {
                 let (lo, hi) = ly.addrs_to_summary_range(
@@ -1316,8 +1408,9 @@ impl PageAlloc {
                     r.end << LOG_PALLOC_CHUNK_BYTES,
                 );
                 for i in lo..hi {
-                    let want = sf.merge_block(&self.children(l, i), ly.level_log_pages[l + 1]);
-                    let got = self.sum(l, i);
+                    let kids = std::array::from_fn(|k| exact.get(l + 1, (i << 3) + k as u64));
+                    let want = sf.merge_block(&kids, ly.level_log_pages[l + 1]);
+                    let got = exact.get(l, i);
                     if got != want {
                         return verify_failed(format!(
                             "summary[{l}][{i:#x}] = {:?}, children merge to {:?}",
@@ -1369,6 +1462,102 @@ fn verify_failed(msg: String) -> Result<()> {
 /// The alignments (log2, in pages) that keep a search hint: 2 to 512
 /// pages; a search at a larger alignment uses the 512-page hint.
 pub(crate) const HINT_LOG_ALIGN: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// Where `propagate` reads and writes summaries: the allocator's own, or
+/// an overlay over them.
+trait SumStore {
+    fn pa(&self) -> &PageAlloc;
+    fn get(&self, l: usize, i: u64) -> PallocSum;
+    fn set(&mut self, l: usize, i: u64, v: PallocSum);
+}
+
+impl SumStore for PageAlloc {
+    fn pa(&self) -> &PageAlloc {
+        self
+    }
+    #[inline]
+    fn get(&self, l: usize, i: u64) -> PallocSum {
+        self.sum(l, i)
+    }
+    #[inline]
+    fn set(&mut self, l: usize, i: u64, v: PallocSum) {
+        self.set_sum(l, i, v)
+    }
+}
+
+/// Summaries brought up to date in a side list, over an allocator that is
+/// not written (see `PageAlloc::exact_sum`).
+struct Overlay<'a> {
+    pa: &'a PageAlloc,
+    sums: Vec<((usize, u64), PallocSum)>,
+}
+
+impl SumStore for Overlay<'_> {
+    fn pa(&self) -> &PageAlloc {
+        self.pa
+    }
+    fn get(&self, l: usize, i: u64) -> PallocSum {
+        match self.sums.iter().find(|(k, _)| *k == (l, i)) {
+            Some(&(_, v)) => v,
+            None => self.pa.sum(l, i),
+        }
+    }
+    fn set(&mut self, l: usize, i: u64, v: PallocSum) {
+        match self.sums.iter_mut().find(|(k, _)| *k == (l, i)) {
+            Some((_, old)) => *old = v,
+            None => self.sums.push(((l, i), v)),
+        }
+    }
+}
+
+/// The walk up of `refresh_summaries` over `store`, from the entries of
+/// level `leaf - 1` in `level` (which it uses as scratch, with `next`).
+fn propagate<S: SumStore>(store: &mut S, level: &mut Vec<Stale>, next: &mut Vec<Stale>) {
+    let (ly, sf) = (store.pa().ly, store.pa().sum_fmt);
+    next.clear();
+    for l in (0..ly.leaf()).rev() {
+        let log_child = ly.level_log_pages[l + 1];
+        for e in level.iter() {
+            let i = e.idx;
+            let parent = store.get(l, i);
+            let merge = |store: &S| {
+                let first = i << SUMMARY_LEVEL_BITS;
+                let kids = std::array::from_fn(|k| store.get(l + 1, first + k as u64));
+                sf.merge_block(&kids, log_child)
+            };
+            let sum = if e.single {
+                // One child changed: often the parent can be told from it.
+                let now = store.get(l + 1, e.child);
+                if now == e.was {
+                    // Changed and changed back (a page allocated and freed).
+                    continue;
+                }
+                match sf
+                    .same_ends(e.was, now)
+                    .then(|| max_only_parent(sf, parent, e.was, now))
+                {
+                    Some(MaxOnly::Unchanged) => parent,
+                    Some(MaxOnly::Becomes(v)) => v,
+                    _ => merge(store),
+                }
+            } else {
+                merge(store)
+            };
+            debug_assert_eq!(sum, merge(store), "summary[{l}][{i:#x}] shortcut");
+            if parent != sum {
+                store.set(l, i, sum);
+                if l > 0 {
+                    note_change(next, i, parent);
+                }
+            }
+        }
+        std::mem::swap(level, next);
+        next.clear();
+        if level.is_empty() {
+            break;
+        }
+    }
+}
 
 /// What a parent summary becomes when one child changed from `was` to `now`,
 /// if that can be told without reading the other children.

@@ -306,6 +306,7 @@ impl PageAlloc {
             };
             (ci, j)
         } else {
+            self.refresh_summaries();
             let Some((lin, _)) = self.find(1)? else {
                 self.search_addr = self.ly.max_search_lin;
                 return Ok(PageCache::default());

@@ -61,6 +61,8 @@ impl PageAlloc {
         if align == 1 && within.is_none() {
             return self.alloc_scav(npages);
         }
+        // The walk reads summaries above the leaves.
+        self.refresh_summaries();
         // The hint class for this alignment: the largest not above it.
         let k = align.trailing_zeros();
         let class = HINT_LOG_ALIGN.iter().rposition(|&c| c <= k);
@@ -144,6 +146,7 @@ impl PageAlloc {
     /// The lowest page `a` in `[from, to - npages]` with `a` congruent to the
     /// real page 0 modulo `align` and pages `[a, a + npages)` free.
     fn first_fit_constrained(&self, npages: u64, align: u64, from: u64, to: u64) -> Option<u64> {
+        debug_assert!(self.stale.is_empty(), "summaries not brought up to date");
         if self.start == 0 {
             return None;
         }
