@@ -1092,12 +1092,14 @@ impl PageAlloc {
         if base % self.ly.page_size() != 0 {
             return Err(Error::Misaligned { addr: base });
         }
-        let beyond = Error::BeyondAddressSpace {
-            addr: base,
-            len: self.ly.pages_bytes(npages),
-            bits: self.ly.address_bits,
-        };
-        let len = npages.checked_mul(self.ly.page_size()).ok_or(beyond)?;
+        let len =
+            npages
+                .checked_mul(self.ly.page_size())
+                .ok_or_else(|| Error::BeyondAddressSpace {
+                    addr: base,
+                    len: self.ly.pages_bytes(npages),
+                    bits: self.ly.address_bits,
+                })?;
         self.ly.lin_checked(base, len)
     }
 
