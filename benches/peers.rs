@@ -384,7 +384,11 @@ fn main() {
         let sp: Vec<String> = r
             .speed
             .iter()
-            .map(|(m, lo, hi)| format!("{m:.0} ({lo:.0}-{hi:.0})"))
+            .map(|&(m, lo, hi)| {
+                // Whole nanoseconds, but a tenth below 10 (where one is 10%+).
+                let p = if hi < 10.0 { 1 } else { 0 };
+                format!("{m:.p$} ({lo:.p$}-{hi:.p$})")
+            })
             .collect();
         let fo: Vec<String> = r
             .placement

@@ -171,15 +171,26 @@ impl LocalCache {
     /// finding the cache empty takes a new block first (the old block's
     /// handed-out pages become ordinary in-use pages of `pa`). On a layout
     /// with a custom page size (no page caches) every request is `pa`'s.
+    #[inline]
     pub fn alloc(&mut self, pa: &mut PageAlloc, npages: u64) -> Result<Option<u64>> {
         if (1..SMALL_SPAN_PAGES).contains(&npages) {
-            if self.cache.empty() {
-                match pa.alloc_to_cache() {
-                    Ok(c) => *self = LocalCache::from(c),
-                    // Custom page sizes have no page caches: first fit.
-                    Err(Error::BadLayout(_)) => return pa.alloc(npages),
-                    Err(e) => return Err(e),
-                }
+            if let Some((addr, _)) = self.take(npages) {
+                return Ok(Some(addr));
+            }
+        }
+        self.alloc_slow(pa, npages)
+    }
+
+    /// [`LocalCache::alloc`] when the cache cannot serve the request: a
+    /// refill for a small one that found it empty, else the allocator.
+    #[inline(never)]
+    fn alloc_slow(&mut self, pa: &mut PageAlloc, npages: u64) -> Result<Option<u64>> {
+        if (1..SMALL_SPAN_PAGES).contains(&npages) && self.cache.empty() {
+            match pa.alloc_to_cache() {
+                Ok(c) => *self = LocalCache::from(c),
+                // Custom page sizes have no page caches: first fit.
+                Err(Error::BadLayout(_)) => return pa.alloc(npages),
+                Err(e) => return Err(e),
             }
             if let Some((addr, _)) = self.take(npages) {
                 return Ok(Some(addr));
@@ -191,12 +202,19 @@ impl LocalCache {
     /// Frees `npages` pages at `addr`: back into the cache when it handed
     /// them out, else to `pa`. Errors, changing nothing, when a page is free
     /// (in the cache or in `pa`).
+    #[inline]
     pub fn free(&mut self, pa: &mut PageAlloc, addr: u64, npages: u64) -> Result<()> {
         if let Some(mask) = self.run_mask(addr, npages) {
             if self.give_back(mask) {
                 return Ok(());
             }
         }
+        self.free_slow(pa, addr, npages)
+    }
+
+    /// [`LocalCache::free`] of pages the cache did not hand out.
+    #[inline(never)]
+    fn free_slow(&mut self, pa: &mut PageAlloc, addr: u64, npages: u64) -> Result<()> {
         pa.check_pages(addr, npages)?;
         let m = self.overlap_mask(addr, addr + npages * PAGE_SIZE);
         if m & (self.cache.cache | self.handed) != 0 {
@@ -253,6 +271,20 @@ impl LocalCache {
     /// (bit `j`: the page at `addr + j * PAGE_SIZE`). O(1).
     #[inline]
     pub(crate) fn take(&mut self, npages: u64) -> Option<(u64, u64)> {
+        if npages == 1 {
+            // The common case in a few instructions: the lowest free page.
+            let c = self.cache.cache;
+            if c == 0 {
+                return None;
+            }
+            let bit = c & c.wrapping_neg();
+            let dirty = u64::from(self.cache.scav & bit == 0);
+            self.cache.cache = c ^ bit;
+            self.cache.scav &= !bit;
+            self.handed |= bit;
+            let i = u64::from(c.trailing_zeros());
+            return Some((self.cache.base + i * PAGE_SIZE, dirty));
+        }
         let (mask, scav) = self.cache.take_run(npages)?;
         debug_assert_eq!(self.handed & mask, 0);
         self.handed |= mask;
