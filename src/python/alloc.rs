@@ -188,6 +188,28 @@ impl PageAlloc {
         Ok(self.lock().free(base.0, npages.0)?)
     }
 
+    /// For measuring the binding itself (benches/percall.py): takes alloc's
+    /// arguments, converted the same way, and the same lock, and returns
+    /// the search address's shape of result without allocating anything.
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn _probe_alloc(
+        &self,
+        npages: U64,
+        align: U64,
+        within: Option<(U64, U64)>,
+    ) -> PyResult<Option<u64>> {
+        let pa = self.lock();
+        let keep = npages.0 ^ align.0 ^ within.map_or(0, |(lo, hi)| lo.0 ^ hi.0);
+        Ok(Some(pa.search_addr() | (keep & 0)))
+    }
+
+    /// For measuring the binding itself: free's arguments and lock, no work.
+    fn _probe_free(&self, base: U64, npages: U64) -> PyResult<()> {
+        let _pa = self.lock();
+        std::hint::black_box((base.0, npages.0));
+        Ok(())
+    }
+
     /// Up to count allocations of npages each in one call (one lock, no
     /// per-call overhead); stops at the first that does not fit and returns
     /// the addresses obtained.
