@@ -1089,7 +1089,7 @@ impl PageAlloc {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
-        if base % self.ly.page_size() != 0 {
+        if base & (self.ly.page_size() - 1) != 0 {
             return Err(Error::Misaligned { addr: base });
         }
         let len =

@@ -158,11 +158,20 @@ impl PageAlloc {
             phase: (self.ly.arena_base_offset >> self.ly.page_shift) & (align - 1),
         };
         let end = (self.end << LOG_PALLOC_CHUNK_PAGES).min(to);
-        let from = from
+        let mut from = from
             .max(self.start << LOG_PALLOC_CHUNK_PAGES)
             .max(self.search_addr >> PAGE_SHIFT);
         if from >= end {
             return None;
+        }
+        if npages == 1 {
+            // One page: near the bound, the chunks' bitmaps answer faster
+            // than the walk. (For more pages the walk's pruning by `max`
+            // wins: a linear scan of the leaves measured 7% slower.)
+            match self.first_aligned_free_page(&want, from, end) {
+                Ok(p) => return p.filter(|&a| a < to),
+                Err(next) => from = next,
+            }
         }
         let log0 = self.ly.level_log_pages[0];
         let mut carry = NO_CARRY;
@@ -173,6 +182,50 @@ impl PageAlloc {
             }
         }
         None
+    }
+
+    /// The first free page at or after `from` and below `end` at the
+    /// alignment of `want` (`want.n == 1`), read from the chunk bitmaps a
+    /// word at a time, skipping chunks whose leaf summary says full.
+    ///
+    /// Why not the walk: for one page nearly every chunk's summary fits, so
+    /// the walk would enter each chunk anyway, paying its descent on top.
+    /// The summaries still win over long stretches of full or ungrown
+    /// chunks, so after `SCAN_CHUNKS` chunks without a hit this gives up:
+    /// `Err(page)` says no aligned free page lies below `page`, where the
+    /// walk takes over.
+    fn first_aligned_free_page(
+        &self,
+        want: &Want,
+        from: u64,
+        end: u64,
+    ) -> std::result::Result<Option<u64>, u64> {
+        debug_assert_eq!(want.n, 1);
+        let leaf = self.ly.leaf();
+        let first = from >> LOG_PALLOC_CHUNK_PAGES;
+        for ci in first..first + SCAN_CHUNKS {
+            let base = ci << LOG_PALLOC_CHUNK_PAGES;
+            if base >= end {
+                return Ok(None);
+            }
+            if !self.is_grown(ci) || self.sum(leaf, ci) == crate::PallocSum::FULL {
+                continue;
+            }
+            let bits = &self.data(ci).bits;
+            let mask = AlignedMask::new(base, want);
+            let lo = from.saturating_sub(base);
+            for w in (lo / 64) as usize..WORDS {
+                let mut hit = !bits.0[w] & mask.word(w);
+                if w as u64 == lo / 64 {
+                    hit &= u64::MAX << (lo % 64);
+                }
+                if hit != 0 {
+                    let p = base + w as u64 * 64 + u64::from(hit.trailing_zeros());
+                    return Ok((p < end).then_some(p));
+                }
+            }
+        }
+        Err(((first + SCAN_CHUNKS) << LOG_PALLOC_CHUNK_PAGES).min(end))
     }
 
     /// The first page in `[p, p + n)` (linearized) that is in use or not
@@ -399,6 +452,10 @@ impl AlignedMask {
         }
     }
 }
+
+/// How many chunks the searches near the bound read before the walk takes
+/// over (see `first_aligned_free_page`).
+const SCAN_CHUNKS: u64 = 64;
 
 /// A constrained request: `n` pages at a page congruent to `phase` modulo
 /// `align`.
