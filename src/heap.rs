@@ -25,13 +25,13 @@
 //! `pageCache`: a few word operations instead of a walk of the radix tree,
 //! and no heap lock. A small span freed by the thread that allocated it
 //! goes back to that thread's cache, also without the heap lock (see
-//! [`tcache`] for how frees find their way). Cached pages are free in the
+//! `heap/tcache.rs` for how frees find their way). Cached pages are free in the
 //! heap's counters but not available to the scavenger, which flushes every
 //! cache back to the page allocator before it releases memory; a thread's
 //! cache is flushed when the thread exits.
 //!
 //! Locking: one mutex guards the allocator and the counters, as Go's heap
-//! lock does, and each thread cache has its own (see [`tcache`] for the
+//! lock does, and each thread cache has its own (see `heap/tcache.rs` for the
 //! order); zeroing a large span happens after the heap lock is released,
 //! and the background scavenger releases memory in steps, letting
 //! allocations in between.

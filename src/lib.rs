@@ -38,6 +38,13 @@
 //! of the chunk the search address points into. Freeing below it moves it
 //! down; the walk proposes a new one as it goes.
 //!
+//! Unlike Go, a change inside one chunk does not merge its way up the tree
+//! at once: it rewrites the chunk's leaf and notes the block of leaves it
+//! belongs to, and the merges run once, for every change since, just before
+//! something reads above the leaves (a search, a change across chunks). The
+//! summaries every search reads are Go's, bit for bit; only the time they
+//! are computed moves.
+//!
 //! ## Memory
 //!
 //! Metadata for the whole address space is reserved at start-up without
@@ -64,12 +71,14 @@
 //! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`):
 //!   grow, update, find, alloc (with Go 1.19's scavenged count), free, verify.
 //! - [`ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
-//! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`).
+//! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`),
+//!   and [`LocalCache`], one that also takes back what it handed out.
 //! - [`constrained`]: exact first fit at an alignment, inside a window, and
 //!   at a fixed address (not in Go).
 //! - [`scavenge`]: the scavenge index and `scavenge` (`mgcscavenge.go`).
 //! - [`heap`]: [`Heap`], real pages over a reservation of its own (`mheap`
-//!   in miniature): arenas, exact zeroing, `madvise`, a memory limit.
+//!   in miniature): arenas, exact zeroing, `madvise`, a memory limit, and a
+//!   page cache per thread (`heap/tcache.rs`).
 //! - [`trace`]: the text trace formats (v1, v2) and the one replay loop,
 //!   shared by the Python binding, the replay example, the benchmarks and
 //!   Go's harness.
@@ -89,11 +98,14 @@
 //!
 //! With `L` summary levels (5 on 64-bit presets) and blocks of 8 below the
 //! root: `alloc` of pages that fit in the search address's chunk reads one
-//! leaf and one bitmap; otherwise it walks the tree (the root level from the
-//! search address on, then one block of 8 per level, then one bitmap).
+//! leaf and one bitmap; otherwise it first merges the blocks changed since
+//! the last search (one block per changed block of leaves, and up the tree
+//! only where something changed), then walks the tree from the deepest
+//! summary on the search address's path that fits (from the root level at
+//! worst), one block of 8 per level, then one bitmap.
 //! Taking or returning pages inside one chunk writes its bitmap, re-derives
-//! its leaf and merges at most one block per level above, stopping early
-//! where nothing changed. `grow` is O(chunks grown). `verify` is O(heap).
+//! its leaf (often from the old one, without a rescan) and notes its block.
+//! `grow` is O(chunks grown). `verify` is O(heap).
 
 //! ## Example
 //!
