@@ -1572,8 +1572,8 @@ enum MaxOnly {
     Merge,
 }
 
-/// The shortcut of the single-chunk `update`: when a child's `start` and
-/// `end` are unchanged, so are every run that crosses into it and the
+/// The one-child shortcut of `propagate`: when a block's only changed
+/// child kept its `start` and `end`, so are every run that crosses into it and the
 /// parent's `start` and `end` (they read only children's ends and whether
 /// a child is wholly free, and a child with an unchanged `start < len` was
 /// and stays partly used; with `start == len` nothing changed at all). Only
@@ -1587,8 +1587,8 @@ enum MaxOnly {
 ///   find the runner-up.
 ///
 /// Most frees and allocations inside a chunk move only its `max` (or
-/// nothing), so most walks up stop after one summary read per level instead
-/// of a merge of 8.
+/// nothing), so most of these parents cost one summary read instead of a
+/// merge of 8.
 #[inline(always)]
 fn max_only_parent(sf: SumFormat, parent: PallocSum, was: PallocSum, now: PallocSum) -> MaxOnly {
     debug_assert!(sf.same_ends(was, now));
