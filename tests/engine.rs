@@ -295,3 +295,80 @@ fn exhaust_then_refill_moves_search_addr_down() {
     pa.verify().unwrap();
     assert_eq!(pa.alloc(PAGE_SIZE).unwrap(), None);
 }
+
+/// `LocalCache` over random small and large requests and frees (own spans,
+/// partial frees of spans, bad frees): every span is disjoint from every
+/// other live one, bad frees change nothing, and once everything is freed
+/// and the cache flushed the allocator holds no page.
+#[test]
+fn local_cache_random_ops_keep_spans_disjoint() {
+    use pagealloc::LocalCache;
+    use std::collections::BTreeMap;
+    let base = 0x30_0000_0000u64;
+    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    pa.grow(base, 8 * PALLOC_CHUNK_BYTES).unwrap();
+    let mut lc = LocalCache::new();
+    let mut rng = Rng::new(11);
+    // Live spans: first page -> page count.
+    let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+    for step in 0..20_000 {
+        if rng.below(100) < 55 || live.is_empty() {
+            let n = match rng.below(10) {
+                0..=6 => 1 + rng.below(15),
+                _ => 16 + rng.below(200),
+            };
+            let Some(a) = lc.alloc(&mut pa, n).unwrap() else {
+                continue;
+            };
+            let end = a + n * PAGE_SIZE;
+            let below = live.range(..end).next_back();
+            assert!(
+                below.is_none_or(|(&s, &m)| s + m * PAGE_SIZE <= a),
+                "step {step}: span {a:#x}+{n} overlaps a live one"
+            );
+            live.insert(a, n);
+        } else {
+            let k = rng.below(live.len() as u64) as usize;
+            let (&a, &n) = live.iter().nth(k).unwrap();
+            if rng.below(10) == 0 {
+                // A free reaching one page past the span: refused unless
+                // the next span starts right there, and then it is undone.
+                let before = pa.pages_in_use();
+                if lc.free(&mut pa, a, n + 1).is_ok() {
+                    let next = a + n * PAGE_SIZE;
+                    let m = live.remove(&next).expect("a page past the span was in use");
+                    if m > 1 {
+                        live.insert(next + PAGE_SIZE, m - 1);
+                    }
+                    live.remove(&a);
+                    continue;
+                }
+                assert_eq!(
+                    pa.pages_in_use(),
+                    before,
+                    "a refused free changed the allocator"
+                );
+            }
+            // Free the span's tail or all of it.
+            let keep = if n > 1 && rng.below(4) == 0 {
+                rng.below(n)
+            } else {
+                0
+            };
+            lc.free(&mut pa, a + keep * PAGE_SIZE, n - keep).unwrap();
+            live.remove(&a);
+            if keep > 0 {
+                live.insert(a, keep);
+            }
+        }
+        if step % 1000 == 0 {
+            pa.verify().unwrap();
+        }
+    }
+    for (a, n) in std::mem::take(&mut live) {
+        lc.free(&mut pa, a, n).unwrap();
+    }
+    lc.flush(&mut pa).unwrap();
+    assert_eq!(pa.pages_in_use(), 0);
+    pa.verify().unwrap();
+}
