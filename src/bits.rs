@@ -352,6 +352,11 @@ impl PallocBits {
         count
     }
 
+    /// How long a split longest run may be for `summary_after` to find the
+    /// runner-up by searching (one bitmap search per length tried) rather
+    /// than rescanning the chunk.
+    const SHORT_RUNNER_UP: u64 = 4;
+
     /// The summary fields after pages `[i, i+n)` changed state in one
     /// contiguous alloc (`alloc`) or free, from the fields before the change,
     /// without re-scanning the chunk where it can; `None` when that cannot be
@@ -401,6 +406,16 @@ impl PallocBits {
                 // filling chunk's free tail, the only one that long: there
                 // the search would only add to the rescan.)
                 m
+            } else if m <= Self::SHORT_RUNNER_UP && 0 < a && b < all {
+                // It was the only run that long, and a short one: the new
+                // max is the longer piece or the runner-up, which is shorter
+                // than m. Look for the runner-up from m - 1 down (a piece
+                // cannot match: each is shorter than what is looked for).
+                let pieces = left.max(right);
+                (pieces + 1..m)
+                    .rev()
+                    .find(|&j| self.find(j, 0).0.is_some())
+                    .unwrap_or(pieces)
             } else {
                 return None;
             };
