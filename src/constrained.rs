@@ -66,7 +66,7 @@ impl PageAlloc {
         // The hint class for this alignment: the largest not above it.
         let k = align.trailing_zeros();
         let class = HINT_LOG_ALIGN.iter().rposition(|&c| c <= k);
-        for (from, to) in self.window_pages(within)? {
+        for (from, to) in self.window_pages(within)?.into_iter().flatten() {
             let from = class.map_or(from, |c| from.max(self.aligned_hint[c]));
             if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
                 if npages == 1 && within.is_none() {
@@ -108,11 +108,11 @@ impl PageAlloc {
     /// The window as linearized page intervals `[from, to)`, in search
     /// order: one, or two when the real window wraps past the top of the
     /// linearized space (amd64's kernel half).
-    fn window_pages(&self, within: Option<(u64, u64)>) -> Result<Vec<(u64, u64)>> {
+    fn window_pages(&self, within: Option<(u64, u64)>) -> Result<[Option<(u64, u64)>; 2]> {
         let ly = &self.ly;
         let space_pages = 1u64 << (ly.address_bits - ly.page_shift);
         let Some((lo, hi)) = within else {
-            return Ok(vec![(0, space_pages)]);
+            return Ok([Some((0, space_pages)), None]);
         };
         if lo >= hi {
             return Err(Error::BadWindow { lo, hi });
@@ -132,15 +132,12 @@ impl PageAlloc {
             let (from, to) = (a.div_ceil(ps), b / ps);
             (from < to).then_some((from, to))
         };
-        let mut out = Vec::with_capacity(2);
-        if u0 <= u1 {
-            out.extend(piece(u0, u1));
+        Ok(if u0 <= u1 {
+            [piece(u0, u1), None]
         } else {
             // Wraps: the low linearized piece comes first in search order.
-            out.extend(piece(0, u1));
-            out.extend(piece(u0, u64::MAX));
-        }
-        Ok(out)
+            [piece(0, u1), piece(u0, u64::MAX)]
+        })
     }
 
     /// The lowest page `a` in `[from, to - npages]` with `a` congruent to the
@@ -296,7 +293,7 @@ impl PageAlloc {
         }
         // A fit may lie inside: descend.
         if l == self.ly.leaf() {
-            return self.scan_chunk(i, want, from.saturating_sub(base), cstart, clen);
+            return self.scan_chunk(i, want, from.saturating_sub(base), (cstart, clen), e);
         }
         let bits = self.ly.level_bits[l + 1];
         let mut c = Scan::Carry {
@@ -322,7 +319,8 @@ impl PageAlloc {
     /// the aligned positions; the lowest set bit is the answer. A fit that
     /// runs into the next chunk can only start in the chunk's last free run,
     /// after every fit inside the chunk, so carrying that run loses nothing.
-    fn scan_chunk(&self, ci: u64, want: &Want, fp: u64, cstart: u64, clen: u64) -> Scan {
+    fn scan_chunk(&self, ci: u64, want: &Want, fp: u64, carry: (u64, u64), e: u64) -> Scan {
+        let (cstart, clen) = carry;
         let base = ci << LOG_PALLOC_CHUNK_PAGES;
         let bits = &self.data(ci).bits;
         let mut floor = fp;
@@ -343,28 +341,26 @@ impl PageAlloc {
                 floor = len;
             }
         }
-        // Free pages at or after `floor`.
-        let free = |w: usize| -> u64 {
-            let lo = (w as u64) * 64;
-            let keep = if floor <= lo {
-                u64::MAX
-            } else if floor >= lo + 64 {
-                0
-            } else {
-                u64::MAX << (floor - lo)
-            };
-            !bits.0[w] & keep
-        };
         if want.n <= PALLOC_CHUNK_PAGES {
-            let mut starts: [u64; WORDS] = std::array::from_fn(free);
-            // starts[p] = pages [p, p + k) are all free, for k growing to n.
+            // Free pages at or after `floor`.
+            let mut starts: [u64; WORDS] = std::array::from_fn(|w| !bits.0[w]);
+            let fw = (floor / 64) as usize;
+            for x in starts.iter_mut().take(fw) {
+                *x = 0;
+            }
+            if let Some(x) = starts.get_mut(fw) {
+                *x &= u64::MAX << (floor % 64);
+            }
+            let mask = AlignedMask::new(base, want);
+            let aligned = |s: &[u64; WORDS]| (0..WORDS).any(|w| s[w] & mask.word(w) != 0);
+            // starts[p] = pages [p, p + k) are all free, for k growing to n;
+            // stop as soon as no aligned page still starts such a run.
             let mut k = 1;
-            while k < want.n && starts.iter().any(|&x| x != 0) {
+            while k < want.n && aligned(&starts) {
                 let sh = k.min(want.n - k);
                 starts = and_shifted(&starts, sh);
                 k += sh;
             }
-            let mask = AlignedMask::new(base, want);
             for (w, &x) in starts.iter().enumerate() {
                 let hit = x & mask.word(w);
                 if hit != 0 {
@@ -372,37 +368,32 @@ impl PageAlloc {
                 }
             }
         }
-        // No fit inside: carry the free run that reaches the chunk's end.
-        let mut run = 0;
-        for w in (0..WORDS).rev() {
-            let ones = free(w).leading_ones() as u64;
-            run += ones;
-            if ones < 64 {
-                break;
-            }
-        }
+        // No fit inside: carry the free run that reaches the chunk's end
+        // (its leaf summary's `end`), from `floor` on.
+        let start = (PALLOC_CHUNK_PAGES - e).max(floor);
         Scan::Carry {
-            start: base + PALLOC_CHUNK_PAGES - run,
-            len: run,
+            start: base + start,
+            len: PALLOC_CHUNK_PAGES - start,
         }
     }
 }
 
 /// `x & (x >> sh)` over a chunk's 512 bits (bit p of the shift is bit
-/// `p + sh` of `x`; past the chunk's end, zeros).
+/// `p + sh` of `x`; past the chunk's end, zeros). `sh < 512`.
+///
+/// Branch-free and without bounds checks: the words are read from a copy
+/// padded with zeros, and the high word's part is shifted in two steps so
+/// that a whole-word shift (`sh % 64 == 0`) needs no special case.
 #[inline]
 fn and_shifted(x: &[u64; WORDS], sh: u64) -> [u64; WORDS] {
-    let (ws, bs) = ((sh / 64) as usize, (sh % 64) as u32);
+    debug_assert!(sh < PALLOC_CHUNK_PAGES);
+    let (ws, bs) = ((sh / 64) as usize % WORDS, (sh % 64) as u32);
+    let mut ext = [0u64; 2 * WORDS];
+    ext[..WORDS].copy_from_slice(x);
     let mut out = [0u64; WORDS];
     for w in 0..WORDS {
-        let lo = x.get(w + ws).copied().unwrap_or(0);
-        let hi = x.get(w + ws + 1).copied().unwrap_or(0);
-        let shifted = if bs == 0 {
-            lo
-        } else {
-            (lo >> bs) | (hi << (64 - bs))
-        };
-        out[w] = x[w] & shifted;
+        let (lo, hi) = (ext[w + ws], ext[(w + ws + 1) % (2 * WORDS)]);
+        out[w] = x[w] & ((lo >> bs) | ((hi << 1) << (63 - bs)));
     }
     out
 }
@@ -421,14 +412,13 @@ impl AlignedMask {
     #[inline]
     fn new(base: u64, want: &Want) -> AlignedMask {
         let first = want.phase.wrapping_sub(base) & (want.align - 1);
-        let mut pattern = 0;
-        if want.align <= 64 {
-            let mut p = first;
-            while p < 64 {
-                pattern |= 1 << p;
-                p += want.align;
-            }
-        }
+        let pattern = match want.align {
+            64 => 1 << first,
+            // One bit every `align` bits: all ones divided by `align` ones
+            // repeats `0...01` with that period.
+            a if a < 64 => (u64::MAX / ((1 << a) - 1)) << first,
+            _ => 0,
+        };
         AlignedMask {
             first,
             align: want.align,
