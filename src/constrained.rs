@@ -61,8 +61,6 @@ impl PageAlloc {
         if align == 1 && within.is_none() {
             return self.alloc_scav(npages);
         }
-        // The walk reads summaries above the leaves.
-        self.refresh_summaries();
         // The hint class for this alignment: the largest not above it.
         let k = align.trailing_zeros();
         let class = HINT_LOG_ALIGN.iter().rposition(|&c| c <= k);
@@ -142,8 +140,13 @@ impl PageAlloc {
 
     /// The lowest page `a` in `[from, to - npages]` with `a` congruent to the
     /// real page 0 modulo `align` and pages `[a, a + npages)` free.
-    fn first_fit_constrained(&self, npages: u64, align: u64, from: u64, to: u64) -> Option<u64> {
-        debug_assert!(self.stale.is_empty(), "summaries not brought up to date");
+    fn first_fit_constrained(
+        &mut self,
+        npages: u64,
+        align: u64,
+        from: u64,
+        to: u64,
+    ) -> Option<u64> {
         if self.start == 0 {
             return None;
         }
@@ -170,6 +173,9 @@ impl PageAlloc {
                 Err(next) => from = next,
             }
         }
+        // The walk reads summaries above the leaves (the one-page search
+        // above reads only leaves, which are always exact).
+        self.refresh_summaries();
         let log0 = self.ly.level_log_pages[0];
         let mut carry = NO_CARRY;
         for i in (from >> log0)..=((end - 1) >> log0) {
@@ -200,29 +206,37 @@ impl PageAlloc {
         debug_assert_eq!(want.n, 1);
         let leaf = self.ly.leaf();
         let first = from >> LOG_PALLOC_CHUNK_PAGES;
-        for ci in first..first + SCAN_CHUNKS {
-            let base = ci << LOG_PALLOC_CHUNK_PAGES;
-            if base >= end {
-                return Ok(None);
-            }
-            if !self.is_grown(ci) || self.sum(leaf, ci) == crate::PallocSum::FULL {
-                continue;
-            }
-            let bits = &self.data(ci).bits;
-            let mask = AlignedMask::new(base, want);
-            let lo = from.saturating_sub(base);
-            for w in (lo / 64) as usize..WORDS {
-                let mut hit = !bits.0[w] & mask.word(w);
-                if w as u64 == lo / 64 {
-                    hit &= u64::MAX << (lo % 64);
+        let last = (first + SCAN_CHUNKS).min(end.div_ceil(PALLOC_CHUNK_PAGES));
+        // The grown ranges from the one holding (or following) `first`: the
+        // gaps between them are skipped whole.
+        let ranges = self.grown_ranges();
+        let from_range = ranges.partition_point(|r| r.end <= first);
+        for r in &ranges[from_range..] {
+            for ci in r.start.max(first)..r.end.min(last) {
+                if self.sum(leaf, ci) == crate::PallocSum::FULL {
+                    continue;
                 }
-                if hit != 0 {
-                    let p = base + w as u64 * 64 + u64::from(hit.trailing_zeros());
-                    return Ok((p < end).then_some(p));
+                let base = ci << LOG_PALLOC_CHUNK_PAGES;
+                let bits = &self.data(ci).bits;
+                let mask = AlignedMask::new(base, want);
+                let lo = from.saturating_sub(base);
+                let (w0, below) = ((lo / 64) as usize, u64::MAX << (lo % 64));
+                for w in w0..WORDS {
+                    let hit = !bits.0[w] & mask.word(w) & if w == w0 { below } else { u64::MAX };
+                    if hit != 0 {
+                        let p = base + w as u64 * 64 + u64::from(hit.trailing_zeros());
+                        return Ok((p < end).then_some(p));
+                    }
                 }
+            }
+            if r.end >= last {
+                break;
             }
         }
-        Err(((first + SCAN_CHUNKS) << LOG_PALLOC_CHUNK_PAGES).min(end))
+        if last << LOG_PALLOC_CHUNK_PAGES >= end {
+            return Ok(None);
+        }
+        Err(last << LOG_PALLOC_CHUNK_PAGES)
     }
 
     /// The first page in `[p, p + n)` (linearized) that is in use or not
@@ -251,6 +265,41 @@ impl PageAlloc {
     /// after page `from` that holds an aligned fit, continuing the run
     /// `carry` that ends where this entry begins.
     fn scan(&self, l: usize, i: u64, want: &Want, from: u64, carry: Scan) -> Scan {
+        let leaf = self.ly.leaf();
+        self.scan_entry(l, i, want, from, carry, |cstart, clen| {
+            let bits = self.ly.level_bits[l + 1];
+            let mut c = Scan::Carry {
+                start: cstart,
+                len: clen,
+            };
+            for child in (i << bits)..((i + 1) << bits) {
+                c = if l + 1 == leaf {
+                    // The leaves of a block in one loop, not one call each.
+                    self.scan_entry(leaf, child, want, from, c, |_, _| unreachable!())
+                } else {
+                    self.scan(l + 1, child, want, from, c)
+                };
+                if let Scan::Found(_) = c {
+                    break;
+                }
+            }
+            c
+        })
+    }
+
+    /// One entry of [`PageAlloc::scan`]: its summary decides, or at a leaf
+    /// its bitmap, or `descend(carried start, carried length)` scans its
+    /// children (never called at the leaf level).
+    #[inline(always)]
+    fn scan_entry(
+        &self,
+        l: usize,
+        i: u64,
+        want: &Want,
+        from: u64,
+        carry: Scan,
+        descend: impl FnOnce(u64, u64) -> Scan,
+    ) -> Scan {
         let Scan::Carry {
             start: cstart,
             len: clen,
@@ -295,18 +344,7 @@ impl PageAlloc {
         if l == self.ly.leaf() {
             return self.scan_chunk(i, want, from.saturating_sub(base), (cstart, clen), e);
         }
-        let bits = self.ly.level_bits[l + 1];
-        let mut c = Scan::Carry {
-            start: cstart,
-            len: clen,
-        };
-        for child in (i << bits)..((i + 1) << bits) {
-            c = self.scan(l + 1, child, want, from, c);
-            if let Scan::Found(_) = c {
-                break;
-            }
-        }
-        c
+        descend(cstart, clen)
     }
 
     /// The leaf case of [`PageAlloc::scan`]: the first aligned fit in chunk
