@@ -152,11 +152,11 @@ impl PageAlloc {
         }
         // Aligned means aligned as a real address; the linearizing offset is
         // a multiple of the page size, so work in linearized pages.
-        let want = Want {
-            n: npages,
+        let want = Want::new(
+            npages,
             align,
-            phase: (self.ly.arena_base_offset >> self.ly.page_shift) & (align - 1),
-        };
+            (self.ly.arena_base_offset >> self.ly.page_shift) & (align - 1),
+        );
         let end = (self.end << LOG_PALLOC_CHUNK_PAGES).min(to);
         let mut from = from
             .max(self.start << LOG_PALLOC_CHUNK_PAGES)
@@ -449,18 +449,10 @@ struct AlignedMask {
 impl AlignedMask {
     #[inline]
     fn new(base: u64, want: &Want) -> AlignedMask {
-        let first = want.phase.wrapping_sub(base) & (want.align - 1);
-        let pattern = match want.align {
-            64 => 1 << first,
-            // One bit every `align` bits: all ones divided by `align` ones
-            // repeats `0...01` with that period.
-            a if a < 64 => (u64::MAX / ((1 << a) - 1)) << first,
-            _ => 0,
-        };
         AlignedMask {
-            first,
+            first: want.phase.wrapping_sub(base) & (want.align - 1),
             align: want.align,
-            pattern,
+            pattern: want.pattern,
         }
     }
 
@@ -491,9 +483,29 @@ struct Want {
     n: u64,
     align: u64,
     phase: u64,
+    /// For alignments up to 64 pages, the aligned pages of any 64-page word
+    /// of a chunk (chunks start at multiples of 512 pages, so every word
+    /// has the same ones).
+    pattern: u64,
 }
 
 impl Want {
+    fn new(n: u64, align: u64, phase: u64) -> Want {
+        let pattern = match align {
+            64 => 1 << phase,
+            // One bit every `align` bits: all ones divided by `align` ones
+            // repeats `0...01` with that period.
+            a if a < 64 => (u64::MAX / ((1 << a) - 1)) << phase,
+            _ => 0,
+        };
+        Want {
+            n,
+            align,
+            phase,
+            pattern,
+        }
+    }
+
     /// The lowest aligned start of `n` pages inside the free run
     /// `[start, end)`, if there is one.
     #[inline]
