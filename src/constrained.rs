@@ -380,26 +380,30 @@ impl PageAlloc {
             }
         }
         if want.n <= PALLOC_CHUNK_PAGES {
-            // Free pages at or after `floor`.
-            let mut starts: [u64; WORDS] = std::array::from_fn(|w| !bits.0[w]);
+            // Free pages at or after `floor`, then zeros (read by the
+            // shifts past the chunk's end).
+            let mut starts = [0u64; 2 * WORDS];
+            for (w, x) in starts.iter_mut().take(WORDS).enumerate() {
+                *x = !bits.0[w];
+            }
             let fw = (floor / 64) as usize;
             for x in starts.iter_mut().take(fw) {
                 *x = 0;
             }
-            if let Some(x) = starts.get_mut(fw) {
-                *x &= u64::MAX << (floor % 64);
+            if fw < WORDS {
+                starts[fw] &= u64::MAX << (floor % 64);
             }
             let mask = AlignedMask::new(base, want);
-            let aligned = |s: &[u64; WORDS]| (0..WORDS).any(|w| s[w] & mask.word(w) != 0);
+            let aligned = |s: &[u64; 2 * WORDS]| (0..WORDS).any(|w| s[w] & mask.word(w) != 0);
             // starts[p] = pages [p, p + k) are all free, for k growing to n;
             // stop as soon as no aligned page still starts such a run.
             let mut k = 1;
             while k < want.n && aligned(&starts) {
                 let sh = k.min(want.n - k);
-                starts = and_shifted(&starts, sh);
+                and_shifted(&mut starts, sh);
                 k += sh;
             }
-            for (w, &x) in starts.iter().enumerate() {
+            for (w, &x) in starts.iter().take(WORDS).enumerate() {
                 let hit = x & mask.word(w);
                 if hit != 0 {
                     return Scan::Found(base + w as u64 * 64 + hit.trailing_zeros() as u64);
@@ -416,24 +420,24 @@ impl PageAlloc {
     }
 }
 
-/// `x & (x >> sh)` over a chunk's 512 bits (bit p of the shift is bit
-/// `p + sh` of `x`; past the chunk's end, zeros). `sh < 512`.
+/// `x &= x >> sh` over a chunk's 512 bits, in place (bit p of the shift is
+/// bit `p + sh` of `x`; past the chunk's end, zeros). `sh < 512`. `x` holds
+/// the chunk's words and then as many zeros, which the shift reads past
+/// the end.
 ///
-/// Branch-free and without bounds checks: the words are read from a copy
-/// padded with zeros, and the high word's part is shifted in two steps so
-/// that a whole-word shift (`sh % 64 == 0`) needs no special case.
+/// Branch-free and without bounds checks; in place because word `w` only
+/// reads words at or above `w`, which ascending order has not yet written.
+/// The high word's part is shifted in two steps so that a whole-word shift
+/// (`sh % 64 == 0`) needs no special case.
 #[inline]
-fn and_shifted(x: &[u64; WORDS], sh: u64) -> [u64; WORDS] {
+fn and_shifted(x: &mut [u64; 2 * WORDS], sh: u64) {
     debug_assert!(sh < PALLOC_CHUNK_PAGES);
+    debug_assert!(x[WORDS..].iter().all(|&z| z == 0));
     let (ws, bs) = ((sh / 64) as usize % WORDS, (sh % 64) as u32);
-    let mut ext = [0u64; 2 * WORDS];
-    ext[..WORDS].copy_from_slice(x);
-    let mut out = [0u64; WORDS];
     for w in 0..WORDS {
-        let (lo, hi) = (ext[w + ws], ext[(w + ws + 1) % (2 * WORDS)]);
-        out[w] = x[w] & ((lo >> bs) | ((hi << 1) << (63 - bs)));
+        let (lo, hi) = (x[w + ws], x[(w + ws + 1) % (2 * WORDS)]);
+        x[w] &= (lo >> bs) | ((hi << 1) << (63 - bs));
     }
-    out
 }
 
 /// The pages of the chunk starting at engine page `base` whose index is
