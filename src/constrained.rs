@@ -394,7 +394,9 @@ impl PageAlloc {
                 starts[fw] &= u64::MAX << (floor % 64);
             }
             let mask = AlignedMask::new(base, want);
-            let aligned = |s: &[u64; 2 * WORDS]| (0..WORDS).any(|w| s[w] & mask.word(w) != 0);
+            let aligned = |s: &[u64; 2 * WORDS]| {
+                (0..WORDS).fold(0, |acc, w| acc | (s[w] & mask.word(w))) != 0
+            };
             // starts[p] = pages [p, p + k) are all free, for k growing to n;
             // stop as soon as no aligned page still starts such a run.
             let mut k = 1;
