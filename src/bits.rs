@@ -143,12 +143,18 @@ impl PallocBits {
                 if (y.count_ones() as u64) <= max {
                     continue;
                 }
-                // Each round keeps the pages that start a free run one page
-                // longer than the round before; the rounds it takes to empty
-                // y are the word's longest inner run (a few for the short
-                // runs of a filling chunk, where walking run by run would
-                // visit every hole).
+                // After k rounds of `y &= y >> 1`, y keeps the pages that
+                // start a free run longer than k; the rounds it takes to
+                // empty y are the word's longest inner run. Only a run
+                // longer than `max` matters, so the first `max` rounds are
+                // taken in doubling steps (log2 of max shifts), then one at
+                // a time for what is left (usually nothing).
                 let mut len = 0u64;
+                while len < max && y != 0 {
+                    let step = (len + 1).min(max - len);
+                    y &= y >> step;
+                    len += step;
+                }
                 while y != 0 {
                     y &= y >> 1;
                     len += 1;
