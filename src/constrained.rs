@@ -220,13 +220,17 @@ impl PageAlloc {
                 let bits = &self.data(ci).bits;
                 let mask = AlignedMask::new(base, want);
                 let lo = from.saturating_sub(base);
-                let (w0, below) = ((lo / 64) as usize, u64::MAX << (lo % 64));
-                for w in w0..WORDS {
-                    let hit = !bits.0[w] & mask.word(w) & if w == w0 { below } else { u64::MAX };
-                    if hit != 0 {
-                        let p = base + w as u64 * 64 + u64::from(hit.trailing_zeros());
-                        return Ok((p < end).then_some(p));
-                    }
+                let w0 = (lo / 64) as usize;
+                // The first word from `from` on, then whole words.
+                let mut hit = !bits.0[w0] & mask.word(w0) & (u64::MAX << (lo % 64));
+                let mut w = w0;
+                while hit == 0 && w + 1 < WORDS {
+                    w += 1;
+                    hit = !bits.0[w] & mask.word(w);
+                }
+                if hit != 0 {
+                    let p = base + w as u64 * 64 + u64::from(hit.trailing_zeros());
+                    return Ok((p < end).then_some(p));
                 }
             }
             if r.end >= last {
@@ -462,7 +466,7 @@ impl AlignedMask {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn word(&self, w: usize) -> u64 {
         if self.align <= 64 {
             return self.pattern;
