@@ -52,15 +52,13 @@ impl PageCache {
     #[inline]
     pub fn alloc(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
         if npages == 1 {
-            // The common case in a few instructions: the lowest free page.
-            if self.cache == 0 {
-                return Ok((None, 0));
-            }
-            let i = u64::from(self.cache.trailing_zeros());
-            let scav = (self.scav >> i) & 1;
-            self.cache &= self.cache - 1;
-            self.scav &= !(1 << i);
-            return Ok((Some(self.base + i * PAGE_SIZE), scav * PAGE_SIZE));
+            return Ok(match self.take_one() {
+                Some((bit, scav)) => (
+                    Some(self.base + u64::from(bit.trailing_zeros()) * PAGE_SIZE),
+                    u64::from(scav) * PAGE_SIZE,
+                ),
+                None => (None, 0),
+            });
         }
         if npages == 0 {
             return Err(Error::BadCachePages { npages });
@@ -76,6 +74,21 @@ impl PageCache {
             }
             None => (None, 0),
         })
+    }
+
+    /// Takes the lowest free page (the common case, in a few instructions):
+    /// its bit, and whether it was scavenged.
+    #[inline(always)]
+    pub(crate) fn take_one(&mut self) -> Option<(u64, bool)> {
+        let c = self.cache;
+        if c == 0 {
+            return None;
+        }
+        let bit = c & c.wrapping_neg();
+        let scav = self.scav & bit != 0;
+        self.cache = c ^ bit;
+        self.scav &= !bit;
+        Some((bit, scav))
     }
 
     /// Takes the lowest run of `npages` (1 to 64) free pages: its bits and
@@ -272,18 +285,10 @@ impl LocalCache {
     #[inline]
     pub(crate) fn take(&mut self, npages: u64) -> Option<(u64, u64)> {
         if npages == 1 {
-            // The common case in a few instructions: the lowest free page.
-            let c = self.cache.cache;
-            if c == 0 {
-                return None;
-            }
-            let bit = c & c.wrapping_neg();
-            let dirty = u64::from(self.cache.scav & bit == 0);
-            self.cache.cache = c ^ bit;
-            self.cache.scav &= !bit;
+            let (bit, scav) = self.cache.take_one()?;
             self.handed |= bit;
-            let i = u64::from(c.trailing_zeros());
-            return Some((self.cache.base + i * PAGE_SIZE, dirty));
+            let i = u64::from(bit.trailing_zeros());
+            return Some((self.cache.base + i * PAGE_SIZE, u64::from(!scav)));
         }
         let (mask, scav) = self.cache.take_run(npages)?;
         debug_assert_eq!(self.handed & mask, 0);
