@@ -116,7 +116,7 @@ pub(crate) struct Stale {
 /// Records in `list` that child `child` of entry `child >> 3` changed from
 /// `was`.
 #[inline]
-fn note_change(list: &mut Vec<Stale>, child: u64, was: PallocSum) -> bool {
+fn note_change(list: &mut Vec<Stale>, child: u64, was: PallocSum) {
     let idx = child >> SUMMARY_LEVEL_BITS;
     // The same block again is the common case (a chunk filling up, a page
     // allocated and freed): look at the last entry first.
@@ -125,19 +125,13 @@ fn note_change(list: &mut Vec<Stale>, child: u64, was: PallocSum) -> bool {
         _ => list.iter_mut().find(|e| e.idx == idx),
     };
     match hit {
-        Some(e) => {
-            e.single &= e.child == child;
-            true
-        }
-        None => {
-            list.push(Stale {
-                idx,
-                child,
-                was,
-                single: true,
-            });
-            false
-        }
+        Some(e) => e.single &= e.child == child,
+        None => list.push(Stale {
+            idx,
+            child,
+            was,
+            single: true,
+        }),
     }
 }
 
@@ -584,18 +578,16 @@ impl PageAlloc {
     }
 
     /// Notes that leaf `ci` changed from `was`: its parent joins `stale`
-    /// (when the list is full, the walk up is done first).
+    /// (when that overfills the list, the walk up is done at once).
     #[inline]
     fn mark_stale(&mut self, ci: u64, was: PallocSum) {
         if self.ly.leaf() == 0 {
             return;
         }
-        if self.stale.len() == STALE_CAP
-            && !self.stale.iter().any(|e| e.idx == ci >> SUMMARY_LEVEL_BITS)
-        {
+        note_change(&mut self.stale, ci, was);
+        if self.stale.len() > STALE_CAP {
             self.refresh_summaries();
         }
-        note_change(&mut self.stale, ci, was);
     }
 
     /// Go's walk up in `update`, for every change since the last one: each
@@ -1410,8 +1402,7 @@ impl PageAlloc {
                     r.end << LOG_PALLOC_CHUNK_BYTES,
                 );
                 for i in lo..hi {
-                    let kids = std::array::from_fn(|k| exact.get(l + 1, (i << 3) + k as u64));
-                    let want = sf.merge_block(&kids, ly.level_log_pages[l + 1]);
+                    let want = sf.merge_block(&exact.children(l, i), ly.level_log_pages[l + 1]);
                     let got = exact.get(l, i);
                     if got != want {
                         return verify_failed(format!(
@@ -1471,6 +1462,12 @@ trait SumStore {
     fn pa(&self) -> &PageAlloc;
     fn get(&self, l: usize, i: u64) -> PallocSum;
     fn set(&mut self, l: usize, i: u64, v: PallocSum);
+
+    /// The 8 children of entry `i` at level `l` (`l + 1` must exist).
+    fn children(&self, l: usize, i: u64) -> [PallocSum; BLOCK] {
+        let first = i << SUMMARY_LEVEL_BITS;
+        std::array::from_fn(|k| self.get(l + 1, first + k as u64))
+    }
 }
 
 impl SumStore for PageAlloc {
@@ -1480,6 +1477,10 @@ impl SumStore for PageAlloc {
     #[inline]
     fn get(&self, l: usize, i: u64) -> PallocSum {
         self.sum(l, i)
+    }
+    #[inline]
+    fn children(&self, l: usize, i: u64) -> [PallocSum; BLOCK] {
+        PageAlloc::children(self, l, i)
     }
     #[inline]
     fn set(&mut self, l: usize, i: u64, v: PallocSum) {
@@ -1522,11 +1523,7 @@ fn propagate<S: SumStore>(store: &mut S, level: &mut Vec<Stale>, next: &mut Vec<
         for e in level.iter() {
             let i = e.idx;
             let parent = store.get(l, i);
-            let merge = |store: &S| {
-                let first = i << SUMMARY_LEVEL_BITS;
-                let kids = std::array::from_fn(|k| store.get(l + 1, first + k as u64));
-                sf.merge_block(&kids, log_child)
-            };
+            let merge = |store: &S| sf.merge_block(&store.children(l, i), log_child);
             let sum = if e.single {
                 // One child changed: often the parent can be told from it.
                 let now = store.get(l + 1, e.child);
@@ -1573,12 +1570,12 @@ enum MaxOnly {
 }
 
 /// The one-child shortcut of `propagate`: when a block's only changed
-/// child kept its `start` and `end`, so are every run that crosses into it and the
-/// parent's `start` and `end` (they read only children's ends and whether
-/// a child is wholly free, and a child with an unchanged `start < len` was
-/// and stays partly used; with `start == len` nothing changed at all). Only
-/// the child's `max` moved, and the parent's `max` is the largest of that and
-/// of candidates that did not move:
+/// child kept its `start` and `end`, so did every run that crosses into it
+/// and the parent's `start` and `end` (they read only children's ends and
+/// whether a child is wholly free, and a child with an unchanged
+/// `start < len` was and stays partly used; with `start == len` nothing
+/// changed at all). Only the child's `max` moved, and the parent's `max` is
+/// the largest of that and of candidates that did not move:
 ///
 /// - `max` grew: the parent's becomes `max(parent.max, now.max)`;
 /// - `max` shrank but was below the parent's: another candidate holds the

@@ -96,19 +96,10 @@ impl PageCache {
     #[inline(always)]
     pub(crate) fn take_run(&mut self, npages: u64) -> Option<(u64, u64)> {
         debug_assert!((1..=PAGE_CACHE_PAGES).contains(&npages));
-        if self.cache == 0 {
+        let i = find_bit_range64(self.cache, npages);
+        if i >= 64 {
             return None;
         }
-        let i = if npages == 1 {
-            // The lowest free page.
-            u64::from(self.cache.trailing_zeros())
-        } else {
-            let i = find_bit_range64(self.cache, npages);
-            if i >= 64 {
-                return None;
-            }
-            i
-        };
         let mask = (u64::MAX >> (64 - npages)) << i;
         let scav = self.scav & mask;
         self.cache &= !mask;
@@ -244,9 +235,16 @@ impl LocalCache {
     }
 
     /// Gives the cached pages back to `pa` (Go's `flush`) and forgets the
-    /// block: its handed-out pages become ordinary in-use pages.
+    /// block: its handed-out pages become ordinary in-use pages. Unlike Go's
+    /// `flush`, marks the chunk in the scavenge index when any page given
+    /// back is unscavenged, so that `scavenge` finds it (a cache flushed to
+    /// make memory returnable must not hide it from the scavenger).
     pub fn flush(&mut self, pa: &mut PageAlloc) -> Result<()> {
+        let (base, dirty) = (self.cache.base, self.cache.cache & !self.cache.scav);
         self.cache.flush(pa)?;
+        if dirty != 0 {
+            pa.mark_for_scavenger(base);
+        }
         self.handed = 0;
         Ok(())
     }
@@ -315,10 +313,10 @@ impl LocalCache {
 
 impl PageAlloc {
     /// Marks the chunk of a cache block in the scavenge index, as a free
-    /// does: Go's `flush` leaves the index alone (its caches are short-lived
-    /// and the chunk is marked by the next free there), but a heap that
-    /// flushes a cache in order to scavenge needs the scavenger to find the
-    /// flushed pages. `base` is a real address in a grown chunk.
+    /// does, for [`LocalCache::flush`]: Go's `flush` leaves the index alone
+    /// (its caches are short-lived and the chunk is marked by the next free
+    /// there), but a cache flushed in order to scavenge must not hide its
+    /// pages from the scavenger. `base` is a real address in a grown chunk.
     pub(crate) fn mark_for_scavenger(&mut self, base: u64) {
         let lin = self.ly.lin(base);
         self.scav_index

@@ -487,15 +487,10 @@ impl State {
         s.live = false;
         self.in_use += u64::from(s.local.handed.count_ones()) * PAGE_SIZE;
         self.released += u64::from(s.local.cache.scav.count_ones()) * PAGE_SIZE;
-        let mut cache = std::mem::take(&mut s.local).cache;
+        let mut local = std::mem::take(&mut s.local);
         drop(s);
         self.slots.retain(|x| !std::ptr::eq(Arc::as_ptr(x), slot));
-        let (base, dirty) = (cache.base, cache.cache & !cache.scav);
-        cache.flush(&mut self.pa)?;
-        if dirty != 0 {
-            self.pa.mark_for_scavenger(base);
-        }
-        Ok(())
+        local.flush(&mut self.pa)
     }
 
     /// Frees a span under the heap lock: pages that a live thread cache

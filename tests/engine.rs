@@ -371,4 +371,14 @@ fn local_cache_random_ops_keep_spans_disjoint() {
     lc.flush(&mut pa).unwrap();
     assert_eq!(pa.pages_in_use(), 0);
     pa.verify().unwrap();
+    // Pages given back by the flush are found by the scavenger: all of it
+    // ends up scavenged.
+    pa.scavenge(u64::MAX).unwrap();
+    for ci in pa.grown_chunks().collect::<Vec<_>>() {
+        assert_eq!(
+            pa.chunk_scavenged(ci).unwrap().pages_in_use(),
+            512,
+            "chunk {ci:#x}"
+        );
+    }
 }
