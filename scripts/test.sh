@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
-# Go's own allocator is the reference of the differential test
-# (tests/test_go_differential.py); Debian's golang-go is Go 1.19.
-if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing golang-go"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go) >/dev/null
+# Go 1.19's own allocator is the reference of the v1/v2 differential tests
+# (tests/test_go_differential.py, through benches/go/run.sh). It comes from
+# Debian's golang-1.19 at /usr/lib/go-1.19, whatever `go` is on PATH.
+if [ ! -x /usr/lib/go-1.19/bin/go ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing golang-1.19"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19) >/dev/null
 fi
 echo "== cargo test"
 cargo test --all-targets
