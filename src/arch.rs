@@ -339,7 +339,7 @@ impl Layout {
     }
 
     /// The real address of a linearized one.
-    #[inline]
+    #[inline(always)]
     pub const fn unlin(&self, lin: u64) -> u64 {
         let u = if self.page_shift == PAGE_SHIFT {
             lin

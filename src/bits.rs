@@ -171,7 +171,7 @@ impl PallocBits {
     /// The scan starts at the word holding `search_idx`; every page below
     /// `search_idx` must be in use. When no run fits the index is `None` and
     /// the second value means nothing. For `npages == 1` both values agree.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, npages: u64, search_idx: u64) -> (Option<u64>, u64) {
         debug_assert!(npages >= 1);
         debug_assert!(search_idx < PALLOC_CHUNK_PAGES);
@@ -209,7 +209,7 @@ impl PallocBits {
     }
 
     /// `find` for one page: the first word that is not full has it.
-    #[inline]
+    #[inline(always)]
     fn find1(&self, search_idx: u64) -> Option<u64> {
         let w0 = (search_idx / 64) as usize;
         for (i, &x) in self.0.iter().enumerate().skip(w0) {
@@ -311,7 +311,7 @@ impl PallocBits {
     }
 
     /// Number of free pages immediately below page `i` (`i <= 512`).
-    #[inline]
+    #[inline(always)]
     pub fn free_below(&self, i: u64) -> u64 {
         let (mut w, low) = ((i / 64) as usize, i % 64);
         let mut count = 0;
@@ -335,7 +335,7 @@ impl PallocBits {
     }
 
     /// Number of free pages from page `j` upward (`j <= 512`).
-    #[inline]
+    #[inline(always)]
     pub fn free_from(&self, j: u64) -> u64 {
         if j >= PALLOC_CHUNK_PAGES {
             return 0;
@@ -356,84 +356,6 @@ impl PallocBits {
             w += 1;
         }
         count
-    }
-
-    /// How long a split longest run may be for `summary_after` to find the
-    /// runner-up by searching (one bitmap search per length tried) rather
-    /// than rescanning the chunk.
-    const SHORT_RUNNER_UP: u64 = 4;
-
-    /// The summary fields after pages `[i, i+n)` changed state in one
-    /// contiguous alloc (`alloc`) or free, from the fields before the change,
-    /// without re-scanning the chunk where it can; `None` when that cannot be
-    /// known cheaply (an alloc carved from the only run as long as the old
-    /// max, when that max is over 64 pages or no other run is as long). The
-    /// result equals [`PallocBits::summarize_fields`] of the bitmap after the
-    /// change.
-    ///
-    /// Cost: for a free, the two scans out from the changed pages to the
-    /// ends of their run (a word or two in a fragmented chunk); for an
-    /// alloc, the same (none when the alloc lies in the start or end run,
-    /// whose ends the old summary gives), plus, when it split a longest run,
-    /// a search for another run as long (Go's `find`, stopping at the first).
-    #[inline]
-    pub fn summary_after(
-        &self,
-        i: u64,
-        n: u64,
-        alloc: bool,
-        old: (u64, u64, u64),
-    ) -> Option<(u64, u64, u64)> {
-        let (s, m, e) = old;
-        let all = PALLOC_CHUNK_PAGES;
-        // The free run around [i, i+n): [a, b). After a free it is one run;
-        // after an alloc it was one run, now split into [a, i) and [i+n, b).
-        // An alloc inside the old start or end run knows that run's bounds.
-        let (a, b) = if alloc && i + n <= s {
-            (0, s)
-        } else if alloc && i >= all - e {
-            (all - e, all)
-        } else {
-            (i - self.free_below(i), i + n + self.free_from(i + n))
-        };
-        if alloc {
-            let (left, right) = (i - a, b - (i + n));
-            let max = if s == all {
-                // The chunk was all free: these are the only runs.
-                left.max(right)
-            } else if b - a < m {
-                // The max came from another run, which is untouched.
-                m
-            } else if m <= 64 && 0 < a && b < all && self.find(m, 0).0.is_some() {
-                // The split run was a longest one, but another as long is
-                // left (an alloc only shortens runs, so none is longer).
-                // Fragmented chunks, whose holes are all about as long, are
-                // the common case. (A longest run at an end is usually a
-                // filling chunk's free tail, the only one that long: there
-                // the search would only add to the rescan.)
-                m
-            } else if m <= Self::SHORT_RUNNER_UP && 0 < a && b < all {
-                // It was the only run that long, and a short one: the new
-                // max is the longer piece or the runner-up, which is shorter
-                // than m. Look for the runner-up from m - 1 down (a piece
-                // cannot match: each is shorter than what is looked for).
-                let pieces = left.max(right);
-                (pieces + 1..m)
-                    .rev()
-                    .find(|&j| self.find(j, 0).0.is_some())
-                    .unwrap_or(pieces)
-            } else {
-                return None;
-            };
-            let start = if a == 0 { left } else { s };
-            let end = if b == all { right } else { e };
-            Some((start, max, end))
-        } else {
-            // Freeing only merges runs into [a, b); every other run stays.
-            let start = if a == 0 { b } else { s };
-            let end = if b == all { all - a } else { e };
-            Some((start, m.max(b - a), end))
-        }
     }
 
     /// Whether pages `[i, i+n)` are all in use; if not, the first free one.
@@ -551,6 +473,29 @@ impl PallocBits {
         op(&mut self.0[wj], u64::MAX >> (63 - j % 64));
     }
 
+    /// Frees pages `[i, i+n)` if every one of them is in use; otherwise
+    /// changes nothing and returns the first free one. The check and the
+    /// clear are one pass when the range lies in one word (the common
+    /// case); a longer range is checked whole before anything is cleared.
+    #[inline(always)]
+    pub fn free_checked(&mut self, i: u64, n: u64) -> std::result::Result<(), u64> {
+        debug_assert!(n >= 1 && i + n <= PALLOC_CHUNK_PAGES, "range ({i}, {n})");
+        let (w, lo) = ((i / 64) as usize, i % 64);
+        if lo + n <= 64 {
+            let (x, m) = (self.0[w], mask(lo, n));
+            if x & m != m {
+                return Err(w as u64 * 64 + (!x & m).trailing_zeros() as u64);
+            }
+            self.0[w] = x & !m;
+            return Ok(());
+        }
+        if let Some(p) = self.first_free_in(i, n) {
+            return Err(p);
+        }
+        self.free(i, n);
+        Ok(())
+    }
+
     /// Go's `pageBits.popcntRange`: how many of bits `[i, i+n)` are set.
     /// `n >= 1`, `i + n <= 512`.
     #[inline]
@@ -627,6 +572,30 @@ impl PallocData {
     pub fn alloc_range(&mut self, i: u64, n: u64) {
         self.bits.alloc_range(i, n);
         self.scavenged.free(i, n);
+    }
+
+    /// [`PallocData::alloc_range`] that also counts the pages of the range
+    /// that were scavenged (Go's `allocRange` result, in pages): one pass
+    /// over the words, each read and written once.
+    #[inline(always)]
+    pub fn take(&mut self, i: u64, n: u64) -> u64 {
+        debug_assert!(n >= 1 && i + n <= PALLOC_CHUNK_PAGES, "range ({i}, {n})");
+        let j = i + n - 1;
+        let (wi, wj) = ((i / 64) as usize, (j / 64) as usize);
+        let mut take_word = |w: usize, m: u64| {
+            let scav = self.scavenged.0[w];
+            self.scavenged.0[w] = scav & !m;
+            self.bits.0[w] |= m;
+            (scav & m).count_ones() as u64
+        };
+        if wi == wj {
+            return take_word(wi, mask(i % 64, n));
+        }
+        let mut count = take_word(wi, u64::MAX << (i % 64));
+        for w in wi + 1..wj {
+            count += take_word(w, u64::MAX);
+        }
+        count + take_word(wj, u64::MAX >> (63 - j % 64))
     }
 
     /// Go's `pallocData.allocAll`.
@@ -876,38 +845,6 @@ mod tests {
                     None => assert!(got >= 64, "{c:#x} {n}"),
                 }
             }
-        }
-    }
-
-    #[test]
-    fn summary_after_matches_summarize() {
-        let mut next = rng(5);
-        for (name, b) in patterns() {
-            let before = b.summarize_fields();
-            for _ in 0..200 {
-                let i = next() % 512;
-                let n = 1 + next() % (512 - i).min(if next() % 2 == 0 { 8 } else { 512 });
-                // A free of an in-use range.
-                let mut f = b;
-                f.alloc_range(i, n);
-                let used = f.summarize_fields();
-                let mut g = f;
-                g.free(i, n);
-                assert_eq!(
-                    g.summary_after(i, n, false, used),
-                    Some(g.summarize_fields()),
-                    "{name} free {i}+{n}"
-                );
-                // An alloc of a free range.
-                let mut h = b;
-                h.free(i, n);
-                let freed = h.summarize_fields();
-                h.alloc_range(i, n);
-                if let Some(got) = h.summary_after(i, n, true, freed) {
-                    assert_eq!(got, h.summarize_fields(), "{name} alloc {i}+{n}");
-                }
-            }
-            let _ = before;
         }
     }
 

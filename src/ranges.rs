@@ -62,6 +62,17 @@ impl AddrRanges {
         i > 0 && self.ranges[i - 1].contains(&addr)
     }
 
+    /// The end of the range holding `addr`, or `None` when no range holds
+    /// it. O(1) for one range (the common case), else a binary search.
+    #[inline]
+    pub fn end_of(&self, addr: u64) -> Option<u64> {
+        if let [r] = self.ranges.as_slice() {
+            return r.contains(&addr).then_some(r.end);
+        }
+        let i = self.find_succ(addr);
+        (i > 0 && self.ranges[i - 1].contains(&addr)).then(|| self.ranges[i - 1].end)
+    }
+
     /// Whether all of `r` (non-empty) lies inside one range: the range
     /// starting at or below `r.start` reaches `r.end`.
     #[inline]

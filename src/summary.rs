@@ -57,7 +57,7 @@ impl SumFormat {
 
     /// `packPallocSum`. Fields must satisfy `start, end <= max <= 2^w` (the
     /// checked form is [`SumFormat::try_pack`]).
-    #[inline]
+    #[inline(always)]
     pub fn pack(self, start: u64, max: u64, end: u64) -> PallocSum {
         debug_assert!(start <= max && end <= max && max <= self.max_packed_value());
         if max == self.max_packed_value() {
@@ -98,7 +98,7 @@ impl SumFormat {
 
     /// `unpack()`: (start, max, end), with the special all-free value read
     /// as `2^w` in every field.
-    #[inline]
+    #[inline(always)]
     pub fn unpack(self, s: PallocSum) -> (u64, u64, u64) {
         if s.0 & PallocSum::ALL_FREE_BIT != 0 {
             let v = self.max_packed_value();

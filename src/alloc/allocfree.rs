@@ -1,0 +1,395 @@
+//! Taking and returning pages: Go's `alloc`, `allocRange` and `free`, with
+//! the checks that keep a bad call from changing anything.
+
+use super::*;
+
+impl PageAlloc {
+    // ----- allocation -------------------------------------------------------
+
+    /// Go's `allocRange`: marks `[base, base + npages*PAGE_SIZE)` (linearized)
+    /// in use and unscavenged, updates the summaries, and returns how many
+    /// of those pages were scavenged.
+    ///
+    /// Cost: one bitmap write per chunk touched, then Go's `update`.
+    pub(crate) fn alloc_range(&mut self, base: u64, npages: u64) -> u64 {
+        self.alloc_range_noting(base, npages, None)
+    }
+
+    /// [`PageAlloc::alloc_range`], also appending to `dirty` (when given) the
+    /// runs of pages that were not scavenged, as linearized `(base, npages)`
+    /// pairs, ascending and merged across chunks.
+    pub(super) fn alloc_range_noting(
+        &mut self,
+        base: u64,
+        npages: u64,
+        mut dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> u64 {
+        let mut scav = 0;
+        for (ci, i, n) in chunk_pieces(base, npages) {
+            let data = self.data_mut(ci);
+            scav += data.scavenged.popcnt_range(i, n);
+            if let Some(d) = dirty.as_deref_mut() {
+                note_dirty(d, ci, &data.scavenged, i, n);
+            }
+            if n == PALLOC_CHUNK_PAGES {
+                data.alloc_all();
+            } else {
+                data.alloc_range(i, n);
+            }
+        }
+        self.update(base, npages, true, true);
+        scav
+    }
+
+    /// Go's `alloc` without its second result: allocates `npages` contiguous
+    /// pages at the lowest address where they fit. `Ok(None)` when nothing
+    /// fits. See [`PageAlloc::alloc_scav`] for the cost.
+    #[inline]
+    pub fn alloc(&mut self, npages: u64) -> Result<Option<u64>> {
+        Ok(self.alloc_scav(npages)?.0)
+    }
+
+    /// Go 1.19's `alloc`: allocates `npages` contiguous pages at the lowest
+    /// address where they fit and returns that address (`None` when nothing
+    /// fits) and how many of the bytes handed out were scavenged (returned to
+    /// the OS: a caller with real memory knows they read as zero and must be
+    /// touched again; the rest may hold old contents).
+    ///
+    /// Cost: when the request fits in the search address's chunk (most small
+    /// allocations), one leaf read and one bitmap search; otherwise one radix
+    /// walk (Go's `find`: the root level, then a block of 8 per
+    /// level). Then one bitmap write per chunk taken and an `update` (for a
+    /// single chunk: one leaf and at most one block merge per level above).
+    pub fn alloc_scav(&mut self, npages: u64) -> Result<(Option<u64>, u64)> {
+        self.alloc_noting(npages, None)
+    }
+
+    /// [`PageAlloc::alloc_scav`], also filling `dirty` (cleared first) with
+    /// the runs of the allocated pages that were not scavenged, as
+    /// `(address, npages)` pairs, ascending: the pages that may hold old
+    /// contents, which a caller with real memory zeroes when it must (the
+    /// scavenged ones read as zero). Same cost, plus one pass over the
+    /// scavenged bits taken.
+    pub fn alloc_dirty(
+        &mut self,
+        npages: u64,
+        dirty: &mut Vec<(u64, u64)>,
+    ) -> Result<(Option<u64>, u64)> {
+        dirty.clear();
+        let res = self.alloc_noting(npages, Some(&mut *dirty))?;
+        for (lin, _) in dirty.iter_mut() {
+            *lin = self.ly.unlin(*lin);
+        }
+        Ok(res)
+    }
+
+    #[inline]
+    pub(super) fn alloc_noting(
+        &mut self,
+        npages: u64,
+        dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> Result<(Option<u64>, u64)> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        let sa = self.search_addr;
+        let ci = sa >> LOG_PALLOC_CHUNK_BYTES;
+        // A search address above every known chunk means no free memory.
+        if ci >= self.end {
+            return Ok((None, 0));
+        }
+        // Fast path: if npages can fit in the rest of the search address's
+        // chunk and the chunk's max says it does, search that bitmap alone.
+        let pi = chunk_page_index(sa);
+        if npages <= PALLOC_CHUNK_PAGES - pi {
+            let old = self.sum(self.ly.leaf(), ci);
+            if self.sum_fmt.unpack_below_root(old).1 >= npages {
+                let (j, first) = self.chunk(ci).find(npages, pi);
+                let Some(j) = j else {
+                    return Err(self.broken_promise(ci, npages, pi));
+                };
+                // First fit from pi (every page below it is in use): the
+                // free runs below j are shorter than npages, and there are
+                // none when j is the first free page met.
+                let below = if j == first { 0 } else { npages - 1 };
+                let scav = self.take_in_chunk(ci, j, npages, old, below, dirty);
+                let cb = ci << LOG_PALLOC_CHUNK_BYTES;
+                // Everything below the first free page met is in use.
+                self.search_addr = cb + first * PAGE_SIZE;
+                debug_assert!(self.search_addr >= sa);
+                return Ok((
+                    Some(self.ly.unlin(cb + j * PAGE_SIZE)),
+                    scav << self.ly.page_shift,
+                ));
+            }
+        }
+        self.alloc_slow(npages, dirty)
+    }
+
+    /// Takes pages `[j, j+n)` of chunk `ci`, all free, in one first-fit
+    /// allocation (`below` as in [`leaf::after_alloc`]), given the chunk's
+    /// leaf `old`; returns how many of them were scavenged.
+    /// With `dirty`, also appends the pages that were not scavenged (see
+    /// [`PageAlloc::alloc_range_noting`]).
+    #[inline(always)]
+    fn take_in_chunk(
+        &mut self,
+        ci: u64,
+        j: u64,
+        n: u64,
+        old: PallocSum,
+        below: u64,
+        dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> u64 {
+        if let Some(d) = dirty {
+            note_dirty(d, ci, &self.data(ci).scavenged, j, n);
+        }
+        let scav = self.data_mut(ci).take(j, n);
+        self.update_chunk_alloc(ci, j, n, old, below);
+        scav
+    }
+
+    #[cold]
+    fn broken_promise(&self, ci: u64, npages: u64, pi: u64) -> Error {
+        Error::Corrupt(format!(
+            "chunk {ci:#x} max promised {npages} pages from page {pi}"
+        ))
+    }
+
+    /// `alloc` when the search address's chunk does not hold the request:
+    /// the leaves just above it first (they are always exact, so this needs
+    /// no walk up), then Go's radix walk.
+    #[inline(never)]
+    fn alloc_slow(
+        &mut self,
+        npages: u64,
+        dirty: Option<&mut Vec<(u64, u64)>>,
+    ) -> Result<(Option<u64>, u64)> {
+        let found = match self.find_near(npages) {
+            Some(hit) => Some(hit),
+            None => {
+                // The walk reads summaries above the leaves.
+                self.refresh_summaries();
+                self.find(npages)?
+            }
+        };
+        let Some((addr, candidate)) = found else {
+            // Not even one page: the heap is exhausted. (A larger request
+            // may fail only for want of contiguity.)
+            if npages == 1 {
+                self.search_addr = self.ly.max_search_lin;
+            }
+            return Ok((None, 0));
+        };
+        let (ci, j) = (addr >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(addr));
+        let scav = if j + npages <= PALLOC_CHUNK_PAGES {
+            // One chunk, first fit: the free runs below j are shorter.
+            let old = self.sum(self.ly.leaf(), ci);
+            self.take_in_chunk(ci, j, npages, old, npages - 1, dirty)
+        } else {
+            self.alloc_range_noting(addr, npages, dirty)
+        };
+        // Everything below the candidate is now in use.
+        if candidate > self.search_addr {
+            self.search_addr = candidate;
+        }
+        debug_assert!(self.search_addr_on_heap());
+        Ok((Some(self.ly.unlin(addr)), scav << self.ly.page_shift))
+    }
+
+    /// Go's `free`: returns `npages` pages at `base` (a result of `alloc`, or
+    /// any run of in-use pages) to the heap. Every page must be in use;
+    /// otherwise an error and nothing changes.
+    ///
+    /// Cost: inside one chunk (the common case), one pass over the bitmap
+    /// words of the range that checks and clears them, and the leaf derived
+    /// from the old one and the free run around the range (a word or two
+    /// read); the walk up is deferred. Across chunks: one bitmap range per
+    /// chunk, then Go's `update` (O(npages / 512) bitmaps plus O(levels)
+    /// merges).
+    pub fn free(&mut self, base: u64, npages: u64) -> Result<()> {
+        let lin = self.check_pages(base, npages)?;
+        let (ci, i) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
+        if i + npages <= PALLOC_CHUNK_PAGES && self.grown.end_of(ci).is_some() {
+            if let Err(p) = self.chunk_mut(ci).free_checked(i, npages) {
+                return Err(Error::NotInUse {
+                    addr: base,
+                    npages,
+                    page: self.ly.page_base(ci, p),
+                });
+            }
+            self.note_freed(lin, npages);
+            self.update_chunk_free(ci, i, npages);
+            return Ok(());
+        }
+        let lin = self.check_in_use(base, npages)?;
+        self.free_pages(lin, npages, false);
+        Ok(())
+    }
+
+    /// What every free but the scavenger's own does besides clearing bits:
+    /// the search address and the aligned hints come down to the freed
+    /// pages, and Go 1.19's scavenge index marks their chunks.
+    #[inline]
+    fn note_freed(&mut self, lin: u64, npages: u64) {
+        if lin < self.search_addr {
+            self.search_addr = lin;
+        }
+        self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
+        self.scav_index.mark(lin, lin + npages * PAGE_SIZE);
+    }
+
+    /// Go 1.19's `free` on checked, linearized pages. Pages freed as not
+    /// `scavenged` (every free but the scavenger's own) mark their chunks in
+    /// the scavenge index; the scavenged bits are left as they are.
+    pub(crate) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
+        if scavenged {
+            if lin < self.search_addr {
+                self.search_addr = lin;
+            }
+            self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
+        } else {
+            self.note_freed(lin, npages);
+        }
+        for (ci, i, n) in chunk_pieces(lin, npages) {
+            let bits = self.chunk_mut(ci);
+            if n == PALLOC_CHUNK_PAGES {
+                bits.free_all();
+            } else {
+                bits.free(i, n);
+            }
+        }
+        self.update(lin, npages, true, false);
+    }
+
+    /// Pages `[p, p + n)` (linearized page indices) became free: each hint
+    /// drops to the first page of the run at its alignment, if lower. Until
+    /// an aligned allocation raises a hint this is one comparison.
+    #[inline]
+    pub(crate) fn lower_aligned_hints(&mut self, p: u64, n: u64) {
+        // Every hint is at most the last: nothing to lower from p on (the
+        // common case, and always so until an aligned allocation raises one).
+        if p >= self.aligned_hint[HINT_LOG_ALIGN.len() - 1] {
+            return;
+        }
+        let off = self.ly.arena_base_offset >> self.ly.page_shift;
+        for (c, &k) in HINT_LOG_ALIGN.iter().enumerate() {
+            let a = p + ((off.wrapping_sub(p)) & ((1 << k) - 1));
+            if a < p + n && a < self.aligned_hint[c] {
+                self.aligned_hint[c] = a;
+            }
+        }
+    }
+
+    /// Frees each run of `npages` pages at `bases`, in order. All or nothing:
+    /// every free is checked first, as if the earlier ones in the list had
+    /// happened (so a run overlapping an earlier one is refused), and only
+    /// then are they applied; on an error the allocator is unchanged.
+    pub fn free_many(&mut self, bases: &[u64], npages: u64) -> Result<()> {
+        // Linearized starts of the runs checked so far, to their ends.
+        let mut freed = std::collections::BTreeMap::new();
+        let mut lins = Vec::with_capacity(bases.len());
+        for &base in bases {
+            let lin = self.check_in_use(base, npages)?;
+            let end = lin + npages * PAGE_SIZE;
+            // The first page of this run that an earlier run already freed.
+            let below = freed.range(..=lin).next_back().filter(|(_, &e)| e > lin);
+            let above = freed.range(lin..end).next();
+            if let Some(first) = below.map(|_| lin).or(above.map(|(&s, _)| s)) {
+                return Err(Error::NotInUse {
+                    addr: base,
+                    npages,
+                    page: self.ly.unlin(first),
+                });
+            }
+            freed.insert(lin, end);
+            lins.push(lin);
+        }
+        for lin in lins {
+            self.free_pages(lin, npages, false);
+        }
+        Ok(())
+    }
+
+    /// Up to `count` allocations of `npages` each, stopping at the first that
+    /// does not fit; returns the addresses obtained.
+    pub fn alloc_many(&mut self, npages: u64, count: usize) -> Result<Vec<u64>> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        let mut out = Vec::with_capacity(count.min(1 << 20));
+        while out.len() < count {
+            match self.alloc(npages)? {
+                Some(a) => out.push(a),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks a page range named by the caller: `npages >= 1`, `base` aligned
+    /// to the layout's page, the whole range inside the address space.
+    /// Returns the linearized base.
+    pub(crate) fn check_pages(&self, base: u64, npages: u64) -> Result<u64> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if base & (self.ly.page_size() - 1) != 0 {
+            return Err(Error::Misaligned { addr: base });
+        }
+        let len =
+            npages
+                .checked_mul(self.ly.page_size())
+                .ok_or_else(|| Error::BeyondAddressSpace {
+                    addr: base,
+                    len: self.ly.pages_bytes(npages),
+                    bits: self.ly.address_bits,
+                })?;
+        self.ly.lin_checked(base, len)
+    }
+
+    /// Validates a free: [`PageAlloc::check_pages`], then every page in a
+    /// grown chunk and in use. Returns the linearized base.
+    pub(crate) fn check_in_use(&self, base: u64, npages: u64) -> Result<u64> {
+        let lin = self.check_pages(base, npages)?;
+        let (sc, ec) = (
+            lin >> LOG_PALLOC_CHUNK_BYTES,
+            (lin + npages * PAGE_SIZE - 1) >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        if !self.grown.covers(sc..ec + 1) {
+            return Err(Error::OutOfHeap { addr: base, npages });
+        }
+        for (ci, i, n) in chunk_pieces(lin, npages) {
+            if let Some(p) = self.chunk(ci).first_free_in(i, n) {
+                return Err(Error::NotInUse {
+                    addr: base,
+                    npages,
+                    page: self.ly.page_base(ci, p),
+                });
+            }
+        }
+        Ok(lin)
+    }
+
+    pub(super) fn search_addr_on_heap(&self) -> bool {
+        self.search_addr == self.ly.max_search_lin
+            || self.grown.covers({
+                let c = self.search_addr >> LOG_PALLOC_CHUNK_BYTES;
+                c..c + 1
+            })
+    }
+}
+
+/// Appends to `dirty` the runs of pages `[i, i+n)` of chunk `ci` that are
+/// not scavenged (`scavenged` is the chunk's bitmap), as linearized
+/// `(base, npages)` pairs, merging a run with the last one when they touch.
+fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u64, n: u64) {
+    let cb = ci << LOG_PALLOC_CHUNK_BYTES;
+    scavenged.for_each_run(i, n, false, |j, m| {
+        let lin = cb + j * PAGE_SIZE;
+        match dirty.last_mut() {
+            Some((s, len)) if *s + *len * PAGE_SIZE == lin => *len += m,
+            _ => dirty.push((lin, m)),
+        }
+    });
+}
