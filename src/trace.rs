@@ -484,6 +484,9 @@ impl std::error::Error for StepError {}
 /// Measures ops during a replay: [`Replay::run_to`] calls `start` before
 /// and `stop` after each op. The unit type measures nothing and compiles away.
 pub trait OpTimer {
+    /// Whether this timer measures anything; when not, the replay loop
+    /// skips it (and the op's kind) altogether.
+    const ENABLED: bool = true;
     /// What `start` hands to `stop` (a timestamp, say).
     type Mark;
     fn start(&mut self, kind: OpKind) -> Self::Mark;
@@ -491,6 +494,7 @@ pub trait OpTimer {
 }
 
 impl OpTimer for () {
+    const ENABLED: bool = false;
     type Mark = ();
     #[inline(always)]
     fn start(&mut self, _: OpKind) {}
@@ -639,15 +643,22 @@ impl Replay {
             pa.set_phys_huge_page_size(V2_HUGE_PAGE_SIZE);
         }
         let to = to.min(trace.ops.len());
-        while self.done < to {
-            let op = trace.ops[self.done];
-            let mark = timer.start(op.kind());
-            let res = self.step(pa, op);
-            timer.stop(op.kind(), mark);
-            res.map_err(|e| TraceError {
-                line: trace.lines[self.done],
-                msg: e.to_string(),
-            })?;
+        let ops = &trace.ops[..to];
+        while let Some(&op) = ops.get(self.done) {
+            let res = if T::ENABLED {
+                let mark = timer.start(op.kind());
+                let res = self.step(pa, op);
+                timer.stop(op.kind(), mark);
+                res
+            } else {
+                self.step(pa, op)
+            };
+            if let Err(e) = res {
+                return Err(TraceError {
+                    line: trace.lines[self.done],
+                    msg: e.to_string(),
+                });
+            }
             self.done += 1;
         }
         Ok(())

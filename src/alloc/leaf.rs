@@ -97,6 +97,17 @@ pub(super) fn after_alloc(bits: &PallocBits, i: u64, n: u64, old: Fields, below:
 #[cold]
 #[inline(never)]
 fn split_max(bits: &PallocBits, a: u64, b: u64, pieces: u64, m: u64, below: u64) -> u64 {
+    // Both pieces are shorter than m, so any run of m pages left in the
+    // chunk lies outside [a, b), and keeps the max. Fragmented chunks, whose
+    // holes are all about as long, usually have one: ask that first, with
+    // a test much cheaper than measuring runs.
+    if m <= 64 && has_run(bits, m) {
+        return m;
+    }
+    if m == 1 {
+        // No free page is left at all.
+        return 0;
+    }
     let mut best = pieces;
     if b < ALL {
         best = best.max(longest_run(bits, b, ALL, m));
@@ -153,6 +164,25 @@ fn longest_run(bits: &PallocBits, lo: u64, hi: u64, cap: u64) -> u64 {
         cur = lz as u64;
     }
     best.max(cur).min(cap)
+}
+
+/// Whether `bits` has a run of at least `m` free pages (`1 <= m <= 64`):
+/// such a run lies inside one word or crosses one word boundary.
+#[inline]
+fn has_run(bits: &PallocBits, m: u64) -> bool {
+    debug_assert!((1..=64).contains(&m));
+    if m == 1 {
+        return bits.0.iter().any(|&x| x != u64::MAX);
+    }
+    // `tail`: the free run reaching the top of the previous word.
+    let mut tail = 0u64;
+    for &x in &bits.0 {
+        if tail + x.trailing_zeros() as u64 >= m || run_starts(!x, m) != 0 {
+            return true;
+        }
+        tail = x.leading_zeros() as u64;
+    }
+    false
 }
 
 /// Marks each bit position p of `y` such that bits `[p, p+n)` are all set
@@ -281,7 +311,10 @@ mod tests {
             let bits = PallocBits(std::array::from_fn(|_| r() & r() | r() & r()));
             let lo = r() % ALL;
             let hi = lo + 1 + r() % (ALL - lo);
-            assert_eq!(longest_run(&bits, lo, hi, ALL), naive_longest(&bits, lo, hi));
+            assert_eq!(
+                longest_run(&bits, lo, hi, ALL),
+                naive_longest(&bits, lo, hi)
+            );
         }
     }
 }

@@ -125,7 +125,14 @@ impl PageAlloc {
     /// contiguous alloc, from its leaf `old` before; `below` bounds the
     /// free runs below the run they came from (see [`leaf::after_alloc`]).
     #[inline(always)]
-    pub(super) fn update_chunk_alloc(&mut self, ci: u64, i: u64, n: u64, old: PallocSum, below: u64) {
+    pub(super) fn update_chunk_alloc(
+        &mut self,
+        ci: u64,
+        i: u64,
+        n: u64,
+        old: PallocSum,
+        below: u64,
+    ) {
         let sf = self.sum_fmt;
         let (s, m, e) = leaf::after_alloc(self.chunk(ci), i, n, sf.unpack_below_root(old), below);
         self.set_leaf(ci, old, sf.pack(s, m, e));
