@@ -68,8 +68,11 @@
 //!   `findScavengeCandidate`.
 //! - [`summary`]: packed summaries (`pallocSum`) and `mergeSummaries`.
 //! - [`vm`]: reserved address space, committing it, committed-byte accounting.
-//! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`):
-//!   grow, update, find, alloc (with Go 1.19's scavenged count), free, verify.
+//! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`),
+//!   one file per concern: `grow`, `find` (the radix walk and the leaves
+//!   near the search address), `update` (the deferred walk up), `leaf`
+//!   (leaves kept incrementally), `allocfree` (alloc with Go 1.19's
+//!   scavenged count, free), `verify`.
 //! - [`ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
 //! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`),
 //!   and [`LocalCache`], one that also takes back what it handed out.
@@ -98,13 +101,18 @@
 //!
 //! With `L` summary levels (5 on 64-bit presets) and blocks of 8 below the
 //! root: `alloc` of pages that fit in the search address's chunk reads one
-//! leaf and one bitmap; otherwise it first merges the blocks changed since
-//! the last search (one block per changed block of leaves, and up the tree
-//! only where something changed), then walks the tree from the deepest
-//! summary on the search address's path that fits (from the root level at
-//! worst), one block of 8 per level, then one bitmap.
-//! Taking or returning pages inside one chunk writes its bitmap, re-derives
-//! its leaf (often from the old one, without a rescan) and notes its block.
+//! leaf and one bitmap; otherwise it reads the leaves of the next chunks
+//! (at most 32, never a stale parent), and only when none of them fits
+//! merges the blocks changed since the last search (one block per changed
+//! block of leaves, and up the tree only where something changed), then
+//! walks the tree from the deepest summary on the search address's path
+//! that fits (from the root level at worst), one block of 8 per level, then
+//! one bitmap.
+//! Taking or returning pages inside one chunk writes its bitmap words once
+//! (a free checks and clears in the same pass), derives its leaf from the
+//! old one and the free run around the change (a word or two read; an
+//! allocation that split the chunk's longest run reads more, only as far as
+//! first fit leaves unknown) and notes its block.
 //! `grow` is O(chunks grown). `verify` is O(heap).
 
 //! ## Example

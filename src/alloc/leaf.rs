@@ -92,30 +92,28 @@ pub(super) fn after_alloc(bits: &PallocBits, i: u64, n: u64, old: Fields, below:
 /// The new `max` after an alloc split the longest run `[a, b)` (of length
 /// `m`) into pieces the longer of which is `pieces`: the longest of the
 /// pieces, of the runs at or above `b` and of the runs below `a`, which are
-/// at most `below` long. Stops reading as soon as a run of `m` pages is met
-/// (nothing is longer).
+/// at most `below` long.
+///
+/// Both pieces are shorter than `m`, so any run of `m` pages still in the
+/// chunk lies outside `[a, b)` and keeps the max; fragmented chunks, whose
+/// holes are all about as long, usually have one. So this is one pass over
+/// the chunk that stops at the first run of `m` pages, skipping the part
+/// below `a` when nothing there can beat what the rest holds.
 #[cold]
 #[inline(never)]
 fn split_max(bits: &PallocBits, a: u64, b: u64, pieces: u64, m: u64, below: u64) -> u64 {
-    // Both pieces are shorter than m, so any run of m pages left in the
-    // chunk lies outside [a, b), and keeps the max. Fragmented chunks, whose
-    // holes are all about as long, usually have one: ask that first, with
-    // a test much cheaper than measuring runs.
-    if m <= 64 && has_run(bits, m) {
-        return m;
-    }
     if m == 1 {
-        // No free page is left at all.
-        return 0;
+        // Runs of one page: the max stays 1 while any page is free.
+        return u64::from(bits.0.iter().any(|&x| x != u64::MAX));
     }
-    let mut best = pieces;
-    if b < ALL {
-        best = best.max(longest_run(bits, b, ALL, m));
+    if a == 0 || below.min(m) <= pieces {
+        // Nothing below a can be longer than the pieces.
+        if b == ALL {
+            return pieces;
+        }
+        return pieces.max(longest_run(bits, b, ALL, m));
     }
-    if a > 0 && best < below.min(m) {
-        best = best.max(longest_run(bits, 0, a, m));
-    }
-    best
+    longest_run(bits, 0, ALL, m)
 }
 
 /// The longest run of free pages inside `[lo, hi)` of `bits` (`lo < hi`),
@@ -164,25 +162,6 @@ fn longest_run(bits: &PallocBits, lo: u64, hi: u64, cap: u64) -> u64 {
         cur = lz as u64;
     }
     best.max(cur).min(cap)
-}
-
-/// Whether `bits` has a run of at least `m` free pages (`1 <= m <= 64`):
-/// such a run lies inside one word or crosses one word boundary.
-#[inline]
-fn has_run(bits: &PallocBits, m: u64) -> bool {
-    debug_assert!((1..=64).contains(&m));
-    if m == 1 {
-        return bits.0.iter().any(|&x| x != u64::MAX);
-    }
-    // `tail`: the free run reaching the top of the previous word.
-    let mut tail = 0u64;
-    for &x in &bits.0 {
-        if tail + x.trailing_zeros() as u64 >= m || run_starts(!x, m) != 0 {
-            return true;
-        }
-        tail = x.leading_zeros() as u64;
-    }
-    false
 }
 
 /// Marks each bit position p of `y` such that bits `[p, p+n)` are all set
