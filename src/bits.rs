@@ -38,7 +38,7 @@ fn mask(lo: u64, n: u64) -> u64 {
 /// word shifted by `s <= k`, which extends the run requirement to `k + s`.
 /// The step doubles, so n = 64 takes six steps.
 #[inline]
-fn run_starts(c: u64, n: u64) -> u64 {
+pub(crate) fn run_starts(c: u64, n: u64) -> u64 {
     let (mut z, mut k) = (c, 1);
     while k < n && z != 0 {
         let s = k.min(n - k);

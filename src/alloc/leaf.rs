@@ -28,6 +28,7 @@
 //! `verify()`): every grown chunk's leaf equals `summarize()` of its bitmap.
 
 use super::*;
+use crate::bits::run_starts;
 
 /// `(start, max, end)` of a chunk's free pages.
 pub(super) type Fields = (u64, u64, u64);
@@ -162,19 +163,6 @@ fn longest_run(bits: &PallocBits, lo: u64, hi: u64, cap: u64) -> u64 {
         cur = lz as u64;
     }
     best.max(cur).min(cap)
-}
-
-/// Marks each bit position p of `y` such that bits `[p, p+n)` are all set
-/// (`n >= 1`), in doubling steps.
-#[inline]
-fn run_starts(y: u64, n: u64) -> u64 {
-    let (mut z, mut k) = (y, 1);
-    while k < n && z != 0 {
-        let step = k.min(n - k);
-        z &= z >> step;
-        k += step;
-    }
-    z
 }
 
 /// Bits `[lo, hi)` of a word (`lo <= hi <= 64`); empty when `lo == hi`.
