@@ -67,6 +67,15 @@ impl SumFormat {
         PallocSum((start & m) | (max & m) << self.log_max | (end & m) << (2 * self.log_max))
     }
 
+    /// [`SumFormat::pack`] for a leaf (a chunk's summary): its fields never
+    /// reach `2^w` (a chunk has 512 pages, and `w` is at least the root's
+    /// page count's log), so neither the special value nor masking applies.
+    #[inline(always)]
+    pub fn pack_leaf(self, start: u64, max: u64, end: u64) -> PallocSum {
+        debug_assert!(start <= max && end <= max && max < self.max_packed_value());
+        PallocSum(start | max << self.log_max | end << (2 * self.log_max))
+    }
+
     /// [`SumFormat::pack`] that rejects impossible fields instead of
     /// assuming them away.
     pub fn try_pack(self, start: u64, max: u64, end: u64) -> Result<PallocSum> {

@@ -548,6 +548,7 @@ impl Replay {
         }
     }
 
+    #[inline(always)]
     fn allocated(&mut self, addr: Option<u64>, npages: u64, scav: u64) {
         let addr = addr.unwrap_or(0);
         self.addrs.push(addr);
@@ -588,14 +589,16 @@ impl Replay {
                 Err(e) => return Err(e.into()),
             },
             Op::Free { k } => {
-                let a = *self.addrs.get(k).ok_or(StepError::NoSuch {
-                    what: "allocation",
-                    k,
-                })?;
+                let (Some(&a), Some(&n)) = (self.addrs.get(k), self.npages.get(k)) else {
+                    return Err(StepError::NoSuch {
+                        what: "allocation",
+                        k,
+                    });
+                };
                 if a == 0 {
                     return Err(StepError::FreeOfFailedAlloc { k });
                 }
-                pa.free(a, self.npages[k])?
+                pa.free(a, n)?
             }
             Op::Scavenge { nbytes } => {
                 let r = pa.scavenge(nbytes)?;

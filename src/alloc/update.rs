@@ -135,7 +135,7 @@ impl PageAlloc {
     ) {
         let sf = self.sum_fmt;
         let (s, m, e) = leaf::after_alloc(self.chunk(ci), i, n, sf.unpack_below_root(old), below);
-        self.set_leaf(ci, old, sf.pack(s, m, e));
+        self.set_leaf(ci, old, sf.pack_leaf(s, m, e));
     }
 
     /// `update` after pages `[i, i+n)` of chunk `ci` were freed.
@@ -144,7 +144,7 @@ impl PageAlloc {
         let sf = self.sum_fmt;
         let old = self.sum(self.ly.leaf(), ci);
         let (s, m, e) = leaf::after_free(self.chunk(ci), i, n, sf.unpack_below_root(old));
-        self.set_leaf(ci, old, sf.pack(s, m, e));
+        self.set_leaf(ci, old, sf.pack_leaf(s, m, e));
     }
 
     /// Writes chunk `ci`'s new leaf `y` (it was `old`); when it changed,
