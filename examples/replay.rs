@@ -146,7 +146,7 @@ fn main() -> ExitCode {
             cost: timer_cost,
             ns: [0.0; KINDS],
         };
-        let mut pa = PageAlloc::new(args.arch).expect("reserve metadata");
+        let mut pa = PageAlloc::new_go(args.arch, trace.go_version()).expect("reserve metadata");
         let mut r = Replay::new(&trace);
         let t_all = Instant::now();
         if let Err(e) = r.run_to(&mut pa, &trace, trace.ops.len(), &mut timer) {

@@ -108,10 +108,11 @@ impl PageCache {
     }
 
     /// Go's `pageCache.flush`: gives the cache's free pages back to `pa`
-    /// (scavenged ones as scavenged) and empties the cache. Like Go it marks
-    /// nothing in the scavenge index. Refused, changing nothing, when the
-    /// cached pages are not all in use in `pa` (a cache of another
-    /// allocator, say).
+    /// (scavenged ones as scavenged) and empties the cache. Like Go 1.19 it
+    /// marks nothing in a Go 1.19 scavenge index; Go 1.26 frees page by page
+    /// through `index.free`, so the pages it returns are visible to the
+    /// scavenger. Refused, changing nothing, when the cached pages are not
+    /// all in use in `pa` (a cache of another allocator, say).
     ///
     /// Cost: one bitmap word, then Go's `update` of one chunk.
     pub fn flush(&mut self, pa: &mut PageAlloc) -> Result<()> {
@@ -124,6 +125,12 @@ impl PageCache {
         let data = pa.data_mut(ci);
         data.bits.clear_block64(pi, self.cache);
         data.scavenged.set_block64(pi, self.scav);
+        if let Some(ix) = pa.scav126.as_deref_mut() {
+            // Go frees the cached pages one by one, ascending: together,
+            // one free of them all whose highest page is the last.
+            let last = pi + 63 - u64::from(self.cache.leading_zeros());
+            ix.free(ci, last, u64::from(self.cache.count_ones()));
+        }
         if lin < pa.search_addr {
             pa.search_addr = lin;
         }
@@ -318,6 +325,10 @@ impl PageAlloc {
     /// there), but a cache flushed in order to scavenge must not hide its
     /// pages from the scavenger. `base` is a real address in a grown chunk.
     pub(crate) fn mark_for_scavenger(&mut self, base: u64) {
+        if self.scav126.is_some() {
+            // Go 1.26's flush told its index already.
+            return;
+        }
         let lin = self.ly.lin(base);
         self.scav_index
             .mark(lin, lin + PAGE_CACHE_PAGES * PAGE_SIZE);
@@ -363,10 +374,16 @@ impl PageAlloc {
         let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + pi * PAGE_SIZE;
         let data = self.data_mut(ci);
         let cache = !data.bits.block64(pi);
-        let scav = data.scavenged.block64(pi) & cache;
+        // Go's `scavenged.block64`: the whole block's scavenged bits. Only
+        // Go 1.26's padding pages are in use and scavenged, so under Go 1.19
+        // this equals the scavenged free pages.
+        let scav = data.scavenged.block64(pi);
         data.bits.set_block64(pi, cache);
-        data.scavenged.clear_block64(pi, scav);
+        data.scavenged.clear_block64(pi, scav & cache);
         self.update(lin, PAGE_CACHE_PAGES, false, true);
+        if let Some(ix) = self.scav126.as_deref_mut() {
+            ix.alloc(ci, u64::from(cache.count_ones()));
+        }
         self.search_addr = lin + (PAGE_CACHE_PAGES - 1) * PAGE_SIZE;
         Ok(PageCache {
             base: self.ly.unlin(lin),

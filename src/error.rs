@@ -99,6 +99,18 @@ pub enum Error {
     /// The radix walk met summaries that contradict each other (Go throws
     /// "bad summary data" here). Only a bug can cause it.
     Corrupt(String),
+    /// A Go version name that is not one of [`crate::GoVersion::ALL`].
+    UnknownGoVersion { given: String },
+    /// An operation that only one Go version's allocator has (`what`), asked
+    /// of an allocator that follows `have`.
+    WrongGoVersion {
+        what: &'static str,
+        need: crate::GoVersion,
+        have: crate::GoVersion,
+    },
+    /// Pages given to `markRandomPaddingPages` that are not all grown and
+    /// free; `page` is the first that is not.
+    PaddingNotFree { addr: u64, npages: u64, page: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -245,6 +257,22 @@ impl fmt::Display for Error {
             ),
             Error::Verify(msg) => write!(f, "verify: {msg}"),
             Error::Corrupt(msg) => write!(f, "bad summary data: {msg}"),
+            Error::UnknownGoVersion { given } => write!(
+                f,
+                "unknown Go version {given:?}: supported are {}",
+                crate::GoVersion::ALL
+                    .map(|g| format!("{:?}", g.name()))
+                    .join(", ")
+            ),
+            Error::WrongGoVersion { what, need, have } => write!(
+                f,
+                "{what} is {need}'s; this allocator follows {have} (choose go=\"{}\")",
+                need.name()
+            ),
+            Error::PaddingNotFree { addr, npages, page } => write!(
+                f,
+                "padding of {npages} pages at {addr:#x}: page {page:#x} is not grown and free"
+            ),
         }
     }
 }

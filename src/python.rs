@@ -116,6 +116,29 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ArchArg {
 
 pub(crate) const AMD64: ArchArg = ArchArg(Arch::Amd64);
 
+/// A Go version argument: `"1.19"` or `"1.26"` (also `"go1.26"`).
+#[derive(Clone, Copy)]
+pub(crate) struct GoArg(pub(crate) crate::GoVersion);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for GoArg {
+    type Error = PyErr;
+
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<GoArg> {
+        let s: String = ob.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "go must be a version string such as \"1.26\", got {}",
+                ob.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        Ok(GoArg(crate::GoVersion::parse(&s)?))
+    }
+}
+
+pub(crate) const GO119: GoArg = GoArg(crate::GoVersion::Go119);
+
 /// A 512-bit chunk bitmap as a Python int, bit i = page i.
 pub(crate) struct Bitmap(pub(crate) EngineBits);
 

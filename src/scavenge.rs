@@ -261,7 +261,14 @@ impl crate::PageAlloc {
     /// Cost: per run released, one index search, one scavenge-candidate scan
     /// of a chunk and two updates (take and give back); per marked chunk
     /// with nothing left, one scan.
+    ///
+    /// An allocator that follows Go 1.26 does Go 1.26's forced scavenge
+    /// instead ([`scavenge_go_with`](crate::PageAlloc::scavenge_go_with)
+    /// with `force`), as Go's own test export `PageAlloc.Scavenge` does.
     pub fn scavenge_with(&mut self, nbytes: u64, mut release: impl FnMut(u64, u64)) -> Result<u64> {
+        if self.scav126.is_some() {
+            return self.scavenge_go_with(nbytes, true, release);
+        }
         let mut released = 0;
         while released < nbytes {
             let Some((ci, _)) = self.scav_index.find() else {

@@ -15,7 +15,12 @@
 //! A trace whose first op line is `version 2` replays as Go 1.19's `mheap`
 //! drives its `pageAlloc` (scavenged pages, 2 MiB huge pages) and may also use
 //! `scavenge NBYTES`, `cache`, `calloc C NPAGES` and `flush C`; `free K`
-//! then counts `alloc` and `calloc` lines.
+//! then counts `alloc` and `calloc` lines. A trace whose first op line is
+//! `version 3` replays with Go 1.26's allocator ([`crate::GoVersion`]): all
+//! of v2's ops with Go 1.26's meaning (`scavenge NBYTES` is forced), and
+//! `scavenge NBYTES bg` (the background scavenger), `nextgen` and
+//! `pad ADDR NPAGES` (`markRandomPaddingPages`). The replay refuses an
+//! allocator of the other Go version.
 //!
 //! The results file has one line per op with a result (v1: only allocs,
 //! `0x…`; v2: `0xADDR SCAV`, `scavenged R`, `cache 0xBASE 0xBITS 0xSCAV`),
@@ -29,8 +34,8 @@ use crate::cache::{PageCache, PAGE_CACHE_PAGES};
 use crate::error::Error;
 use crate::PallocBits;
 
-/// The huge page size v2 traces replay with: linux/amd64's 2 MiB, whatever
-/// the machine running the replay uses.
+/// The huge page size v2 and v3 traces replay with: linux/amd64's 2 MiB,
+/// whatever the machine running the replay uses.
 pub const V2_HUGE_PAGE_SIZE: u64 = 2 << 20;
 
 /// One trace operation.
@@ -60,9 +65,12 @@ pub enum Op {
     Free {
         k: usize,
     },
-    /// v2: Go's `pageAlloc.scavenge(nbytes, nil)`.
+    /// v2: Go 1.19's `pageAlloc.scavenge(nbytes, nil)`; v3: Go 1.26's
+    /// `scavenge(nbytes, nil, force)`, forced unless `bg` (`scavenge N bg`,
+    /// the background scavenger's).
     Scavenge {
         nbytes: u64,
+        bg: bool,
     },
     /// v2: Go's `allocToCache`; caches are numbered by `cache` line.
     Cache,
@@ -74,6 +82,13 @@ pub enum Op {
     /// v2: `pageCache.flush` of cache `c`.
     Flush {
         c: usize,
+    },
+    /// v3: Go 1.26's `scavengeIndex.nextGen()`.
+    NextGen,
+    /// v3: Go 1.26's `markRandomPaddingPages(addr, npages)`.
+    Pad {
+        addr: u64,
+        npages: u64,
     },
 }
 
@@ -90,6 +105,8 @@ impl Op {
             Op::Cache => OpKind::Cache,
             Op::Calloc { .. } => OpKind::Calloc,
             Op::Flush { .. } => OpKind::Flush,
+            Op::NextGen => OpKind::NextGen,
+            Op::Pad { .. } => OpKind::Pad,
         }
     }
 }
@@ -105,11 +122,13 @@ pub enum OpKind {
     Calloc,
     Flush,
     AllocAt,
+    NextGen,
+    Pad,
 }
 
 impl OpKind {
     /// Every kind, in a fixed order ([`OpKind::index`] is the position here).
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 10] = [
         OpKind::Grow,
         OpKind::Alloc,
         OpKind::Free,
@@ -118,6 +137,8 @@ impl OpKind {
         OpKind::Calloc,
         OpKind::Flush,
         OpKind::AllocAt,
+        OpKind::NextGen,
+        OpKind::Pad,
     ];
 
     /// The op's name in the trace text.
@@ -131,6 +152,8 @@ impl OpKind {
             OpKind::Calloc => "calloc",
             OpKind::Flush => "flush",
             OpKind::AllocAt => "allocat",
+            OpKind::NextGen => "nextgen",
+            OpKind::Pad => "pad",
         }
     }
 
@@ -140,7 +163,12 @@ impl OpKind {
         self as usize
     }
 
-    /// Only v2 traces hold this kind.
+    /// Only v3 traces hold this kind.
+    pub const fn v3_only(self) -> bool {
+        matches!(self, OpKind::NextGen | OpKind::Pad)
+    }
+
+    /// Only v2 and v3 traces hold this kind.
     pub const fn v2_only(self) -> bool {
         matches!(
             self,
@@ -178,7 +206,7 @@ impl OpCounts {
 /// A parsed trace: the ops with the 1-based line each came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
-    /// 1, or 2 when the first op line is `version 2`.
+    /// 1, or 2 or 3 when the first op line is `version 2` or `version 3`.
     pub version: u8,
     pub ops: Vec<Op>,
     pub lines: Vec<usize>,
@@ -232,6 +260,16 @@ struct Liveness {
 }
 
 impl Trace {
+    /// The Go version whose allocator replays this trace: Go 1.26 for v3,
+    /// Go 1.19 for v1 and v2.
+    pub fn go_version(&self) -> crate::GoVersion {
+        if self.version >= 3 {
+            crate::GoVersion::Go126
+        } else {
+            crate::GoVersion::Go119
+        }
+    }
+
     /// Parses trace text, checking every line: known op (v2 ops only after
     /// `version 2`), right number of operands, numbers that parse, sizes and
     /// page counts of at least 1 (at most 64 for `calloc`), `free K` naming an
@@ -258,9 +296,10 @@ impl Trace {
                 t.version = match args {
                     ["1"] => 1,
                     ["2"] => 2,
+                    ["3"] => 3,
                     _ => {
                         return Err(err(format!(
-                            "unknown trace version {args:?}; expected 1 or 2"
+                            "unknown trace version {args:?}; expected 1, 2 or 3"
                         )))
                     }
                 };
@@ -277,17 +316,30 @@ impl Trace {
         let Some(kind) = OpKind::from_name(op) else {
             return Err(format!(
                 "unknown op {op:?}; expected grow, alloc, allocat or free \
-                 (v2 also: scavenge, cache, calloc, flush)"
+                 (v2 also: scavenge, cache, calloc, flush; v3 also: nextgen, pad)"
             ));
         };
-        if kind.v2_only() && self.version < 2 {
+        if kind.v3_only() && self.version < 3 {
             return Err(format!(
-                "`{op}` needs a v2 trace (first op line `version 2`)"
+                "`{op}` needs a v3 trace (first op line `version 3`, Go 1.26)"
             ));
         }
+        if kind.v2_only() && self.version < 2 {
+            return Err(format!(
+                "`{op}` needs a v2 or v3 trace (first op line `version 2` or `version 3`)"
+            ));
+        }
+        // `scavenge N bg`: the background scavenger, Go 1.26's only.
+        let bg = kind == OpKind::Scavenge && args.len() == 2 && args[1] == "bg";
+        if bg && self.version < 3 {
+            return Err(
+                "`scavenge N bg` needs a v3 trace (first op line `version 3`, Go 1.26)".into(),
+            );
+        }
+        let args = if bg { &args[..1] } else { args };
         let want = match kind {
-            OpKind::Grow | OpKind::Calloc | OpKind::AllocAt => 2,
-            OpKind::Cache => 0,
+            OpKind::Grow | OpKind::Calloc | OpKind::AllocAt | OpKind::Pad => 2,
+            OpKind::Cache | OpKind::NextGen => 0,
             _ => 1,
         };
         // `alloc` may add `align=A` and `within=LO:HI` after its page count.
@@ -402,7 +454,17 @@ impl Trace {
             }
             OpKind::Scavenge => Op::Scavenge {
                 nbytes: num(0, "nbytes")?,
+                bg,
             },
+            OpKind::NextGen => Op::NextGen,
+            OpKind::Pad => {
+                let addr = num(0, "addr")?;
+                let npages = at_least_1(num(1, "npages")?, "npages")?;
+                if addr % crate::arch::PAGE_SIZE != 0 {
+                    return Err(format!("pad address {addr:#x} is not page-aligned"));
+                }
+                Op::Pad { addr, npages }
+            }
             OpKind::Cache => {
                 live.flushed.push(false);
                 Op::Cache
@@ -600,10 +662,12 @@ impl Replay {
                 }
                 pa.free(a, n)?
             }
-            Op::Scavenge { nbytes } => {
-                let r = pa.scavenge(nbytes)?;
+            Op::Scavenge { nbytes, bg } => {
+                let r = pa.scavenge_go(nbytes, !bg)?;
                 self.outcomes.push(Outcome::Scavenged(r));
             }
+            Op::NextGen => pa.next_gen()?,
+            Op::Pad { addr, npages } => pa.mark_padding(addr, npages)?,
             Op::Cache => {
                 let c = pa.alloc_to_cache()?;
                 self.caches.push(c);
@@ -632,8 +696,9 @@ impl Replay {
 
     /// Replays the next ops of `trace` up to (not including) op `to`, timing
     /// each with `timer`. Stops at the first op that fails, naming its line;
-    /// `done` then counts the ops that succeeded. A v2 replay sets `pa`'s
-    /// huge page size to [`V2_HUGE_PAGE_SIZE`] before its first op.
+    /// `done` then counts the ops that succeeded. A v2 or v3 replay sets
+    /// `pa`'s huge page size to [`V2_HUGE_PAGE_SIZE`] before its first op;
+    /// `pa` must follow the trace's Go version ([`Trace::go_version`]).
     #[inline]
     pub fn run_to<T: OpTimer>(
         &mut self,
@@ -642,8 +707,21 @@ impl Replay {
         to: usize,
         timer: &mut T,
     ) -> Result<(), TraceError> {
-        if self.done == 0 && self.v2 {
-            pa.set_phys_huge_page_size(V2_HUGE_PAGE_SIZE);
+        if self.done == 0 {
+            let want = trace.go_version();
+            if pa.go_version() != want {
+                return Err(TraceError {
+                    line: trace.lines.first().copied().unwrap_or(1),
+                    msg: format!(
+                        "a v{} trace replays with {want}'s page allocator, not {}'s",
+                        trace.version,
+                        pa.go_version()
+                    ),
+                });
+            }
+            if self.v2 {
+                pa.set_phys_huge_page_size(V2_HUGE_PAGE_SIZE);
+            }
         }
         let to = to.min(trace.ops.len());
         let ops = &trace.ops[..to];

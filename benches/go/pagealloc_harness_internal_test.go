@@ -7,8 +7,15 @@ package runtime
 
 // HarnessOp is one trace operation: Kind 0 is grow(A=base, B=size), 1 is
 // alloc(A=npages), 2 is free of the A-th allocation's pages; v2 adds 3,
-// scavenge(A=nbytes), 4, allocToCache, 5, pageCache.alloc(B=npages) on the
-// A-th cache, and 6, pageCache.flush of the A-th cache.
+// scavenge(A=nbytes; B=1: the background scavenger's, v3 only), 4,
+// allocToCache, 5, pageCache.alloc(B=npages) on the A-th cache, and 6,
+// pageCache.flush of the A-th cache; v3 adds 7, scavengeIndex.nextGen, and
+// 8, markRandomPaddingPages(A=addr, B=npages).
+//
+// What differs between Go versions (free's signature, scavenge's, the ops
+// only Go 1.26 has) is in pagealloc_harness_version_test.go, one per Go
+// version (benches/go/go1.19, benches/go/go1.26); run.sh copies the one
+// of the Go it runs.
 type HarnessOp struct {
 	Kind uint8
 	A, B uintptr
@@ -33,8 +40,9 @@ func HarnessOutWords(kind uint8, v2 bool) int {
 }
 
 // HarnessReplay replays ops on a fresh pageAlloc under its lock on the
-// system stack, as mheap drives it (frees are never scavenged; a v2 replay
-// runs with 2 MiB huge pages, linux/amd64's, whatever this machine has).
+// system stack, as mheap drives it (frees are never scavenged; a v2 or v3
+// replay, v2 here, runs with 2 MiB huge pages, linux/amd64's, whatever
+// this machine has).
 // addrs and sizes need room for every allocation, caches for every cache op
 // and out for every result word (HarnessOutWords). Ops in [from, to) are
 // timed as one block; the rest are untimed set-up or checks. It returns the
@@ -82,11 +90,11 @@ func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, addrs, sizes []uintpt
 					unlock(p.mheapLock)
 					return
 				}
-				p.free(addrs[op.A], sizes[op.A], false)
+				harnessFree(p, addrs[op.A], sizes[op.A])
 			case 3:
 				// scavenge takes the heap lock itself, chunk by chunk.
 				unlock(p.mheapLock)
-				out[o] = p.scavenge(op.A, nil)
+				out[o] = harnessScavenge(p, op.A, op.B == 0)
 				o++
 				lock(p.mheapLock)
 			case 4:
@@ -99,6 +107,10 @@ func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, addrs, sizes []uintpt
 				allocated(a, scav, op.B)
 			case 6:
 				caches[op.A].flush(p)
+			case 7:
+				harnessNextGen(p)
+			case 8:
+				harnessPad(p, op.A, op.B)
 			}
 		}
 		if to >= len(ops) {

@@ -23,10 +23,12 @@ const (
 	harnessBase = 0x3000000000
 )
 
-// harnessTrace is a parsed trace with the room its replay needs.
+// harnessTrace is a parsed trace with the room its replay needs (v2 is
+// set for v2 and v3 traces, whose results are alike; version says which).
 type harnessTrace struct {
 	ops                    []HarnessOp
 	v2                     bool
+	version                uintptr
 	nallocs, ncaches, nout int
 }
 
@@ -55,6 +57,7 @@ var opKinds = map[string]struct {
 }{
 	"grow": {0, 2}, "alloc": {1, 1}, "free": {2, 1},
 	"scavenge": {3, 1}, "cache": {4, 0}, "calloc": {5, 2}, "flush": {6, 1},
+	"nextgen": {7, 0}, "pad": {8, 2},
 }
 
 func parseTrace(t *testing.T, path string) *harnessTrace {
@@ -79,14 +82,26 @@ func parseTrace(t *testing.T, path string) *harnessTrace {
 			return uintptr(v)
 		}
 		if f[0] == "version" && len(f) == 2 && len(tr.ops) == 0 {
-			tr.v2 = num(f[1]) == 2
+			tr.version = num(f[1])
+			if tr.version != HarnessTraceVersion && tr.version != 1 {
+				t.Fatalf("%s:%d: a v%d trace; this Go replays v1 and v%d", path, n+1, tr.version, HarnessTraceVersion)
+			}
+			tr.v2 = tr.version >= 2
 			continue
 		}
+		// `scavenge N bg`: the background scavenger (v3).
+		bg := f[0] == "scavenge" && len(f) == 3 && f[2] == "bg" && tr.version >= 3
+		if bg {
+			f = f[:2]
+		}
 		k, ok := opKinds[f[0]]
-		if !ok || len(f) != 1+k.nargs || (k.kind >= 3 && !tr.v2) {
+		if !ok || len(f) != 1+k.nargs || (k.kind >= 3 && !tr.v2) || (k.kind >= 7 && tr.version < 3) {
 			t.Fatalf("%s:%d: bad op line %q", path, n+1, line)
 		}
 		op := HarnessOp{Kind: k.kind}
+		if bg {
+			op.B = 1
+		}
 		if k.nargs > 0 {
 			op.A = num(f[1])
 		}

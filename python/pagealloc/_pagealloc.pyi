@@ -11,6 +11,7 @@ from typing import Literal, Optional, TypeVar
 _PA = TypeVar("_PA", bound="PageAlloc")
 
 ArchName = Literal["amd64", "arm64", "386"]
+GoName = Literal["1.19", "1.26"]
 
 PAGE_SIZE: int
 """The runtime page size, 8192 bytes (Go's pageSize)."""
@@ -151,8 +152,9 @@ class Occupancy:
 class PageAlloc:
     """Go's pageAlloc: address-ordered first fit over 8 KiB pages. Thread-safe."""
 
-    def __init__(self, arch: ArchName = "amd64", layout: Optional[Layout] = None) -> None:
-        """Reserves metadata for arch's address space, or layout's (a preset's or Layout.custom(...))."""
+    def __init__(self, arch: ArchName = "amd64", layout: Optional[Layout] = None, go: GoName = "1.19") -> None:
+        """Reserves metadata for arch's address space, or layout's (a preset's or Layout.custom(...));
+        go: whose page allocator it follows, "1.19" or "1.26"."""
     @classmethod
     def from_chunks(
         cls: type[_PA],
@@ -160,6 +162,7 @@ class PageAlloc:
         arch: ArchName = "amd64",
         scav: Optional[Mapping[int, Iterable[tuple[int, int]]]] = None,
         layout: Optional[Layout] = None,
+        go: GoName = "1.19",
     ) -> _PA:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:
@@ -179,8 +182,18 @@ class PageAlloc:
     def from_bytes(cls: type[_PA], data: bytes) -> _PA:
         """Rebuilds an allocator from to_bytes(); ValueError for damaged bytes."""
     def __reduce__(self) -> tuple[object, tuple[bytes]]: ...
-    def scavenge(self, nbytes: int) -> int:
-        """Go 1.19's scavenge: bytes released, highest marked chunks first."""
+    def scavenge(self, nbytes: int, force: bool = True) -> int:
+        """Go's scavenge: bytes released. Go 1.19: highest marked chunks first; Go 1.26: from
+        the forced (force=True) or background cursor, continuing (force=False needs Go 1.26)."""
+    @property
+    def go(self) -> GoName:
+        """Whose page allocator this one follows: "1.19" or "1.26"."""
+    def next_gen(self) -> None:
+        """Go 1.26's scavengeIndex.nextGen (once per GC cycle)."""
+    def scav_chunk_data(self, ci: int) -> tuple[int, int, int, bool]:
+        """Go 1.26's index data of chunk ci: (in_use, last_in_use, gen, has_free)."""
+    def mark_padding(self, addr: int, npages: int) -> None:
+        """Go 1.26's markRandomPaddingPages: grown, free pages become in use and scavenged."""
     def alloc_to_cache(self) -> PageCache:
         """Go 1.19's allocToCache."""
     def chunk_scavenged(self, ci: int) -> int:

@@ -36,6 +36,9 @@ impl PageAlloc {
             } else {
                 data.alloc_range(i, n);
             }
+            if let Some(ix) = self.scav126.as_deref_mut() {
+                ix.alloc(ci, n);
+            }
         }
         self.update(base, npages, true, true);
         scav
@@ -145,6 +148,9 @@ impl PageAlloc {
             note_dirty(d, ci, &self.data(ci).scavenged, j, n);
         }
         let scav = self.data_mut(ci).take(j, n);
+        if let Some(ix) = self.scav126.as_deref_mut() {
+            ix.alloc(ci, n);
+        }
         self.update_chunk_alloc(ci, j, n, old, below);
         scav
     }
@@ -229,14 +235,22 @@ impl PageAlloc {
 
     /// What every free but the scavenger's own does besides clearing bits:
     /// the search address and the aligned hints come down to the freed
-    /// pages, and Go 1.19's scavenge index marks their chunks.
+    /// pages, and the scavenge index learns of them: Go 1.19's marks their
+    /// chunks, Go 1.26's counts them free per chunk (`index.free`).
     #[inline]
     fn note_freed(&mut self, lin: u64, npages: u64) {
         if lin < self.search_addr {
             self.search_addr = lin;
         }
         self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
-        self.scav_index.mark(lin, lin + npages * PAGE_SIZE);
+        match self.scav126.as_deref_mut() {
+            None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
+            Some(ix) => {
+                for (ci, i, n) in chunk_pieces(lin, npages) {
+                    ix.free(ci, i + n - 1, n);
+                }
+            }
+        }
     }
 
     /// Go 1.19's `free` on checked, linearized pages. Pages freed as not

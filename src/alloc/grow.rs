@@ -81,10 +81,14 @@ impl PageAlloc {
     /// the pages already committed (Go prunes what the neighbouring grown
     /// ranges mapped; any other committed page of the level lies beyond
     /// them), then grows the scavenge index. On 386 the summaries are
-    /// committed already and the index is static.
+    /// committed already and the index is static (Go 1.26's still learns
+    /// its lowest chunk).
     pub(super) fn sys_grow(&mut self, base: u64, limit: u64) -> Result<()> {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
         if !self.ly.commits_on_grow() {
+            if let Some(ix) = self.scav126.as_deref_mut() {
+                ix.grow(base, limit)?;
+            }
             return Ok(());
         }
         for l in (0..self.ly.summary_levels).rev() {
@@ -97,7 +101,10 @@ impl PageAlloc {
                 loc.offset + hi as usize * SUM_BYTES,
             )?;
         }
-        self.scav_index.grow(base, limit)?;
+        match self.scav126.as_deref_mut() {
+            Some(ix) => ix.grow(base, limit)?,
+            None => self.scav_index.grow(base, limit)?,
+        };
         Ok(())
     }
 }

@@ -28,8 +28,10 @@ use crate::arch::{
 };
 use crate::bits::{PallocBits, PallocData};
 use crate::error::{Error, Result};
+use crate::goversion::GoVersion;
 use crate::ranges::AddrRanges;
 use crate::scavenge::ScavengeIndex;
+use crate::scavenge126::ScavIndex126;
 use crate::summary::{PallocSum, SumFormat};
 use crate::vm::Reservation;
 
@@ -100,7 +102,12 @@ pub struct PageAlloc {
 
     /// Go 1.19's scavenge index: which chunks may hold free, unscavenged
     /// pages, for the scavenger. Its metadata is committed in `sys_grow`.
+    /// Reserved but never grown in an allocator that follows Go 1.26.
     pub(crate) scav_index: ScavengeIndex,
+    /// Go 1.26's scavenge index, when this allocator follows Go 1.26
+    /// (`None`: Go 1.19). Every alloc and free tells it about each chunk it
+    /// touches; its metadata is committed in `sys_grow`.
+    pub(crate) scav126: Option<Box<ScavIndex126>>,
 
     /// Huge pages of this many runtime pages are never split by the
     /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
@@ -139,6 +146,31 @@ impl PageAlloc {
     /// amd64, none of it touched); O(1).
     pub fn new(arch: Arch) -> Result<PageAlloc> {
         PageAlloc::with_layout(arch.layout())
+    }
+
+    /// [`PageAlloc::new`] following the page allocator of Go version `go`
+    /// (see [`GoVersion`]).
+    pub fn new_go(arch: Arch, go: GoVersion) -> Result<PageAlloc> {
+        PageAlloc::with_layout_go(arch.layout(), go)
+    }
+
+    /// [`PageAlloc::with_layout`] following Go version `go`.
+    pub fn with_layout_go(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
+        let mut pa = PageAlloc::with_layout(ly)?;
+        if go == GoVersion::Go126 {
+            pa.scav126 = Some(Box::new(ScavIndex126::new(&ly)?));
+        }
+        Ok(pa)
+    }
+
+    /// The Go version whose page allocator this one follows.
+    #[inline]
+    pub fn go_version(&self) -> GoVersion {
+        if self.scav126.is_some() {
+            GoVersion::Go126
+        } else {
+            GoVersion::Go119
+        }
     }
 
     /// Go's `init` for any layout, a preset's or a custom geometry's
@@ -195,6 +227,7 @@ impl PageAlloc {
             end: 0,
             grown: AddrRanges::new(),
             scav_index: ScavengeIndex::new(&ly)?,
+            scav126: None,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
             stale: Vec::with_capacity(STALE_CAP),
@@ -237,6 +270,25 @@ impl PageAlloc {
         J: IntoIterator<Item = (u64, S)>,
         S: IntoIterator<Item = (u64, u64)>,
     {
+        PageAlloc::from_chunks_go(ly, GoVersion::Go119, chunks, scav)
+    }
+
+    /// Go's test constructor `NewPageAlloc(chunks, scav)` as Go version `go`
+    /// writes it. Go 1.26's also tells its index: each chunk is counted
+    /// wholly in use, then wholly freed (which raises the forced cursor to
+    /// the highest chunk's last page), then each run in use.
+    pub fn from_chunks_go<I, R, J, S>(
+        ly: Layout,
+        go: GoVersion,
+        chunks: I,
+        scav: J,
+    ) -> Result<PageAlloc>
+    where
+        I: IntoIterator<Item = (u64, R)>,
+        R: IntoIterator<Item = (u64, u64)>,
+        J: IntoIterator<Item = (u64, S)>,
+        S: IntoIterator<Item = (u64, u64)>,
+    {
         let collect = |ci: u64,
                        runs: &mut dyn Iterator<Item = (u64, u64)>|
          -> Result<(u64, Vec<(u64, u64)>)> {
@@ -255,7 +307,7 @@ impl PageAlloc {
             .map(|(ci, r)| collect(ci, &mut r.into_iter()))
             .collect::<Result<std::collections::HashMap<_, _>>>()?;
         list.sort_by_key(|(ci, _)| *ci);
-        let mut pa = PageAlloc::with_layout(ly)?;
+        let mut pa = PageAlloc::with_layout_go(ly, go)?;
         let (min, huge) = (
             crate::scavenge::min_scav_pages(ly.page_size()),
             pa.huge_pages,
@@ -267,13 +319,21 @@ impl PageAlloc {
             for &(i, n) in scav.get(&ci).into_iter().flatten() {
                 data.scavenged.alloc_range(i, n);
             }
-            for (i, n) in runs {
+            for &(i, n) in &runs {
                 data.alloc_range(i, n);
             }
             let (_, n) = data.find_scavenge_candidate(PALLOC_CHUNK_PAGES - 1, min, min, huge);
             let lin = ci << LOG_PALLOC_CHUNK_BYTES;
-            if n != 0 {
-                pa.scav_index.mark(lin, lin + PALLOC_CHUNK_BYTES);
+            match pa.scav126.as_deref_mut() {
+                None if n != 0 => pa.scav_index.mark(lin, lin + PALLOC_CHUNK_BYTES),
+                None => {}
+                Some(ix) => {
+                    ix.alloc(ci, PALLOC_CHUNK_PAGES);
+                    ix.free(ci, PALLOC_CHUNK_PAGES - 1, PALLOC_CHUNK_PAGES);
+                    for &(_, n) in &runs {
+                        ix.alloc(ci, n);
+                    }
+                }
             }
             pa.update(lin, PALLOC_CHUNK_PAGES, false, false);
         }
@@ -432,7 +492,10 @@ impl PageAlloc {
     /// Bytes of metadata committed so far (Go's `sysStat` for the allocator).
     pub fn mapped_bytes(&self) -> usize {
         self.chunks.committed_bytes()
-            + self.scav_index.mapped_bytes()
+            + match &self.scav126 {
+                Some(ix) => ix.mapped_bytes(),
+                None => self.scav_index.mapped_bytes(),
+            }
             + self
                 .sum_mem
                 .iter()
@@ -443,7 +506,10 @@ impl PageAlloc {
     /// Bytes of address space reserved for metadata.
     pub fn reserved_bytes(&self) -> usize {
         self.chunks.len()
-            + self.scav_index.reserved_bytes()
+            + match &self.scav126 {
+                Some(ix) => ix.reserved_bytes(),
+                None => self.scav_index.reserved_bytes(),
+            }
             + self.sum_mem.iter().map(Reservation::len).sum::<usize>()
     }
 
@@ -514,7 +580,7 @@ pub(crate) const HINT_LOG_ALIGN: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 /// the chunk, page count)`. Every piece but the first starts at page 0 and
 /// every piece but the last runs to page 511.
 #[inline]
-fn chunk_pieces(base: u64, npages: u64) -> impl Iterator<Item = (u64, u64, u64)> {
+pub(crate) fn chunk_pieces(base: u64, npages: u64) -> impl Iterator<Item = (u64, u64, u64)> {
     debug_assert!(npages >= 1);
     let limit = base + npages * PAGE_SIZE - 1;
     let (sc, ec) = (

@@ -8,7 +8,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
-use super::{ArchArg, Bitmap, AMD64, U64};
+use super::{ArchArg, Bitmap, GoArg, AMD64, GO119, U64};
 use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
 use crate::PageAlloc as Engine;
 
@@ -46,6 +46,15 @@ fn instance_of<'py>(cls: &Bound<'py, PyType>, engine: Engine) -> PyResult<Bound<
 }
 
 impl PageAlloc {
+    /// A fresh allocator of `arch` following Go version `go` (for replays).
+    pub(crate) fn for_go(arch: ArchArg, go: crate::GoVersion) -> PyResult<Self> {
+        let ly = arch.0.layout();
+        Ok(PageAlloc {
+            inner: Mutex::new(Engine::with_layout_go(ly, go)?),
+            ly,
+        })
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Engine> {
         // The engine reports errors instead of panicking, so a poisoned lock
         // can only follow a bug; the state it guards is still memory-safe.
@@ -56,16 +65,19 @@ impl PageAlloc {
 #[pymethods]
 impl PageAlloc {
     /// Go's init: reserves metadata for the whole address space of arch,
-    /// or of layout (a preset's or Layout.custom(...)) when given.
+    /// or of layout (a preset's or Layout.custom(...)) when given. go picks
+    /// whose page allocator it follows: "1.19" (the default) or "1.26"
+    /// (Go 1.26's scavenge index and scavenger).
     #[new]
-    #[pyo3(signature = (arch = AMD64, layout = None))]
+    #[pyo3(signature = (arch = AMD64, layout = None, go = GO119))]
     pub(crate) fn new(
         py: Python<'_>,
         arch: ArchArg,
         layout: Option<PyRef<'_, Layout>>,
+        go: GoArg,
     ) -> PyResult<Self> {
         let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
-        let engine = py.detach(|| Engine::with_layout(ly))?;
+        let engine = py.detach(|| Engine::with_layout_go(ly, go.0))?;
         Ok(PageAlloc {
             inner: Mutex::new(engine),
             ly,
@@ -77,13 +89,14 @@ impl PageAlloc {
     /// With `scav`, Go 1.19's NewPageAlloc(chunks, scav): the listed runs of
     /// each chunk are scavenged (none when a chunk is not listed).
     #[classmethod]
-    #[pyo3(signature = (chunks, arch = AMD64, scav = None, layout = None))]
+    #[pyo3(signature = (chunks, arch = AMD64, scav = None, layout = None, go = GO119))]
     fn from_chunks<'py>(
         cls: &Bound<'py, PyType>,
         chunks: HashMap<U64, Vec<(U64, U64)>>,
         arch: ArchArg,
         scav: Option<HashMap<U64, Vec<(U64, U64)>>>,
         layout: Option<PyRef<'py, Layout>>,
+        go: GoArg,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
         let runs = |m: HashMap<U64, Vec<(U64, U64)>>| -> Vec<(u64, Vec<(u64, u64)>)> {
@@ -92,7 +105,9 @@ impl PageAlloc {
                 .collect()
         };
         let (list, scav) = (runs(chunks), runs(scav.unwrap_or_default()));
-        let engine = cls.py().detach(|| Engine::from_chunks_in(ly, list, scav))?;
+        let engine = cls
+            .py()
+            .detach(|| Engine::from_chunks_go(ly, go.0, list, scav))?;
         instance_of(cls, engine)
     }
 
@@ -153,11 +168,39 @@ impl PageAlloc {
         Ok(self.lock().alloc_at(addr.0, npages.0)?)
     }
 
-    /// Go 1.19's scavenge: marks free pages scavenged, highest marked chunks
-    /// first, until at least nbytes are released or nothing is left; returns
-    /// the bytes released.
-    fn scavenge(&self, py: Python<'_>, nbytes: U64) -> PyResult<u64> {
-        Ok(py.detach(|| self.lock().scavenge(nbytes.0))?)
+    /// Go's scavenge: marks free pages scavenged until at least nbytes are
+    /// released or nothing is left; returns the bytes released. Go 1.19:
+    /// highest marked chunks first. Go 1.26: down from the forced cursor
+    /// (force=True, Go's PageAlloc.Scavenge) or the background one
+    /// (force=False), continuing where the last call stopped.
+    #[pyo3(signature = (nbytes, force = true))]
+    fn scavenge(&self, py: Python<'_>, nbytes: U64, force: bool) -> PyResult<u64> {
+        Ok(py.detach(|| self.lock().scavenge_go(nbytes.0, force))?)
+    }
+
+    /// The Go version whose page allocator this one follows: "1.19" or "1.26".
+    #[getter]
+    fn go(&self) -> &'static str {
+        self.lock().go_version().name()
+    }
+
+    /// Go 1.26's scavengeIndex.nextGen (once per GC cycle in Go): the
+    /// background scavenger now sees the last cycle's frees.
+    fn next_gen(&self) -> PyResult<()> {
+        Ok(self.lock().next_gen()?)
+    }
+
+    /// Go 1.26's scavenge index data of grown chunk ci:
+    /// (in_use, last_in_use, gen, has_free).
+    fn scav_chunk_data(&self, ci: U64) -> PyResult<(u16, u16, u32, bool)> {
+        let d = self.lock().scav_chunk_data(ci.0)?;
+        Ok((d.in_use, d.last_in_use, d.gen, d.has_free))
+    }
+
+    /// Go 1.26's markRandomPaddingPages: npages pages at addr, all grown
+    /// and free, become in use and scavenged (never free them).
+    fn mark_padding(&self, py: Python<'_>, addr: U64, npages: U64) -> PyResult<()> {
+        Ok(py.detach(|| self.lock().mark_padding(addr.0, npages.0))?)
     }
 
     /// Go 1.19's allocToCache: the 64-page block holding the lowest free page,

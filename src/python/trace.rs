@@ -34,7 +34,7 @@ impl TraceReplay {
         let trace = py.detach(|| Trace::parse(text))?;
         let pa = match allocator {
             Some(pa) => pa,
-            None => Py::new(py, PageAlloc::new(py, arch, None)?)?,
+            None => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
         };
         Ok(TraceReplay {
             replay: Replay::new(&trace),

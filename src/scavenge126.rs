@@ -1,0 +1,509 @@
+//! Go 1.26's scavenger half of the allocator (`mgcscavenge.go` as of Go
+//! 1.21, CL 436395): the scavenge index of per-chunk `scavChunkData`, its
+//! two search cursors and generations, and `scavenge(nbytes, force)`.
+//!
+//! Per grown chunk the index keeps how many of its pages are in use
+//! (`inUse`, told by every alloc and free), how many were in use at the
+//! start of the chunk's current generation (`lastInUse`), that generation,
+//! and whether the chunk may hold free, unscavenged pages (`hasFree`).
+//! A generation is a GC cycle: `next_gen` starts the next one.
+//!
+//! Two cursors say where `find` starts walking down: the *forced* one
+//! (`searchAddrForce`, the eager scavenger's and `debug.FreeOSMemory`'s)
+//! follows every free at once; the *background* one (`searchAddrBg`) only
+//! learns at `next_gen` how high the last cycle freed (`freeHWM`). The
+//! background scavenger also skips dense chunks: 496 pages or more in use
+//! (`scavChunkHiOccPages`), now or, within the chunk's current generation,
+//! at its start. A cursor "marked" by a raise is, unlike an unmarked one,
+//! moved down by `find` only with a compare-and-swap and never cleared: Go's
+//! lock-free protocol, kept because its results are what Go returns.
+//!
+//! The index lives in reserved address space, 8 bytes per chunk, committed
+//! as Go 1.23+'s `scavengeIndex.sysGrow` commits it: one run of whole
+//! physical pages covering the hull of the grown chunks (golang/go#63385's
+//! fix: the minimum is kept right, nothing is re-mapped).
+
+use crate::arch::{
+    Layout, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
+};
+use crate::error::Result;
+use crate::vm::{phys_page_size, Reservation};
+
+/// Go's `scavChunkHiOccPages`: 496 of 512 pages (`0.96875 * 512`).
+pub const SCAV_CHUNK_HI_OCC_PAGES: u16 = 496;
+
+/// Go's `scavChunkData`, unpacked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScavChunkData {
+    /// Pages of the chunk in use.
+    pub in_use: u16,
+    /// Pages in use at the start of the chunk's generation `gen`.
+    pub last_in_use: u16,
+    /// The generation the chunk was last changed in.
+    pub gen: u32,
+    /// Go's `scavChunkHasFree`: the chunk may hold free, unscavenged pages.
+    pub has_free: bool,
+}
+
+/// Bits of `inUse` and `lastInUse` (`logPallocChunkPages + 1`).
+const LOG_IN_USE_MAX: u32 = 10;
+const IN_USE_MASK: u64 = (1 << LOG_IN_USE_MAX) - 1;
+
+impl ScavChunkData {
+    /// Go's `pack`: inUse | lastInUse << 16 | flags << 26 | gen << 32.
+    pub const fn pack(self) -> u64 {
+        self.in_use as u64
+            | (self.last_in_use as u64) << 16
+            | (self.has_free as u64) << (16 + LOG_IN_USE_MAX)
+            | (self.gen as u64) << 32
+    }
+
+    /// Go's `unpackScavChunkData`.
+    pub const fn unpack(v: u64) -> ScavChunkData {
+        ScavChunkData {
+            in_use: v as u16,
+            last_in_use: ((v >> 16) & IN_USE_MASK) as u16,
+            gen: (v >> 32) as u32,
+            has_free: (v >> (16 + LOG_IN_USE_MAX)) & 1 == 1,
+        }
+    }
+
+    /// Go's `shouldScavenge`.
+    pub const fn should_scavenge(self, gen: u32, force: bool) -> bool {
+        if !self.has_free {
+            return false;
+        }
+        if force {
+            return true;
+        }
+        if self.gen == gen {
+            return self.in_use < SCAV_CHUNK_HI_OCC_PAGES
+                && self.last_in_use < SCAV_CHUNK_HI_OCC_PAGES;
+        }
+        self.in_use < SCAV_CHUNK_HI_OCC_PAGES
+    }
+
+    /// A change in generation `gen` first carries the count over.
+    #[inline]
+    fn enter_gen(&mut self, gen: u32) {
+        if self.gen != gen {
+            self.last_in_use = self.in_use;
+            self.gen = gen;
+        }
+    }
+}
+
+/// One of the index's cursors (Go's `atomicOffAddr`): a linearized address
+/// (0 is "cleared", Go's `minOffAddr`) and whether a raise marked it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub lin: u64,
+    pub marked: bool,
+}
+
+impl Cursor {
+    /// `Clear`: back to 0, unless marked (a raise since the last move).
+    fn clear(&mut self) {
+        if !self.marked {
+            self.lin = 0;
+        }
+    }
+}
+
+/// Go 1.26's `scavengeIndex`.
+pub(crate) struct ScavIndex126 {
+    /// `scavChunkData.pack()` of every chunk, 8 bytes each; only the
+    /// committed entries `[min, max)` are read or written.
+    chunks: Reservation,
+    /// Go's `min` and `max`: the committed entry range (`max == 0`: none).
+    min: u64,
+    max: u64,
+    /// Go's `minHeapIdx`: the lowest chunk `find` looks at (0: unset).
+    min_heap_idx: u64,
+    pub(crate) bg: Cursor,
+    pub(crate) force: Cursor,
+    /// Go's `freeHWM`: the highest page freed in this generation (0: none).
+    pub(crate) free_hwm: u64,
+    pub(crate) gen: u32,
+    /// Whether the index counts as mapped metadata (not on 386, where Go's
+    /// index is a static array).
+    counted: bool,
+}
+
+const ENTRY: usize = 8;
+
+impl ScavIndex126 {
+    pub(crate) fn new(ly: &Layout) -> Result<ScavIndex126> {
+        let mut chunks = Reservation::reserve(ly.max_chunks as usize * ENTRY, "scavenge index")?;
+        let counted = ly.arch.is_64bit();
+        if !counted {
+            chunks.commit_all()?;
+        }
+        Ok(ScavIndex126 {
+            min: 0,
+            max: if counted { 0 } else { ly.max_chunks },
+            chunks,
+            min_heap_idx: 0,
+            bg: Cursor::default(),
+            force: Cursor::default(),
+            free_hwm: 0,
+            gen: 0,
+            counted,
+        })
+    }
+
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        if self.counted {
+            self.chunks.committed_bytes()
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Go's `grow` then `sysGrow` for the chunk-aligned linearized range
+    /// `[base, limit)`: the entries of the new chunks' whole physical pages,
+    /// extended to join the committed run, less what it holds already.
+    pub(crate) fn grow(&mut self, base: u64, limit: u64) -> Result<usize> {
+        let (bc, lc) = (
+            base >> LOG_PALLOC_CHUNK_BYTES,
+            limit >> LOG_PALLOC_CHUNK_BYTES,
+        );
+        if self.min_heap_idx == 0 || bc < self.min_heap_idx {
+            self.min_heap_idx = bc;
+        }
+        if !self.counted {
+            return Ok(0);
+        }
+        let per_page = (phys_page_size() / ENTRY).max(1) as u64;
+        let (have_min, have_max) = (self.min, self.max);
+        let mut need_min = bc / per_page * per_page;
+        let mut need_max = lc.next_multiple_of(per_page);
+        if need_max < have_min {
+            need_max = have_min;
+        }
+        if have_max != 0 && need_min > have_max {
+            need_min = have_max;
+        }
+        // What is committed already is either inside or next to the need.
+        let (lo, hi) = if have_max == 0 {
+            (need_min, need_max)
+        } else if need_min >= have_min && need_max <= have_max {
+            (0, 0)
+        } else if need_min < have_min {
+            (need_min, have_min)
+        } else {
+            (have_max, need_max)
+        };
+        if hi <= lo {
+            return Ok(0);
+        }
+        self.chunks
+            .commit(lo as usize * ENTRY, hi as usize * ENTRY)?;
+        if have_max == 0 || need_min < have_min {
+            self.min = need_min;
+        }
+        if need_max > have_max {
+            self.max = need_max;
+        }
+        Ok((hi - lo) as usize * ENTRY)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, ci: u64) -> ScavChunkData {
+        debug_assert!(
+            self.chunks.is_committed(ci as usize * ENTRY, ENTRY),
+            "index entry {ci:#x}"
+        );
+        // SAFETY: entry ci lies in the committed run (it covers every chunk
+        // between the lowest and highest grown ones, see `grow`), it is
+        // aligned for u64, and no reference to the reservation exists.
+        ScavChunkData::unpack(unsafe { self.chunks.base().cast::<u64>().add(ci as usize).read() })
+    }
+
+    #[inline]
+    pub(crate) fn set(&mut self, ci: u64, sc: ScavChunkData) {
+        debug_assert!(
+            self.chunks.is_committed(ci as usize * ENTRY, ENTRY),
+            "index entry {ci:#x}"
+        );
+        // SAFETY: as in `get`; `&mut self` makes this the only access.
+        unsafe {
+            self.chunks
+                .base()
+                .cast::<u64>()
+                .add(ci as usize)
+                .write(sc.pack())
+        }
+    }
+
+    /// Go's `alloc`: `npages` pages of chunk `ci` became in use.
+    #[inline]
+    pub(crate) fn alloc(&mut self, ci: u64, npages: u64) {
+        let mut sc = self.get(ci);
+        debug_assert!(
+            u64::from(sc.in_use) + npages <= PALLOC_CHUNK_PAGES,
+            "too many pages allocated in chunk {ci:#x}"
+        );
+        sc.enter_gen(self.gen);
+        sc.in_use += npages as u16;
+        if u64::from(sc.in_use) == PALLOC_CHUNK_PAGES {
+            sc.has_free = false;
+        }
+        self.set(ci, sc);
+    }
+
+    /// Go's `free`: `npages` pages of chunk `ci` became free, the highest of
+    /// them at page `last`. (Go's `free(ci, page, npages)` has
+    /// `last = page + npages - 1`; a cache flush frees page by page, whose
+    /// sum is one call with its highest page.)
+    #[inline]
+    pub(crate) fn free(&mut self, ci: u64, last: u64, npages: u64) {
+        let mut sc = self.get(ci);
+        debug_assert!(
+            u64::from(sc.in_use) >= npages,
+            "allocated pages below zero in chunk {ci:#x}"
+        );
+        sc.enter_gen(self.gen);
+        sc.in_use -= npages as u16;
+        sc.has_free = true;
+        self.set(ci, sc);
+        let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + last * PAGE_SIZE;
+        if self.free_hwm < lin {
+            self.free_hwm = lin;
+        }
+        if self.force.lin < lin {
+            self.force = Cursor { lin, marked: true };
+        }
+    }
+
+    /// Go's `nextGen`.
+    pub(crate) fn next_gen(&mut self) {
+        self.gen = self.gen.wrapping_add(1);
+        if self.bg.lin < self.free_hwm {
+            self.bg = Cursor {
+                lin: self.free_hwm,
+                marked: true,
+            };
+        }
+        self.free_hwm = 0;
+    }
+
+    /// Go's `setEmpty`.
+    pub(crate) fn set_empty(&mut self, ci: u64) {
+        let mut sc = self.get(ci);
+        sc.has_free = false;
+        self.set(ci, sc);
+    }
+
+    /// Go's `find(force)`: the highest chunk at or below the cursor that
+    /// the scavenger should look at, and the page to search down from
+    /// (the cursor's own page in its own chunk, else the chunk's last page);
+    /// `None` when there is none (the cursor is then cleared, unless a raise
+    /// marked it meanwhile).
+    pub(crate) fn find(&mut self, force: bool) -> Option<(u64, u64)> {
+        let cur = if force { self.force } else { self.bg };
+        if cur.lin == 0 {
+            return None;
+        }
+        let start = cur.lin >> LOG_PALLOC_CHUNK_BYTES;
+        let mut i = start;
+        loop {
+            if i < self.min_heap_idx {
+                break;
+            }
+            if self.get(i).should_scavenge(self.gen, force) {
+                if i == start {
+                    return Some((i, crate::arch::chunk_page_index(cur.lin)));
+                }
+                let new = (i << LOG_PALLOC_CHUNK_BYTES) + PALLOC_CHUNK_BYTES - PAGE_SIZE;
+                let slot = if force { &mut self.force } else { &mut self.bg };
+                // Marked: StoreUnmark (a compare-and-swap with the marked
+                // value just read, which nothing changed since). Unmarked:
+                // StoreMin.
+                if cur.marked || new <= slot.lin {
+                    *slot = Cursor {
+                        lin: new,
+                        marked: false,
+                    };
+                }
+                return Some((i, PALLOC_CHUNK_PAGES - 1));
+            }
+            if i == 0 {
+                break;
+            }
+            i -= 1;
+        }
+        if force {
+            self.force.clear();
+        } else {
+            self.bg.clear();
+        }
+        None
+    }
+}
+
+impl crate::PageAlloc {
+    /// Go 1.26's `pageAlloc.scavenge(nbytes, nil, force)` on an allocator
+    /// without real memory: see [`scavenge_go_with`](crate::PageAlloc::scavenge_go_with).
+    pub fn scavenge_go(&mut self, nbytes: u64, force: bool) -> Result<u64> {
+        self.scavenge_go_with(nbytes, force, |_, _| {})
+    }
+
+    /// Go 1.26's `scavenge(nbytes, shouldStop, force)`: releases free,
+    /// unscavenged pages chunk by chunk down from the forced (`force`) or
+    /// the background cursor until at least `nbytes` bytes were released
+    /// or `find` has nothing more; returns the bytes released. Unlike Go
+    /// 1.19 each call continues where the last one stopped. `release(addr,
+    /// bytes)` is called for each run while its pages are held in use, as
+    /// Go calls `sysUnused`. A Go 1.19 allocator has only the forced kind
+    /// (its `scavenge`); `force == false` is refused there.
+    ///
+    /// Cost: per run released, one index search (a walk down the chunks'
+    /// index entries from the cursor) and one scavenge-candidate scan of a
+    /// chunk; per chunk with nothing to release, one scan and `setEmpty`.
+    pub fn scavenge_go_with(
+        &mut self,
+        nbytes: u64,
+        force: bool,
+        mut release: impl FnMut(u64, u64),
+    ) -> Result<u64> {
+        if self.scav126.is_none() {
+            if force {
+                return self.scavenge_with(nbytes, release);
+            }
+            return Err(crate::Error::WrongGoVersion {
+                what: "the background scavenger (scavenge with force=False)",
+                need: crate::GoVersion::Go126,
+                have: crate::GoVersion::Go119,
+            });
+        }
+        let mut released = 0;
+        while released < nbytes {
+            let found = self.scav126.as_deref_mut().and_then(|ix| ix.find(force));
+            let Some((ci, page)) = found else {
+                break;
+            };
+            released += self.scavenge_one_126(ci, page, nbytes - released, &mut release);
+        }
+        Ok(released)
+    }
+
+    /// Go 1.26's `scavengeOne`: releases the highest run of free,
+    /// unscavenged pages of chunk `ci` at or below page `search_idx` (at
+    /// most `max` bytes, rounded up to pages, unless a huge page must be
+    /// taken whole), or marks the chunk empty in the index when it has
+    /// none. The pages are taken and given back at chunk level (bitmap and
+    /// summaries, not the index), so the index's `inUse` never moves.
+    fn scavenge_one_126(
+        &mut self,
+        ci: u64,
+        search_idx: u64,
+        max: u64,
+        release: &mut impl FnMut(u64, u64),
+    ) -> u64 {
+        let ps = self.ly.page_size();
+        // alignUp(max, pageSize) / pageSize, without overflow at u64::MAX.
+        let max_pages = max / ps + u64::from(max % ps != 0);
+        let min_pages = crate::scavenge::min_scav_pages(ps);
+        let leaf = self.ly.leaf();
+        if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
+            let (base, npages) = self.data(ci).find_scavenge_candidate(
+                search_idx,
+                min_pages,
+                max_pages,
+                self.huge_pages,
+            );
+            if npages != 0 {
+                let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + base * PAGE_SIZE;
+                // Held in use while "the OS" takes the memory back.
+                self.data_mut(ci).alloc_range(base, npages);
+                self.update(lin, npages, true, true);
+                release(self.ly.unlin(lin), npages << self.ly.page_shift);
+                if lin < self.search_addr {
+                    self.search_addr = lin;
+                }
+                self.data_mut(ci).bits.free(base, npages);
+                self.update(lin, npages, true, false);
+                self.data_mut(ci).scavenged.alloc_range(base, npages);
+                return npages << self.ly.page_shift;
+            }
+        }
+        if let Some(ix) = self.scav126.as_deref_mut() {
+            ix.set_empty(ci);
+        }
+        0
+    }
+
+    /// Go 1.26's `scavengeIndex.nextGen` (Go calls it once per GC cycle):
+    /// the background scavenger now sees the frees of the cycle that ended.
+    pub fn next_gen(&mut self) -> Result<()> {
+        self.index126_mut("next_gen")?.next_gen();
+        Ok(())
+    }
+
+    /// Go 1.26's index data of grown chunk `ci`.
+    pub fn scav_chunk_data(&self, ci: u64) -> Result<ScavChunkData> {
+        let Some(ix) = self.scav126.as_deref() else {
+            return Err(self.needs_126("scav_chunk_data"));
+        };
+        if !self.is_grown(ci) {
+            return Err(crate::Error::NoSuchChunk { chunk: ci });
+        }
+        Ok(ix.get(ci))
+    }
+
+    /// Go 1.26's index generation, freed-pages high-water mark and cursors
+    /// (linearized addresses; 0 is none): `(gen, free_hwm, bg, force)`.
+    pub fn scav_index_state(&self) -> Result<(u32, u64, Cursor, Cursor)> {
+        let Some(ix) = self.scav126.as_deref() else {
+            return Err(self.needs_126("scav_index_state"));
+        };
+        Ok((ix.gen, ix.free_hwm, ix.bg, ix.force))
+    }
+
+    /// Go 1.26's `markRandomPaddingPages(addr, npages)` (heap-base
+    /// randomization): the pages become in use *and* scavenged, and the
+    /// index counts them in use. They must all be grown and free; never
+    /// free them. Refused (nothing changed) otherwise, or on Go 1.19.
+    ///
+    /// Cost: as `alloc_at` of the same pages.
+    pub fn mark_padding(&mut self, addr: u64, npages: u64) -> Result<()> {
+        if self.scav126.is_none() {
+            return Err(self.needs_126("mark_padding"));
+        }
+        let lin = self.check_pages(addr, npages)?;
+        if let Some(u) = self.first_used_in(lin >> crate::arch::PAGE_SHIFT, npages) {
+            let page = self.ly.unlin(u << crate::arch::PAGE_SHIFT);
+            return Err(crate::Error::PaddingNotFree { addr, npages, page });
+        }
+        for (ci, i, n) in crate::alloc::chunk_pieces(lin, npages) {
+            let data = self.data_mut(ci);
+            data.alloc_range(i, n);
+            data.scavenged.alloc_range(i, n);
+            if let Some(ix) = self.scav126.as_deref_mut() {
+                ix.alloc(ci, n);
+            }
+        }
+        self.update(lin, npages, true, true);
+        Ok(())
+    }
+
+    fn index126_mut(&mut self, what: &'static str) -> Result<&mut ScavIndex126> {
+        if self.scav126.is_none() {
+            return Err(self.needs_126(what));
+        }
+        Ok(self.scav126.as_deref_mut().expect("checked"))
+    }
+
+    fn needs_126(&self, what: &'static str) -> crate::Error {
+        crate::Error::WrongGoVersion {
+            what,
+            need: crate::GoVersion::Go126,
+            have: self.go_version(),
+        }
+    }
+}
