@@ -326,7 +326,7 @@ impl Trace {
         }
         if kind.v2_only() && self.version < 2 {
             return Err(format!(
-                "`{op}` needs a v2 or v3 trace (first op line `version 2` or `version 3`)"
+                "`{op}` needs a v2 trace (first op line `version 2`), or a v3 trace (`version 3`)"
             ));
         }
         // `scavenge N bg`: the background scavenger, Go 1.26's only.

@@ -86,12 +86,22 @@ class TraceReplay(_pagealloc.TraceReplay):
     """Replays a trace (DESIGN.md format) on an allocator, in steps, so a
     caller can show progress. Parsing checks every line first: a bad line
     raises ValueError("line N: ...") before any op runs. By default the
-    allocator is a fresh :class:`PageAlloc` of ``arch``."""
+    allocator is a fresh :class:`PageAlloc` of ``arch`` following the
+    trace's Go version (Go 1.26 for a v3 trace, Go 1.19 for v1 and v2)."""
 
     def __new__(cls, text: str, arch: str = "amd64", allocator: PageAlloc | None = None) -> TraceReplay:
         if allocator is None:
-            allocator = PageAlloc(arch)
+            allocator = PageAlloc(arch, go=_trace_go(text))
         return super().__new__(cls, text, arch, allocator)
+
+
+def _trace_go(text: str) -> str:
+    """The Go version a trace's first op line selects ("version 3": Go 1.26)."""
+    for raw in text.splitlines():
+        toks = raw.split("#", 1)[0].split()
+        if toks:
+            return "1.26" if toks == ["version", "3"] else "1.19"
+    return "1.19"
 
 
 def chunk_index(addr: int, arch: str = "amd64") -> int:

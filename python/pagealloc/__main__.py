@@ -1,11 +1,12 @@
 """The pagealloc command line: replay traces, generate them, draw the heap.
 
     python -m pagealloc replay TRACE [--map OUT.png] [--results FILE] [--json]
-    python -m pagealloc gen {churn,exhaust,sparse,random,mheap} [--seed S] [--ops N] [--chunks C] -o FILE
+    python -m pagealloc gen {churn,exhaust,sparse,random,mheap} [--seed S] [--ops N] [--chunks C] [--go 1.19|1.26] -o FILE
     python -m pagealloc map TRACE -o OUT.png
     python -m pagealloc heap-demo -o OUT.png
 
-TRACE may be v1 or v2 (DESIGN.md) and gzip-compressed (a name ending in .gz).
+TRACE may be v1, v2 or v3 (DESIGN.md; v3 replays with Go 1.26's allocator)
+and gzip-compressed (a name ending in .gz).
 
 Exit status: 0 on success, 2 for a bad trace or bad arguments (the message
 names the line), 1 for any other failure.
@@ -116,7 +117,9 @@ def cmd_gen(args: argparse.Namespace) -> int:
         raise TraceFailure("--seed, --ops and --chunks must not be negative")
     if args.chunks is not None and args.chunks < 1:
         raise TraceFailure("--chunks must be at least 1")
-    text = generate(args.kind, seed=args.seed, ops=args.ops, chunks=args.chunks)
+    if args.go is not None and args.kind != "mheap":
+        raise TraceFailure(f"--go applies to mheap traces only, not {args.kind}")
+    text = generate(args.kind, seed=args.seed, ops=args.ops, chunks=args.chunks, go=args.go)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(text)
     print(f"wrote {args.output}: {text.count(chr(10)) - 1} ops")
@@ -156,11 +159,13 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gen", help="write a sample trace",
                        description="Write a sample trace, deterministic for a seed "
-                       "(mheap writes a v2 trace: scavenges and page caches too).")
+                       "(mheap writes a v2 trace: scavenges and page caches too; with --go 1.26 a v3 trace "
+                       "with Go 1.26's background scavenges, generations and padding).")
     g.add_argument("kind", choices=sorted(GENERATORS))
     g.add_argument("--seed", type=int, help="PRNG seed (churn: 1, sparse: 42, random: 1, mheap: 1)")
     g.add_argument("--ops", type=int, help="ops (churn: 200000, random: 20000, mheap: 20000)")
     g.add_argument("--chunks", type=int, help="4 MiB chunks of heap")
+    g.add_argument("--go", choices=("1.19", "1.26"), help="mheap: whose Go's mheap (1.19: v2 trace, the default; 1.26: v3)")
     g.add_argument("-o", "--output", required=True, help="where to write the trace")
     g.set_defaults(func=cmd_gen)
 

@@ -3,7 +3,9 @@
 ``churn`` with ``seed=1, ops=200000, chunks=256`` reproduces the benchmark
 trace churn-mixed exactly (see shared/bench/SCENARIOS.md); ``exhaust`` and
 ``sparse`` follow scenarios a and d; ``mheap`` writes a v2 trace (Go 1.19's
-scavenger and page caches, DESIGN.md "Trace format v2"). Generators that need to know whether an
+scavenger and page caches, DESIGN.md "Trace format v2"), or with
+``go="1.26"`` a v3 trace (Go 1.26's: background and forced scavenges,
+generations, heap-base padding; "Trace format v3"). Generators that need to know whether an
 alloc succeeds (to free only live allocations) run a PageAlloc alongside.
 """
 
@@ -170,15 +172,21 @@ SCAVENGE_BYTES = (0, PAGE_SIZE, 64 << 10, 1 << 20, 3 << 20, 1 << 40)
 V2_HUGE_PAGE_SIZE = 2 << 20
 
 
-def mheap(seed: int = 1, ops: int = 20_000, chunks: int = 32) -> Iterator[str]:
-    """A v2 trace in the style of Go 1.19's mheap: grows (gaps above, and
-    below within the scavenge index's window), allocs from 1 page to several
+def mheap(seed: int = 1, ops: int = 20_000, chunks: int = 32, go: str = "1.19") -> Iterator[str]:
+    """A trace in the style of Go's mheap: grows (gaps above, and below
+    within Go 1.19's scavenge index window), allocs from 1 page to several
     chunks, frees, page caches (allocToCache, pageCache.alloc, flush) and
-    scavenges of assorted sizes."""
-    yield f"# mheap (v2): splitmix64 seed {seed}, {ops} ops, up to {chunks} chunks"
-    yield "version 2"
+    scavenges of assorted sizes. Go 1.19: a v2 trace. Go 1.26: a v3 trace,
+    whose scavenges are forced or the background scavenger's, with GC
+    cycles (``nextgen``) and padding pages (``pad``) at the base of some
+    grown ranges and at random free pages."""
+    v3 = go == "1.26"
+    if go not in ("1.19", "1.26"):
+        raise ValueError(f"go must be '1.19' or '1.26', got {go!r}")
+    yield f"# mheap ({'v3' if v3 else 'v2'}): splitmix64 seed {seed}, {ops} ops, up to {chunks} chunks"
+    yield "version 3" if v3 else "version 2"
     rng = SplitMix64(seed)
-    pa = PageAlloc()
+    pa = PageAlloc(go=go)
     pa.phys_huge_page_size = V2_HUGE_PAGE_SIZE
     lo = hi = layout("amd64").base_chunk_idx
     floor = lo // INDEX_WINDOW_CHUNKS * INDEX_WINDOW_CHUNKS
@@ -208,6 +216,11 @@ def mheap(seed: int = 1, ops: int = 20_000, chunks: int = 32) -> Iterator[str]:
             lo, hi = min(lo, c), max(hi, c + n)
             grown += n
             yield _grow(chunk_base(c), n)
+            if v3 and rng.next() % 2 == 0:
+                # Heap-base randomization pads the start of a new range.
+                npad = 1 + rng.next() % 64
+                pa.mark_padding(chunk_base(c), npad)
+                yield f"pad {chunk_base(c):#x} {npad}"
         elif r < 35:
             n = _size(rng, RANDOM_SIZES)
             allocated(pa.alloc_scav(n)[0], n)
@@ -229,10 +242,23 @@ def mheap(seed: int = 1, ops: int = 20_000, chunks: int = 32) -> Iterator[str]:
             c = list(caches)[rng.next() % len(caches)]
             caches.pop(c).flush(pa)
             yield f"flush {c}"
+        elif v3 and r < 94:
+            pa.next_gen()
+            yield "nextgen"
+        elif v3 and r < 95:
+            # A padding run at a random page, when it is grown and free.
+            addr = chunk_base(lo) + (rng.next() % ((hi - lo) * PALLOC_CHUNK_PAGES)) * PAGE_SIZE
+            npad = 1 + rng.next() % 8
+            try:
+                pa.mark_padding(addr, npad)
+            except ValueError:
+                continue
+            yield f"pad {addr:#x} {npad}"
         else:
             nbytes = SCAVENGE_BYTES[rng.next() % len(SCAVENGE_BYTES)]
-            pa.scavenge(nbytes)
-            yield f"scavenge {nbytes:#x}"
+            bg = v3 and rng.next() % 2 == 0
+            pa.scavenge(nbytes, force=not bg)
+            yield f"scavenge {nbytes:#x}" + (" bg" if bg else "")
 
 
 GENERATORS = {
@@ -244,10 +270,18 @@ GENERATORS = {
 }
 
 
-def generate(kind: str, seed: int | None = None, ops: int | None = None, chunks: int | None = None) -> str:
-    """The text of a generated trace; parameters left None take each kind's default."""
+def generate(
+    kind: str, seed: int | None = None, ops: int | None = None, chunks: int | None = None, go: str | None = None
+) -> str:
+    """The text of a generated trace; parameters left None take each kind's
+    default. go ("1.19" or "1.26") is for ``mheap``, the one generator whose
+    trace depends on the Go version."""
     gen = GENERATORS[kind]
     kwargs = {}
+    if go is not None:
+        if kind != "mheap":
+            raise ValueError(f"--go applies to mheap traces only, not {kind}")
+        kwargs["go"] = go
     if seed is not None and kind in ("churn", "sparse", "random", "mheap"):
         kwargs["seed"] = seed
     if ops is not None and kind in ("churn", "random", "mheap"):
