@@ -41,9 +41,15 @@ pub struct ScavChunkData {
     pub last_in_use: u16,
     /// The generation the chunk was last changed in.
     pub gen: u32,
-    /// Go's `scavChunkHasFree`: the chunk may hold free, unscavenged pages.
-    pub has_free: bool,
+    /// Go's `scavChunkFlags` (6 bits); bit 0 is `scavChunkHasFree`: the
+    /// chunk may hold free, unscavenged pages.
+    pub flags: u8,
 }
+
+/// Go's `scavChunkHasFree`.
+const HAS_FREE: u8 = 1;
+/// Go's `scavChunkFlagsMask` (`scavChunkMaxFlags` = 6 bits).
+const FLAGS_MASK: u64 = (1 << 6) - 1;
 
 /// Bits of `inUse` and `lastInUse` (`logPallocChunkPages + 1`).
 const LOG_IN_USE_MAX: u32 = 10;
@@ -54,7 +60,7 @@ impl ScavChunkData {
     pub const fn pack(self) -> u64 {
         self.in_use as u64
             | (self.last_in_use as u64) << 16
-            | (self.has_free as u64) << (16 + LOG_IN_USE_MAX)
+            | (self.flags as u64) << (16 + LOG_IN_USE_MAX)
             | (self.gen as u64) << 32
     }
 
@@ -64,13 +70,18 @@ impl ScavChunkData {
             in_use: v as u16,
             last_in_use: ((v >> 16) & IN_USE_MASK) as u16,
             gen: (v >> 32) as u32,
-            has_free: (v >> (16 + LOG_IN_USE_MAX)) & 1 == 1,
+            flags: ((v >> (16 + LOG_IN_USE_MAX)) & FLAGS_MASK) as u8,
         }
+    }
+
+    /// Go's `!isEmpty()`: the chunk may hold free, unscavenged pages.
+    pub const fn has_free(self) -> bool {
+        self.flags & HAS_FREE != 0
     }
 
     /// Go's `shouldScavenge`.
     pub const fn should_scavenge(self, gen: u32, force: bool) -> bool {
-        if !self.has_free {
+        if !self.has_free() {
             return false;
         }
         if force {
@@ -150,6 +161,29 @@ impl ScavIndex126 {
             gen: 0,
             counted,
         })
+    }
+
+    /// Go's test constructor `NewScavengeIndex(min, max)`: entries
+    /// `[0, max)` usable, `find` looking down to `min`.
+    #[cfg(test)]
+    pub(crate) fn for_test(ly: &Layout, min: u64, max: u64) -> Result<ScavIndex126> {
+        let mut ix = ScavIndex126::new(ly)?;
+        if ix.counted {
+            ix.chunks.commit(0, max as usize * ENTRY)?;
+        }
+        ix.min = min;
+        ix.max = max;
+        ix.min_heap_idx = min;
+        Ok(ix)
+    }
+
+    /// Go's test export `ResetSearchAddrs`: both cursors unmarked and
+    /// cleared, no high-water mark.
+    #[cfg(test)]
+    pub(crate) fn reset_search_addrs(&mut self) {
+        self.bg = Cursor::default();
+        self.force = Cursor::default();
+        self.free_hwm = 0;
     }
 
     pub(crate) fn mapped_bytes(&self) -> usize {
@@ -251,7 +285,7 @@ impl ScavIndex126 {
         sc.enter_gen(self.gen);
         sc.in_use += npages as u16;
         if u64::from(sc.in_use) == PALLOC_CHUNK_PAGES {
-            sc.has_free = false;
+            sc.flags &= !HAS_FREE;
         }
         self.set(ci, sc);
     }
@@ -269,7 +303,7 @@ impl ScavIndex126 {
         );
         sc.enter_gen(self.gen);
         sc.in_use -= npages as u16;
-        sc.has_free = true;
+        sc.flags |= HAS_FREE;
         self.set(ci, sc);
         let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + last * PAGE_SIZE;
         if self.free_hwm < lin {
@@ -295,7 +329,7 @@ impl ScavIndex126 {
     /// Go's `setEmpty`.
     pub(crate) fn set_empty(&mut self, ci: u64) {
         let mut sc = self.get(ci);
-        sc.has_free = false;
+        sc.flags &= !HAS_FREE;
         self.set(ci, sc);
     }
 

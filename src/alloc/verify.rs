@@ -122,7 +122,7 @@ impl PageAlloc {
                         sc.in_use
                     ));
                 }
-                if used == PALLOC_CHUNK_PAGES && sc.has_free {
+                if used == PALLOC_CHUNK_PAGES && sc.has_free() {
                     return verify_failed(format!("scavenge index: full chunk {c:#x} has free"));
                 }
             }

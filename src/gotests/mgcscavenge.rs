@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::splitmix::SplitMix64;
-use super::{base_chunk_idx, bits_of, check_page_alloc, new_page_alloc};
+use super::{base_chunk_idx, bits_of, check_page_alloc, new_page_alloc, new_page_alloc_go};
 use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_PAGES as P};
 use crate::bits::{fill_aligned, PallocData};
 use crate::scavenge::{min_scav_pages, ScavengeIndex};
+use crate::GoVersion;
 
 #[test]
 fn test_fill_aligned() {
@@ -360,16 +361,26 @@ fn test_page_alloc_scavenge() {
             }
             // Go's test machines have 2 MiB huge pages or none; the table's
             // results hold for both.
-            for huge in [0, 2 << 20] {
-                let mut pa = new_page_alloc(arch, &at(before), &at(before_scav));
+            // Go 1.26 keeps the table; its PageAlloc.Scavenge is the forced
+            // scavenger, from the cursor its NewPageAlloc raised.
+            for (go, huge) in GoVersion::ALL
+                .into_iter()
+                .flat_map(|g| [(g, 0), (g, 2 << 20)])
+            {
+                let mut pa = new_page_alloc_go(arch, go, &at(before), &at(before_scav));
                 pa.set_phys_huge_page_size(huge);
                 for (k, &(request, want)) in expect.iter().enumerate() {
                     let got = pa.scavenge(request).unwrap();
-                    assert_eq!(got, want, "{arch} {name} huge {huge}: scavenge #{}", k + 1);
+                    assert_eq!(
+                        got,
+                        want,
+                        "{go} {arch} {name} huge {huge}: scavenge #{}",
+                        k + 1
+                    );
                     pa.verify().unwrap();
                 }
-                let want = new_page_alloc(arch, &at(before), &at(after_scav));
-                check_page_alloc(&want, &pa, &format!("{arch} {name} huge {huge}"));
+                let want = new_page_alloc_go(arch, go, &at(before), &at(after_scav));
+                check_page_alloc(&want, &pa, &format!("{go} {arch} {name} huge {huge}"));
             }
         }
     }

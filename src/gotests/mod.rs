@@ -1,4 +1,5 @@
-//! Go 1.19's runtime tests of the allocator's inner pieces, ported with
+//! Go 1.19's (and, in `mgcscavenge126`, Go 1.26's) runtime tests of the
+//! allocator's inner pieces, ported with
 //! Go's test and case names so each can be held beside its Go original: one
 //! module per Go test file. (The tables that drive a whole `PageAlloc`
 //! through Go's `NewPageAlloc` live in the Python suite,
@@ -7,6 +8,7 @@
 #![allow(clippy::single_range_in_vec_init, clippy::type_complexity)]
 
 mod mgcscavenge;
+mod mgcscavenge126;
 mod mpagecache;
 mod mpallocbits;
 mod mranges;
@@ -28,6 +30,16 @@ fn bits_of(runs: &[(u64, u64)]) -> crate::PallocBits {
         b.alloc_range(i, n);
     }
     b
+}
+
+/// `NewPageAlloc(chunks, scav)` as Go version `go` writes it.
+fn new_page_alloc_go(
+    arch: Arch,
+    go: crate::GoVersion,
+    chunks: &[(u64, Vec<(u64, u64)>)],
+    scav: &[(u64, Vec<(u64, u64)>)],
+) -> crate::PageAlloc {
+    crate::PageAlloc::from_chunks_go(arch.layout(), go, chunks.to_vec(), scav.to_vec()).unwrap()
 }
 
 /// Go 1.19's `NewPageAlloc(chunks, scav)`.

@@ -194,7 +194,7 @@ impl PageAlloc {
     /// (in_use, last_in_use, gen, has_free).
     fn scav_chunk_data(&self, ci: U64) -> PyResult<(u16, u16, u32, bool)> {
         let d = self.lock().scav_chunk_data(ci.0)?;
-        Ok((d.in_use, d.last_in_use, d.gen, d.has_free))
+        Ok((d.in_use, d.last_in_use, d.gen, d.has_free()))
     }
 
     /// Go 1.26's markRandomPaddingPages: npages pages at addr, all grown
