@@ -19,6 +19,13 @@
 //! grown chunk in order its alloc bitmap and its scavenged bitmap (8 words
 //! each); then one bit per grown chunk, in order, set when the chunk is
 //! marked in the scavenge index; then an FNV-1a 64 checksum of all that.
+//!
+//! Format version 2 is the same for an allocator that follows Go 1.26
+//! (version 1 is Go 1.19's), with the Go 1.19 index fields zero and, before
+//! the checksum, Go 1.26's index: its generation (u32) and 4 zero bytes,
+//! `freeHWM` (u64), the background and the forced cursor (u64 each, then a
+//! marked flag u8 and 7 zero bytes), and every grown chunk's packed
+//! `scavChunkData` (u64), in order.
 //! `from_bytes` checks the exact length, the checksum and every invariant,
 //! and refuses anything else with [`Error::BadSnapshot`], changing nothing.
 
@@ -28,8 +35,12 @@ use crate::error::{Error, Result};
 use crate::PageAlloc;
 
 const MAGIC: &[u8; 8] = b"PAGEALC\0";
-/// The format version `to_bytes` writes and `from_bytes` reads.
+/// The format version `to_bytes` writes for a Go 1.19 allocator.
 pub const SNAPSHOT_VERSION: u32 = 1;
+/// The format version `to_bytes` writes for a Go 1.26 allocator.
+pub const SNAPSHOT_VERSION_GO126: u32 = 2;
+/// Bytes of the Go 1.26 index's state before its per-chunk entries.
+const GO126_STATE: usize = 8 + 8 + 16 + 16;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 + 8;
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -87,7 +98,11 @@ impl PageAlloc {
             HEADER + ranges.len() * 16 + chunks as usize * 128 + chunks.div_ceil(8) as usize + 8,
         );
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        let version = match self.scav126 {
+            Some(_) => SNAPSHOT_VERSION_GO126,
+            None => SNAPSHOT_VERSION,
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&layout_code(&self.ly));
         out.extend_from_slice(&self.ly.arena_base_offset.to_le_bytes());
         out.extend_from_slice(&self.huge_pages.to_le_bytes());
@@ -113,6 +128,17 @@ impl PageAlloc {
             }
         }
         out.extend_from_slice(&marks);
+        if let Some(ix) = self.scav126.as_deref() {
+            out.extend_from_slice(&u64::from(ix.gen).to_le_bytes());
+            out.extend_from_slice(&ix.free_hwm.to_le_bytes());
+            for c in [ix.bg, ix.force] {
+                out.extend_from_slice(&c.lin.to_le_bytes());
+                out.extend_from_slice(&[u8::from(c.marked), 0, 0, 0, 0, 0, 0, 0]);
+            }
+            for ci in self.grown_chunks() {
+                out.extend_from_slice(&ix.get(ci).pack().to_le_bytes());
+            }
+        }
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         out
@@ -138,11 +164,17 @@ impl PageAlloc {
         }
         let mut r = Reader { buf: &body[8..] };
         let version = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
-        if version != SNAPSHOT_VERSION {
-            return Err(bad(format!(
-                "format version {version}; this build reads {SNAPSHOT_VERSION}"
-            )));
-        }
+        let go = match version {
+            SNAPSHOT_VERSION => crate::GoVersion::Go119,
+            SNAPSHOT_VERSION_GO126 => crate::GoVersion::Go126,
+            _ => {
+                return Err(bad(format!(
+                    "format version {version}; this build reads {SNAPSHOT_VERSION} (Go 1.19) \
+                     and {SNAPSHOT_VERSION_GO126} (Go 1.26)"
+                )))
+            }
+        };
+        let go126 = go == crate::GoVersion::Go126;
         let code: [u8; 4] = r.take(4)?.try_into().expect("4 bytes");
         let offset = r.u64()?;
         let ly = match code {
@@ -181,16 +213,18 @@ impl PageAlloc {
             ranges.push((s, e));
         }
         let chunks: u64 = ranges.iter().map(|&(s, e)| e - s).sum();
+        let per_chunk = if go126 { 128 + 8 } else { 128 };
         let rest = (chunks as usize)
-            .checked_mul(128)
-            .and_then(|b| b.checked_add((chunks as usize).div_ceil(8)));
+            .checked_mul(per_chunk)
+            .and_then(|b| b.checked_add((chunks as usize).div_ceil(8)))
+            .and_then(|b| b.checked_add(if go126 { GO126_STATE } else { 0 }));
         if rest != Some(r.buf.len()) {
             return Err(bad(format!(
                 "length: {} bytes of bitmaps and marks for {chunks} chunks",
                 r.buf.len()
             )));
         }
-        let mut pa = PageAlloc::with_layout(ly)?;
+        let mut pa = PageAlloc::with_layout_go(ly, go)?;
         for &(s, e) in &ranges {
             pa.grow(
                 ly.chunk_base(s),
@@ -210,7 +244,8 @@ impl PageAlloc {
                     d.scavenged.0[k - WORDS] = word(w);
                 }
             }
-            if d.bits.0.iter().zip(&d.scavenged.0).any(|(a, s)| a & s != 0) {
+            // Only Go 1.26's padding pages are both in use and scavenged.
+            if !go126 && d.bits.0.iter().zip(&d.scavenged.0).any(|(a, s)| a & s != 0) {
                 return Err(bad(format!(
                     "chunk {ci:#x} has pages both in use and scavenged"
                 )));
@@ -249,6 +284,40 @@ impl PageAlloc {
             return Err(bad("bad scavenger state"));
         }
         pa.scav_index.restore(scav_search, scav_marked, &marked);
+        if go126 {
+            let gen = r.u64()?;
+            let free_hwm = r.u64()?;
+            let mut cursor = || -> Result<crate::scavenge126::Cursor> {
+                let lin = r.u64()?;
+                let marked = match r.take(8)? {
+                    [m @ (0 | 1), 0, 0, 0, 0, 0, 0, 0] => *m == 1,
+                    _ => return Err(bad("bad scavenge index cursor flags")),
+                };
+                Ok(crate::scavenge126::Cursor { lin, marked })
+            };
+            let (bg, force) = (cursor()?, cursor()?);
+            // A cursor is cleared (0) or on a known chunk, whose index
+            // entry `find` reads.
+            let (start, end) = pa.bounds();
+            let addr_ok = |a: u64| {
+                a == 0
+                    || (start..end).contains(&(a >> LOG_PALLOC_CHUNK_BYTES))
+                        && a % crate::PAGE_SIZE == 0
+            };
+            if gen > u64::from(u32::MAX) || ![free_hwm, bg.lin, force.lin].into_iter().all(addr_ok)
+            {
+                return Err(bad("bad Go 1.26 scavenge index state"));
+            }
+            let ix = pa.scav126.as_deref_mut().expect("a Go 1.26 allocator");
+            (ix.gen, ix.free_hwm, ix.bg, ix.force) = (gen as u32, free_hwm, bg, force);
+            for &ci in &chunk_list {
+                let sc = crate::ScavChunkData::unpack(r.u64()?);
+                if u64::from(sc.last_in_use) > PALLOC_CHUNK_PAGES {
+                    return Err(bad(format!("bad scavenge index entry of chunk {ci:#x}")));
+                }
+                ix.set(ci, sc);
+            }
+        }
         pa.huge_pages = huge_pages;
         pa.verify()
             .map_err(|e| bad(format!("inconsistent state: {e}")))?;

@@ -5,10 +5,11 @@
 mod common;
 
 use common::Rng;
-use pagealloc::{Arch, Error, PageAlloc, PALLOC_CHUNK_BYTES};
+use pagealloc::{Arch, Error, GoVersion, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
-/// Random grows, allocs (plain, aligned), frees and scavenges; returns a
-/// digest of every result.
+/// Random grows, allocs (plain, aligned), frees and scavenges (on a Go 1.26
+/// allocator also background scavenges, generations and padding); returns
+/// a digest of every result.
 fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: usize) -> Vec<u64> {
     let ly = *pa.layout();
     let b = ly.base_chunk_idx();
@@ -40,6 +41,14 @@ fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: u
                 let (a, n) = live.swap_remove(rng.below(live.len() as u64) as usize);
                 pa.free(a, n).unwrap();
             }
+            8 if pa.go_version() == GoVersion::Go126 && rng.below(2) == 0 => {
+                pa.next_gen().unwrap();
+                let at = ly.chunk_base(b) + rng.below(4 * 512) * PAGE_SIZE;
+                out.push(u64::from(pa.mark_padding(at, 1 + rng.below(4)).is_ok()));
+            }
+            _ if pa.go_version() == GoVersion::Go126 && rng.below(2) == 0 => {
+                out.push(pa.scavenge_go(rng.below(1 << 22), false).unwrap())
+            }
             _ => out.push(pa.scavenge(rng.below(1 << 22)).unwrap()),
         }
     }
@@ -48,9 +57,12 @@ fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: u
 
 #[test]
 fn round_trips_are_exact() {
-    for arch in Arch::ALL {
+    for (arch, go) in Arch::ALL
+        .into_iter()
+        .flat_map(|a| GoVersion::ALL.map(|g| (a, g)))
+    {
         for seed in 1..=5 {
-            let mut pa = PageAlloc::new(arch).unwrap();
+            let mut pa = PageAlloc::new_go(arch, go).unwrap();
             pa.set_phys_huge_page_size(2 << 20);
             let ly = arch.layout();
             pa.grow(ly.chunk_base(ly.base_chunk_idx()), 4 * PALLOC_CHUNK_BYTES)
@@ -60,10 +72,11 @@ fn round_trips_are_exact() {
             drive(&mut pa, &mut rng, &mut live, 300);
             let bytes = pa.to_bytes();
             let mut copy = PageAlloc::from_bytes(&bytes).unwrap();
+            assert_eq!(copy.go_version(), go);
             assert_eq!(
                 copy.to_bytes(),
                 bytes,
-                "{arch} seed {seed}: re-snapshot differs"
+                "{arch} {go} seed {seed}: re-snapshot differs"
             );
             assert_eq!(copy.mapped_bytes(), pa.mapped_bytes());
             // The same future on both.
@@ -71,7 +84,7 @@ fn round_trips_are_exact() {
             let (mut l1, mut l2) = (live.clone(), live);
             let a = drive(&mut pa, &mut r1, &mut l1, 300);
             let b = drive(&mut copy, &mut r2, &mut l2, 300);
-            assert_eq!(a, b, "{arch} seed {seed}: futures differ");
+            assert_eq!(a, b, "{arch} {go} seed {seed}: futures differ");
             assert_eq!(pa.to_bytes(), copy.to_bytes());
         }
     }
