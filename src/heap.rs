@@ -16,6 +16,19 @@
 //! thread that keeps the retained memory at or below the limit (Go's
 //! `GOMEMLIMIT` scavenger).
 //!
+//! The page allocator underneath follows Go 1.26 ([`GoVersion::Go126`]), and
+//! so does the scavenging around it, as Go 1.26's `mheap` and scavenger do
+//! it, with one difference: this heap has no garbage collector, so nothing
+//! else marks the end of a GC cycle. Its stand-in is the background
+//! scavenger's round: each time it wakes to work it starts a new scavenge
+//! index generation (`nextGen`), then scavenges as Go's background
+//! scavenger does (not forced: chunks with 496 or more pages in use, now or
+//! at the start of their generation, are left alone) toward Go 1.22+'s
+//! memory-limit goal, 95% of the limit (`limit * (1 - 5/100)`). An
+//! allocation whose pages, once touched, would take the heap past the limit
+//! first scavenges the excess eagerly and forced, as `mheap.allocSpan`
+//! does. [`Heap::scavenge`] is forced (Go's `debug.FreeOSMemory`).
+//!
 //! Accounting, in bytes: `grown = in_use + free`; `released` is the part of
 //! `free` that is scavenged (returned, or never touched); `retained = grown -
 //! released` is what the heap may hold in RAM.
@@ -46,7 +59,7 @@ use crate::arch::{Arch, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 use crate::cache::{PAGE_CACHE_PAGES, SMALL_SPAN_PAGES};
 use crate::error::{Error, Result};
 use crate::vm::Reservation;
-use crate::PageAlloc;
+use crate::{GoVersion, PageAlloc};
 
 use tcache::Slot;
 
@@ -172,7 +185,7 @@ impl Heap {
         let mem = Reservation::reserve((max + PALLOC_CHUNK_BYTES) as usize, "heap")?;
         let start = mem.base() as u64;
         let base = start.next_multiple_of(PALLOC_CHUNK_BYTES);
-        let pa = PageAlloc::new(host_arch())?;
+        let pa = PageAlloc::new_go(host_arch(), GoVersion::Go126)?;
         let state = State {
             pa,
             mem,
@@ -253,7 +266,7 @@ impl Heap {
         }
         let mut st = self.shared.lock();
         st.free(p.as_ptr() as u64, npages)?;
-        if st.over_limit().is_some() {
+        if st.over_goal().is_some() {
             self.shared.wake.notify_one();
         }
         Ok(())
@@ -272,9 +285,13 @@ impl Heap {
     }
 
     /// Sets or clears the memory limit. Under a limit a background thread
-    /// scavenges until `retained <= limit`, within about a second of the
-    /// change or of a free that leaves the heap over it (as far as free
-    /// memory allows: in-use memory is never taken).
+    /// scavenges as Go 1.26's background scavenger does until `retained`
+    /// is at most Go's goal, 95% of the limit ([`memory_limit_goal`]),
+    /// within about a second of the change or of a free that leaves the
+    /// heap over it (as far as free memory allows: in-use memory is never
+    /// taken, nor free pages of chunks with 496 or more pages in use); an
+    /// allocation that would take `retained` past the limit scavenges the
+    /// excess first, forced.
     pub fn set_memory_limit(&self, limit: Option<u64>) {
         if limit.is_some() {
             self.start_scavenger();
@@ -369,8 +386,14 @@ fn zero_runs(runs: &[(u64, u64)]) {
     }
 }
 
-/// The background scavenger: sleeps until the heap is over its limit, then
-/// releases memory a step at a time until it is not, or until nothing free
+/// Go 1.22+'s `memoryLimitGoal`: `limit * (1 - reduceExtraPercent/100)`,
+/// with `reduceExtraPercent = 5`, computed in floating point as Go does.
+pub fn memory_limit_goal(limit: u64) -> u64 {
+    (limit as f64 * (1.0 - 5.0 / 100.0)) as u64
+}
+
+/// The background scavenger: sleeps until the heap is over its goal (95% of
+/// the limit), then releases memory a step at a time until it is not, or until nothing free
 /// is left to release (then it sleeps until the next wake: it never spins).
 fn background_scavenger(shared: &Shared) {
     let mut st = shared.lock();
@@ -378,8 +401,14 @@ fn background_scavenger(shared: &Shared) {
         if st.stop {
             return;
         }
-        let released = match st.over_limit() {
-            Some(excess) => st.scavenge(excess.min(SCAVENGE_STEP)).unwrap_or(0),
+        // A round of work is this heap's GC cycle: a new generation, so
+        // the frees since the last round are the background scavenger's.
+        let released = match st.over_goal() {
+            Some(excess) => {
+                st.pa.next_gen().unwrap_or(());
+                st.scavenge_go(excess.min(SCAVENGE_STEP), false)
+                    .unwrap_or(0)
+            }
             None => 0,
         };
         if released == 0 {
@@ -411,6 +440,7 @@ impl State {
             if let Some(addr) = addr {
                 self.in_use += bytes;
                 self.released -= scav;
+                self.scavenge_eagerly();
                 return Ok(addr);
             }
             self.grow(bytes)?;
@@ -580,7 +610,23 @@ impl State {
         Ok(())
     }
 
+    /// Go's `mheap.allocSpan` under a memory limit: when the pages just
+    /// taken, once touched, put the retained memory over the limit, the
+    /// excess is scavenged at once and forced. (The allocated pages are in
+    /// use: they are never among those released.)
+    fn scavenge_eagerly(&mut self) {
+        if let Some(excess) = self.over_limit() {
+            // Best effort, as in Go: what cannot be released stays.
+            let _ = self.scavenge_go(excess, true);
+        }
+    }
+
     fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
+        self.scavenge_go(nbytes, true)
+    }
+
+    /// Go 1.26's `scavenge(nbytes, nil, force)` on the heap's memory.
+    fn scavenge_go(&mut self, nbytes: u64, force: bool) -> Result<u64> {
         // Cached pages are in use to the page allocator: give them back so
         // that all free memory can be released.
         for slot in std::mem::take(&mut self.slots) {
@@ -589,7 +635,7 @@ impl State {
         let State {
             pa, mem, off, base, ..
         } = self;
-        let r = pa.scavenge_with(nbytes, |addr, len| {
+        let r = pa.scavenge_go_with(nbytes, force, |addr, len| {
             let at = (*off + addr - *base) as usize;
             if mem.release(at, len as usize).is_err() {
                 // Scavenged pages must read as zero; if the OS would not
@@ -605,6 +651,17 @@ impl State {
     fn over_limit(&self) -> Option<u64> {
         let retained = self.grown - self.released_total();
         self.limit.filter(|&l| retained > l).map(|l| retained - l)
+    }
+
+    /// How far `retained` exceeds the background scavenger's goal under the
+    /// limit, when it does: Go 1.22+'s `memoryLimitGoal`, 95% of the limit
+    /// (golang/go#62449: the form of Go 1.19 to 1.21 left no room below it).
+    fn over_goal(&self) -> Option<u64> {
+        let retained = self.grown - self.released_total();
+        self.limit
+            .map(memory_limit_goal)
+            .filter(|&g| retained > g)
+            .map(|g| retained - g)
     }
 
     /// Free, scavenged bytes, the live caches' included.

@@ -371,3 +371,57 @@ fn threads_free_each_others_spans_while_scavenging() {
     assert_eq!(heap.stats().released, st.free);
     heap.verify().unwrap();
 }
+
+/// Go 1.26's `mheap.allocSpan` under a memory limit: an allocation whose
+/// fresh (scavenged) pages would take the retained memory past the limit
+/// releases the excess at once, forced, before it returns.
+#[test]
+fn allocation_past_the_limit_scavenges_eagerly() {
+    let heap = Heap::new(1 << 30).unwrap();
+    let n = 32 * MIB / PAGE_SIZE;
+    let a = heap.alloc(n, true).unwrap();
+    let c = heap.alloc(n, true).unwrap();
+    bytes(a, n).fill(1);
+    bytes(c, n).fill(2);
+    heap.free(a, n).unwrap(); // 32 MiB free and dirty, below c
+    assert_eq!(heap.stats().retained, 64 * MIB);
+    // Under the limit and under the background scavenger's goal (66.5 MiB).
+    heap.set_memory_limit(Some(70 * MIB));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(heap.stats().retained, 64 * MIB);
+    // 48 MiB does not fit in a's 32: it takes a fresh arena, whose pages
+    // would put retained at 112 MiB; a's dirty 32 MiB go back first.
+    let d = heap.alloc(48 * MIB / PAGE_SIZE, true).unwrap();
+    let st = heap.stats();
+    assert_eq!(st.in_use, 80 * MIB);
+    assert!(st.retained <= 80 * MIB, "{st:?}");
+    assert!(
+        bytes(c, n).iter().all(|&x| x == 2),
+        "in-use memory is never taken"
+    );
+    heap.free(d, 48 * MIB / PAGE_SIZE).unwrap();
+    heap.free(c, n).unwrap();
+    heap.set_memory_limit(None);
+    heap.verify().unwrap();
+}
+
+/// The background scavenger works toward Go 1.22+'s goal, 95% of the
+/// limit, not the limit itself.
+#[test]
+fn background_scavenger_reaches_go_memory_limit_goal() {
+    assert_eq!(pagealloc::memory_limit_goal(100 * MIB), 95 * MIB);
+    let heap = Heap::new(1 << 30).unwrap();
+    let n = 128 * MIB / PAGE_SIZE;
+    let a = heap.alloc(n, true).unwrap();
+    bytes(a, n).fill(7);
+    heap.free(a, n).unwrap();
+    heap.set_memory_limit(Some(64 * MIB));
+    let goal = pagealloc::memory_limit_goal(64 * MIB);
+    let t0 = Instant::now();
+    while heap.stats().retained > goal {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", heap.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    heap.set_memory_limit(None);
+    heap.verify().unwrap();
+}
