@@ -149,7 +149,7 @@ impl PageAlloc {
         }
         let scav = self.data_mut(ci).take(j, n);
         if let Some(ix) = self.scav126.as_deref_mut() {
-            ix.alloc(ci, n);
+            index126_alloc(ix, ci, n);
         }
         self.update_chunk_alloc(ci, j, n, old, below);
         scav
@@ -245,11 +245,7 @@ impl PageAlloc {
         self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
         match self.scav126.as_deref_mut() {
             None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
-            Some(ix) => {
-                for (ci, i, n) in chunk_pieces(lin, npages) {
-                    ix.free(ci, i + n - 1, n);
-                }
-            }
+            Some(ix) => index126_free(ix, lin, npages),
         }
     }
 
@@ -406,4 +402,25 @@ fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u
             _ => dirty.push((lin, m)),
         }
     });
+}
+
+// Go 1.26's index updates, out of line: the version check is the only
+// cost an allocator that follows Go 1.19 pays on its hot paths.
+
+/// Go 1.26's `index.alloc` of `n` pages of chunk `ci`. (Marked cold so
+/// that the Go 1.19 path is laid out straight; in Go 1.26 mode the branch
+/// is taken every time and predicted as such.)
+#[cold]
+#[inline(never)]
+fn index126_alloc(ix: &mut ScavIndex126, ci: u64, n: u64) {
+    ix.alloc(ci, n);
+}
+
+/// Go 1.26's `index.free` of pages `[lin, lin + npages)`, chunk by chunk.
+#[cold]
+#[inline(never)]
+fn index126_free(ix: &mut ScavIndex126, lin: u64, npages: u64) {
+    for (ci, i, n) in chunk_pieces(lin, npages) {
+        ix.free(ci, i + n - 1, n);
+    }
 }
