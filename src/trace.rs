@@ -698,7 +698,8 @@ impl Replay {
     /// each with `timer`. Stops at the first op that fails, naming its line;
     /// `done` then counts the ops that succeeded. A v2 or v3 replay sets
     /// `pa`'s huge page size to [`V2_HUGE_PAGE_SIZE`] before its first op;
-    /// `pa` must follow the trace's Go version ([`Trace::go_version`]).
+    /// `pa` must follow a v2 or v3 trace's Go version ([`Trace::go_version`];
+    /// v1 replays on either).
     #[inline]
     pub fn run_to<T: OpTimer>(
         &mut self,
@@ -708,8 +709,10 @@ impl Replay {
         timer: &mut T,
     ) -> Result<(), TraceError> {
         if self.done == 0 {
+            // v1 (grow, alloc, free) means the same in every Go; v2 is Go
+            // 1.19's, v3 Go 1.26's.
             let want = trace.go_version();
-            if pa.go_version() != want {
+            if trace.version >= 2 && pa.go_version() != want {
                 return Err(TraceError {
                     line: trace.lines.first().copied().unwrap_or(1),
                     msg: format!(

@@ -91,6 +91,39 @@ def test_bad_calls_change_nothing(heap):
     assert pa.alloc(1) == ly.page_base(b, 10)
 
 
+def test_go_version_calls_change_nothing(arch):
+    """Go 1.26's operations on a Go 1.19 allocator, unknown versions and bad
+    padding: a clear error naming what was asked, and nothing changed."""
+    ly = pagealloc.layout(arch)
+    b = ly.base_chunk_idx
+    pb = ly.page_base
+    old = pagealloc.PageAlloc.from_chunks({b: [(0, 10)]}, arch=arch)
+    new = pagealloc.PageAlloc.from_chunks({b: [(0, 10)], b + 1: []}, arch=arch, go="1.26")
+    assert (old.go, new.go) == ("1.19", "1.26")
+    calls = [
+        (old, lambda pa: pa.next_gen(), ValueError, "next_gen is Go 1.26's"),
+        (old, lambda pa: pa.scav_chunk_data(b), ValueError, "scav_chunk_data is Go 1.26's"),
+        (old, lambda pa: pa.mark_padding(pb(b, 20), 1), ValueError, "mark_padding is Go 1.26's"),
+        (old, lambda pa: pa.scavenge(1 << 20, force=False), ValueError, "force=False"),
+        (new, lambda pa: pa.mark_padding(pb(b, 5), 10), ValueError, hex(pb(b, 5))),
+        (new, lambda pa: pa.mark_padding(pb(b + 2, 0), 1), ValueError, hex(pb(b + 2, 0))),
+        (new, lambda pa: pa.mark_padding(pb(b, 20) + 8, 1), ValueError, hex(pb(b, 20) + 8)),
+        (new, lambda pa: pa.mark_padding(pb(b, 20), 0), ValueError, "got 0"),
+        (new, lambda pa: pa.scav_chunk_data(b + 7), ValueError, hex(b + 7)),
+        (new, lambda pa: pagealloc.PageAlloc(arch=arch, go="1.20"), ValueError, '"1.20"'),
+        (new, lambda pa: pagealloc.PageAlloc(arch=arch, go=1.26), TypeError, "float"),
+    ]
+    for pa, call, exc, fragment in calls:
+        before = (snapshot(pa), pa.to_bytes())
+        with pytest.raises(exc) as info:
+            call(pa)
+        assert fragment in str(info.value), str(info.value)
+        assert (snapshot(pa), pa.to_bytes()) == before, str(info.value)
+        pa.verify()
+    # Go 1.26's index counts the runs NewPageAlloc put in use.
+    assert new.scav_chunk_data(b) == (10, 0, 0, True)
+
+
 def test_refused_reservation_is_memory_error():
     """With RLIMIT_AS too low for the amd64 reservations, PageAlloc() raises
     MemoryError naming the size and the purpose; nothing stays mapped and the

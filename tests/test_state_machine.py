@@ -2,7 +2,9 @@
 
 A hypothesis state machine grows, allocates (reporting scavenged bytes) and
 frees on both side by side, and drives Go 1.19's layers: scavenge, page
-caches (alloc_to_cache, their allocs, flush); after every step the
+caches (alloc_to_cache, their allocs, flush); as Go 1.26 (go="1.26")
+also background scavenges, generations (next_gen) and padding pages, with
+every chunk's scavenge index data compared; after every step the
 addresses, bounds, bitmaps and scavenged bitmaps must agree and verify()
 must pass. CI runs the bounded "ci" profile (see conftest.py).
 """
@@ -32,13 +34,15 @@ class PageAllocMachine(RuleBasedStateMachine):
         arch=st.sampled_from(["amd64", "arm64", "386"]),
         nchunks=st.integers(1, 4),
         huge=st.sampled_from([0, 2 << 20]),
+        go=st.sampled_from(["1.19", "1.26"]),
     )
-    def start(self, arch, nchunks, huge):
+    def start(self, arch, nchunks, huge, go):
         self.arch = arch
+        self.go = go
         self.ly = pagealloc.layout(arch)
-        self.pa = pagealloc.PageAlloc(arch)
+        self.pa = pagealloc.PageAlloc(arch, go=go)
         self.pa.phys_huge_page_size = huge
-        self.model = Model(arch, huge_pages=huge // PAGE)
+        self.model = Model(arch, huge_pages=huge // PAGE, go=go)
         self.live = []  # (base, npages)
         self.caches = []  # (engine PageCache, ModelCache)
         self.do_grow(self.ly.base_chunk_idx, nchunks)
@@ -129,12 +133,42 @@ class PageAllocMachine(RuleBasedStateMachine):
             assert self.pa.alloc_at(addr, npages) == want
             self.live.append((addr, npages))
 
-    @rule(nbytes=SCAVENGE_BYTES)
-    def scavenge(self, nbytes):
-        want = self.model.scavenge(nbytes)
-        got = self.pa.scavenge(nbytes)
-        note(f"scavenge({nbytes:#x}) -> {got}")
-        assert got == want, f"scavenge({nbytes:#x}): got {got}, model {want}"
+    @rule(nbytes=SCAVENGE_BYTES, bg=st.booleans())
+    def scavenge(self, nbytes, bg):
+        force = not (bg and self.go == "1.26")
+        want = self.model.scavenge(nbytes, force=force)
+        got = self.pa.scavenge(nbytes, force=force)
+        note(f"scavenge({nbytes:#x}, force={force}) -> {got}")
+        assert got == want, f"scavenge({nbytes:#x}, force={force}): got {got}, model {want}"
+
+    @precondition(lambda self: self.go == "1.26")
+    @rule()
+    def next_gen(self):
+        note("next_gen()")
+        self.model.next_gen()
+        self.pa.next_gen()
+
+    @precondition(lambda self: self.go == "1.26")
+    @rule(c=st.integers(-1, 8), page=st.integers(0, CHUNK_PAGES - 1), npages=st.integers(1, 70))
+    def pad(self, c, page, npages):
+        addr = self.ly.page_base(max(1, self.model.bounds[0] + c), page)
+        try:
+            self.model.mark_padding(addr, npages)
+            ok = True
+        except ModelError:
+            ok = False
+        note(f"mark_padding({addr:#x}, {npages}) -> model ok={ok}")
+        if ok:
+            self.pa.mark_padding(addr, npages)
+        else:
+            before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
+            try:
+                self.pa.mark_padding(addr, npages)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError("mark_padding accepted pages that are not all grown and free")
+            assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
 
     @precondition(lambda self: len(self.caches) < 4)
     @rule()
@@ -197,6 +231,9 @@ class PageAllocMachine(RuleBasedStateMachine):
         for ci in self.model.chunks:
             assert self.pa.chunk_bitmap(ci) == self.model.chunk_bitmap(ci), f"chunk {ci:#x}"
             assert self.pa.chunk_scavenged(ci) == self.model.chunk_scavenged(ci), f"chunk {ci:#x} scavenged"
+            if self.go == "1.26":
+                got, want = self.pa.scav_chunk_data(ci), self.model.scav_chunk_data(ci)
+                assert got == want, f"chunk {ci:#x} index data: got {got}, model {want}"
         assert self.pa.pages_in_use == self.model.pages_in_use
         runs = self.model.free_runs()
         assert self.pa.largest_free_run == max(runs, default=0)

@@ -14,7 +14,17 @@
 use std::time::Instant;
 
 use pagealloc::trace::{Op, Outcome, Replay, Trace, TraceError};
-use pagealloc::{Arch, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+use pagealloc::{Arch, GoVersion, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
+
+/// Whose Go's allocator the scenarios run on: `PAGEALLOC_GO` (`1.19`, the
+/// default, or `1.26`). Scenarios a-e are v1 traces, the same in both;
+/// f's page caches are v2 under Go 1.19 and v3 under Go 1.26.
+pub fn scenario_go() -> GoVersion {
+    std::env::var("PAGEALLOC_GO")
+        .ok()
+        .and_then(|v| GoVersion::parse(&v).ok())
+        .unwrap_or(GoVersion::Go119)
+}
 
 use crate::splitmix::SplitMix64;
 
@@ -189,7 +199,14 @@ pub fn cache_alloc1() -> Scenario {
     ops.push(Op::Cache);
     Scenario {
         name: "f_cache_alloc1",
-        trace: Trace::from_ops(2, ops),
+        trace: Trace::from_ops(
+            if scenario_go() == GoVersion::Go126 {
+                3
+            } else {
+                2
+            },
+            ops,
+        ),
         from: 1,
         to,
         units: 512 * 64,
@@ -234,7 +251,7 @@ pub fn all() -> Vec<Scenario> {
 impl Scenario {
     /// A fresh allocator with the untimed set-up ops `[0, from)` replayed.
     pub fn setup(&self) -> Result<(PageAlloc, Replay), TraceError> {
-        let mut pa = PageAlloc::new(Arch::Amd64).map_err(|e| TraceError {
+        let mut pa = PageAlloc::new_go(Arch::Amd64, scenario_go()).map_err(|e| TraceError {
             line: 0,
             msg: e.to_string(),
         })?;

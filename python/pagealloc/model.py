@@ -11,6 +11,12 @@ flag per page, scavenged; the set of chunks a free has touched (the scavenge
 index's marks); ``scavenge`` (highest marked chunk first, its highest free
 unscavenged run, never splitting a free huge page); and page caches
 (``alloc_to_cache``, ``ModelCache.alloc``, ``ModelCache.flush``).
+
+Go 1.26's, as DESIGN.md ("Trace format v3") states them, with ``go="1.26"``:
+per chunk the scavenge index's {in_use, last_in_use, gen, has_free}, a
+generation, the freed-pages high-water mark and the background and forced
+cursors (each with Go's "marked" bit); ``scavenge(nbytes, force)`` walking
+down from a cursor; ``next_gen``; ``mark_padding``.
 """
 
 from __future__ import annotations
@@ -65,9 +71,23 @@ class Model:
     scav: dict[int, bytearray] = field(default_factory=dict)  # ci -> 512 flags, 1 = scavenged
     marked: set[int] = field(default_factory=set)  # chunks a free touched since last found empty
     huge_pages: int = 0  # huge page size in pages (0 or 1: none)
+    go: str = "1.19"
+    # Go 1.26: ci -> [in_use, last_in_use, gen, has_free]; cursors [lin, marked].
+    index: dict[int, list] = field(default_factory=dict)
+    gen: int = 0
+    free_hwm: int = 0
+    bg: list = field(default_factory=lambda: [0, False])
+    force: list = field(default_factory=lambda: [0, False])
+    min_heap_idx: int = 0
 
     def __post_init__(self) -> None:
         self.bits, self.offset = ARCH[self.arch]
+        if self.go not in ("1.19", "1.26"):
+            raise ModelError("go")
+
+    @property
+    def go126(self) -> bool:
+        return self.go == "1.26"
 
     # -- addresses ---------------------------------------------------------
     def lin(self, addr: int) -> int:
@@ -97,6 +117,9 @@ class Model:
         for c in range(sc, ec):
             self.chunks[c] = bytearray(CHUNK_PAGES)
             self.scav[c] = bytearray(b"\x01" * CHUNK_PAGES)  # new memory is scavenged
+            self.index[c] = [0, 0, 0, False]
+        if self.min_heap_idx == 0 or sc < self.min_heap_idx:
+            self.min_heap_idx = sc
 
     def groups(self):
         """Maximal runs of adjacent grown chunks: (first ci, concatenated flags)."""
@@ -162,6 +185,9 @@ class Model:
         scav = sum(self.scav[c + (p + k) // CHUNK_PAGES][(p + k) % CHUNK_PAGES] for k in range(npages))
         self._set(c, p, npages, 1)
         self._set(c, p, npages, 0, self.scav)
+        if self.go126:
+            for cc, pp, n in _pieces(c, p, npages):
+                self._idx_alloc(cc, n)
         return self.addr(c, p), scav * PAGE_SIZE
 
     def free(self, base: int, npages: int) -> None:
@@ -173,8 +199,12 @@ class Model:
             if cc not in self.chunks or not self.chunks[cc][pp]:
                 raise ModelError("not in use")
         self._set(c, p, npages, 0)
-        # mheap's free marks every chunk the pages touch.
-        self.marked.update(range(c, c + (p + npages - 1) // CHUNK_PAGES + 1))
+        if self.go126:
+            for cc, pp, n in _pieces(c, p, npages):
+                self._idx_free(cc, pp + n - 1, n)
+        else:
+            # mheap's free marks every chunk the pages touch.
+            self.marked.update(range(c, c + (p + npages - 1) // CHUNK_PAGES + 1))
 
     def _set(self, c: int, p: int, n: int, v: int, flags=None) -> None:
         flags = self.chunks if flags is None else flags
@@ -185,8 +215,13 @@ class Model:
             c, p = c + 1, 0
 
     # -- Go 1.19: the scavenger and page caches ---------------------------------
-    def scavenge(self, nbytes: int) -> int:
-        """DESIGN.md's Go 1.19 scavenge; returns the bytes released."""
+    def scavenge(self, nbytes: int, force: bool = True) -> int:
+        """DESIGN.md's Go 1.19 scavenge, or Go 1.26's (forced or the
+        background scavenger's); returns the bytes released."""
+        if self.go126:
+            return self._scavenge126(nbytes, force)
+        if not force:
+            raise ModelError("no background scavenger in Go 1.19")
         released = 0
         hp = self.huge_pages
         while released < nbytes and self.marked:
@@ -217,23 +252,139 @@ class Model:
                 continue
             b = p // 64 * 64
             cache = sum(1 << i for i in range(64) if not self.chunks[c][b + i])
-            scav = sum(1 << i for i in range(64) if cache >> i & 1 and self.scav[c][b + i])
+            # Go's scavenged.block64: the whole block (Go 1.26's padding
+            # pages, in use and scavenged, show too).
+            scav = sum(1 << i for i in range(64) if self.scav[c][b + i])
             for i in range(64):
                 if cache >> i & 1:
                     self.chunks[c][b + i] = 1
                     self.scav[c][b + i] = 0
+            if self.go126:
+                self._idx_alloc(c, bin(cache).count("1"))
             return ModelCache(self.addr(c, b), cache, scav)
         return ModelCache()
 
     def flush(self, cache: ModelCache) -> None:
-        """Its pages free again, its scavenged ones scavenged; marks nothing."""
+        """Its pages free again, its scavenged ones scavenged; Go 1.19 marks
+        nothing, Go 1.26 frees them page by page through the index."""
         if cache.cache:
             c, b = self.locate(cache.base)
             for i in range(64):
                 if cache.cache >> i & 1:
                     self.chunks[c][b + i] = 0
-                    self.scav[c][b + i] = cache.scav >> i & 1
+                    if self.go126:
+                        self._idx_free(c, b + i, 1)
+                if cache.scav >> i & 1:
+                    self.scav[c][b + i] = 1
         cache.base = cache.cache = cache.scav = 0
+
+    # -- Go 1.26: the scavenge index, scavenge, generations, padding ------------
+    def _idx_alloc(self, c: int, n: int) -> None:
+        e = self.index[c]
+        if e[2] != self.gen:
+            e[1], e[2] = e[0], self.gen
+        e[0] += n
+        if e[0] == CHUNK_PAGES:
+            e[3] = False
+
+    def _idx_free(self, c: int, last: int, n: int) -> None:
+        e = self.index[c]
+        if e[2] != self.gen:
+            e[1], e[2] = e[0], self.gen
+        e[0] -= n
+        e[3] = True
+        lin = c * CHUNK_BYTES + last * PAGE_SIZE
+        self.free_hwm = max(self.free_hwm, lin)
+        if self.force[0] < lin:
+            self.force = [lin, True]
+
+    def next_gen(self) -> None:
+        if not self.go126:
+            raise ModelError("no generations in Go 1.19")
+        self.gen = (self.gen + 1) & 0xFFFFFFFF
+        if self.bg[0] < self.free_hwm:
+            self.bg = [self.free_hwm, True]
+        self.free_hwm = 0
+
+    def _should(self, c: int, force: bool) -> bool:
+        in_use, last, gen, has_free = self.index.get(c, [0, 0, 0, False])
+        if not has_free:
+            return False
+        if force:
+            return True
+        if gen == self.gen:
+            return in_use < 496 and last < 496
+        return in_use < 496
+
+    def _find(self, force: bool) -> tuple[int, int] | None:
+        cur = self.force if force else self.bg
+        lin, marked = cur
+        if lin == 0:
+            return None
+        start = lin // CHUNK_BYTES
+        for c in range(start, self.min_heap_idx - 1, -1):
+            if not self._should(c, force):
+                continue
+            if c == start:
+                return c, lin % CHUNK_BYTES // PAGE_SIZE
+            new = c * CHUNK_BYTES + CHUNK_BYTES - PAGE_SIZE
+            if marked or new <= lin:
+                cur[0], cur[1] = new, False
+            return c, CHUNK_PAGES - 1
+        if not marked:
+            cur[0] = 0
+        return None
+
+    def _scavenge126(self, nbytes: int, force: bool) -> int:
+        released = 0
+        while released < nbytes:
+            found = self._find(force)
+            if found is None:
+                break
+            c, search = found
+            released += self._scavenge_one(c, search, nbytes - released)
+        return released
+
+    def _scavenge_one(self, c: int, search: int, most: int) -> int:
+        used, scav = self.chunks[c], self.scav[c]
+        max_pages = -(-most // PAGE_SIZE)
+        # findScavengeCandidate: the highest free, unscavenged page in the
+        # word holding the search page or below (a whole word), and the run
+        # of such pages down from it.
+        top = (search // 64 + 1) * 64
+        cand = [p for p in range(top) if not used[p] and not scav[p]]
+        if not cand:
+            self.index[c][3] = False  # setEmpty
+            return 0
+        h = max(cand)
+        r0 = h
+        while r0 > 0 and not used[r0 - 1] and not scav[r0 - 1]:
+            r0 -= 1
+        start = h + 1 - min(h + 1 - r0, max_pages)
+        hp = self.huge_pages
+        if hp > 1 and -(-start // hp) * hp <= h + 1 and start // hp * hp >= r0:
+            start = start // hp * hp
+        scav[start : h + 1] = b"\x01" * (h + 1 - start)
+        return PAGE_SIZE * (h + 1 - start)
+
+    def mark_padding(self, addr: int, npages: int) -> None:
+        """markRandomPaddingPages: grown, free pages become in use and scavenged."""
+        if not self.go126:
+            raise ModelError("no padding in Go 1.19")
+        if npages < 1 or addr % PAGE_SIZE:
+            raise ModelError("npages or alignment")
+        c, p = self.locate(addr)
+        for cc, pp, n in _pieces(c, p, npages):
+            if cc not in self.chunks or any(self.chunks[cc][pp : pp + n]):
+                raise ModelError("not free")
+        self._set(c, p, npages, 1)
+        self._set(c, p, npages, 1, self.scav)
+        for cc, pp, n in _pieces(c, p, npages):
+            self._idx_alloc(cc, n)
+
+    def scav_chunk_data(self, ci: int) -> tuple[int, int, int, bool]:
+        in_use, last, gen, has_free = self.index[ci]
+        return in_use, last, gen, has_free
 
     # -- observations ----------------------------------------------------------
     @property
@@ -271,6 +422,15 @@ class Model:
     @property
     def pages_grown(self) -> int:
         return len(self.chunks) * CHUNK_PAGES
+
+
+def _pieces(c: int, p: int, npages: int):
+    """Pages [p, p + npages) of chunk c onward, one (chunk, first, count) per chunk."""
+    while npages:
+        n = min(npages, CHUNK_PAGES - p)
+        yield c, p, n
+        npages -= n
+        c, p = c + 1, 0
 
 
 def _bits(flags) -> int:
