@@ -24,9 +24,10 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum GoVersion {
     /// Go 1.19 (trace formats v1 and v2).
-    #[default]
     Go119,
-    /// Go 1.26.8 (trace format v3); Go 1.27.3's allocator files are the same.
+    /// Go 1.26.8 (trace format v3); Go 1.27.3's allocator files are the
+    /// same. The default: the page allocator Go ships today.
+    #[default]
     Go126,
 }
 

@@ -137,7 +137,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for GoArg {
     }
 }
 
-pub(crate) const GO119: GoArg = GoArg(crate::GoVersion::Go119);
+pub(crate) const GO_DEFAULT: GoArg = GoArg(crate::GoVersion::Go126);
 
 /// A 512-bit chunk bitmap as a Python int, bit i = page i.
 pub(crate) struct Bitmap(pub(crate) EngineBits);

@@ -57,7 +57,9 @@ impl RangeAllocator {
             return Err(Error::BadPageSize { page_size });
         }
         let mut ra = RangeAllocator {
-            pa: PageAlloc::new(Arch::Arm64)?,
+            // Go 1.19's: no scavenger works on a range allocator, so
+            // Go 1.26's per-chunk index would be kept for nothing.
+            pa: PageAlloc::new_go(Arch::Arm64, crate::GoVersion::Go119)?,
             page_size,
             page_shift: page_size.trailing_zeros(),
             pages: 0,

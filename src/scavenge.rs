@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn lowest_chunk_in_byte_zero_stays_scavengeable() {
         let ly = Arch::Arm64.layout();
-        let mut pa = PageAlloc::new(Arch::Arm64).unwrap();
+        let mut pa = PageAlloc::new_go(Arch::Arm64, crate::GoVersion::Go119).unwrap();
         pa.set_phys_huge_page_size(0);
         pa.grow(ly.chunk_base(1), PALLOC_CHUNK_BYTES).unwrap();
         let a = pa.alloc(1).unwrap().unwrap();

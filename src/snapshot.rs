@@ -283,7 +283,15 @@ impl PageAlloc {
         if !scav_ok || huge_pages > PALLOC_CHUNK_PAGES * 1024 {
             return Err(bad("bad scavenger state"));
         }
-        pa.scav_index.restore(scav_search, scav_marked, &marked);
+        if go126 {
+            // A Go 1.26 allocator has no Go 1.19 index (it is never grown,
+            // so it must not be written): its fields must be empty.
+            if scav_search != 0 || scav_marked || !marked.is_empty() {
+                return Err(bad("Go 1.19 scavenge index state in a Go 1.26 snapshot"));
+            }
+        } else {
+            pa.scav_index.restore(scav_search, scav_marked, &marked);
+        }
         if go126 {
             let gen = r.u64()?;
             let free_hwm = r.u64()?;

@@ -7,7 +7,7 @@
 #[path = "common/committed.rs"]
 mod committed;
 
-use pagealloc::{Arch, PageAlloc};
+use pagealloc::{Arch, GoVersion, PageAlloc};
 
 #[test]
 fn test_page_alloc_grow() {
@@ -45,9 +45,11 @@ fn test_page_alloc_grow() {
         for (name, chunks, in_use) in &cases {
             // Go's NewPageAlloc grows the chunks in map order; grow them in
             // the order listed, which the in-use ranges do not depend on.
-            let pa = PageAlloc::from_chunks(
-                arch,
+            let pa = PageAlloc::from_chunks_go(
+                ly,
+                GoVersion::Go119,
                 chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
+                Vec::<(u64, Vec<(u64, u64)>)>::new(),
             )
             .unwrap();
             pa.verify().unwrap();
@@ -66,8 +68,27 @@ fn test_page_alloc_grow() {
                 committed::go119_committed(arch, pa.grown_ranges()),
                 "{arch} {name}: committed metadata"
             );
+            // Go 1.26: the same ranges; its index commits the grown hull.
+            let pa126 = PageAlloc::from_chunks_go(
+                ly,
+                GoVersion::Go126,
+                chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
+                Vec::<(u64, Vec<(u64, u64)>)>::new(),
+            )
+            .unwrap();
+            pa126.verify().unwrap();
+            assert_eq!(
+                pa126.grown_ranges(),
+                pa.grown_ranges(),
+                "{arch} {name}: Go 1.26"
+            );
+            assert_eq!(
+                pa126.mapped_bytes(),
+                committed::go126_committed(arch, pa126.grown_ranges()),
+                "{arch} {name}: committed metadata, Go 1.26"
+            );
             // The same, grown in the reverse order (each grow below the last).
-            let mut rev = PageAlloc::new(arch).unwrap();
+            let mut rev = PageAlloc::new_go(arch, GoVersion::Go119).unwrap();
             for &c in chunks.iter().rev() {
                 rev.grow(ly.chunk_base(b + c), pagealloc::PALLOC_CHUNK_BYTES)
                     .unwrap();

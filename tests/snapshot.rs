@@ -94,7 +94,7 @@ fn round_trips_are_exact() {
 fn size_follows_the_grown_heap() {
     let ly = Arch::Amd64.layout();
     let b = ly.base_chunk_idx();
-    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    let mut pa = PageAlloc::new_go(Arch::Amd64, GoVersion::Go119).unwrap();
     pa.grow(ly.chunk_base(b), 4096 * PALLOC_CHUNK_BYTES)
         .unwrap();
     let t = std::time::Instant::now();
@@ -102,6 +102,12 @@ fn size_follows_the_grown_heap() {
     let took = t.elapsed();
     // Header + one range + 128 bytes and one mark bit per chunk + checksum.
     assert_eq!(bytes.len(), 64 + 16 + 4096 * 128 + 512 + 8);
+    // Go 1.26: also its index state and 8 bytes per chunk.
+    let mut pa126 = PageAlloc::new_go(Arch::Amd64, GoVersion::Go126).unwrap();
+    pa126
+        .grow(ly.chunk_base(b), 4096 * PALLOC_CHUNK_BYTES)
+        .unwrap();
+    assert_eq!(pa126.to_bytes().len(), bytes.len() + 48 + 4096 * 8);
     println!("to_bytes of 4096 chunks: {} bytes in {took:?}", bytes.len());
     let small = PageAlloc::from_bytes(&bytes).unwrap();
     assert_eq!(small.bounds(), (b, b + 4096));

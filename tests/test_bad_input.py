@@ -97,7 +97,7 @@ def test_go_version_calls_change_nothing(arch):
     ly = pagealloc.layout(arch)
     b = ly.base_chunk_idx
     pb = ly.page_base
-    old = pagealloc.PageAlloc.from_chunks({b: [(0, 10)]}, arch=arch)
+    old = pagealloc.PageAlloc.from_chunks({b: [(0, 10)]}, arch=arch, go="1.19")
     new = pagealloc.PageAlloc.from_chunks({b: [(0, 10)], b + 1: []}, arch=arch, go="1.26")
     assert (old.go, new.go) == ("1.19", "1.26")
     calls = [

@@ -21,7 +21,7 @@ HP = HUGE // PAGE_SIZE
 
 
 def fresh(chunks=4, arch="amd64"):
-    pa = pagealloc.PageAlloc(arch)
+    pa = pagealloc.PageAlloc(arch, go="1.19")
     pa.phys_huge_page_size = HUGE
     ly = pa.layout
     pa.grow(ly.chunk_base(ly.base_chunk_idx), chunks * PALLOC_CHUNK_BYTES)
@@ -127,7 +127,7 @@ def test_cache_alloc_n_and_flush():
 
 def test_from_chunks_scav_go119():
     """NewPageAlloc(chunks, scav): listed scavenged runs, cleared where in use."""
-    pa = pagealloc.PageAlloc.from_chunks({B: [(0, 10)], B + 1: []}, scav={B: [(5, 20)], B + 1: [(0, P)]})
+    pa = pagealloc.PageAlloc.from_chunks({B: [(0, 10)], B + 1: []}, scav={B: [(5, 20)], B + 1: [(0, P)]}, go="1.19")
     assert pa.chunk_scavenged(B) == sum(1 << p for p in range(10, 25))
     assert pa.chunk_scavenged(B + 1) == ALL
     assert pa.alloc_scav(20) == (BASE + 10 * PAGE_SIZE, 15 * PAGE_SIZE)

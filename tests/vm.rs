@@ -6,12 +6,12 @@
 //! One test function, so that no other test in this binary maps or unmaps
 //! memory while the mappings are counted.
 
-use pagealloc::{Arch, PageAlloc, PALLOC_CHUNK_BYTES};
+use pagealloc::{Arch, GoVersion, PageAlloc, PALLOC_CHUNK_BYTES};
 
 #[path = "common/committed.rs"]
 mod committed;
 
-use committed::go119_committed;
+use committed::{go119_committed, go126_committed};
 
 fn maps_lines() -> usize {
     std::fs::read_to_string("/proc/self/maps")
@@ -51,7 +51,20 @@ fn committed_and_reserved_bytes() {
             if grows.iter().any(|&(c, n)| c + n > ly.max_chunks) {
                 continue; // 386 has 1024 chunks in all
             }
-            let mut pa = PageAlloc::new(arch).unwrap();
+            // Go 1.26's index commits its own way; the rest is the same.
+            let mut pa126 = PageAlloc::new_go(arch, GoVersion::Go126).unwrap();
+            for &(c, n) in &grows {
+                pa126
+                    .grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES)
+                    .unwrap();
+            }
+            pa126.verify().unwrap();
+            assert_eq!(
+                pa126.mapped_bytes(),
+                go126_committed(arch, pa126.grown_ranges()),
+                "{arch} {what} (Go 1.26)"
+            );
+            let mut pa = PageAlloc::new_go(arch, GoVersion::Go119).unwrap();
             let reserved = pa.reserved_bytes();
             for &(c, n) in &grows {
                 pa.grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES).unwrap();
@@ -79,16 +92,47 @@ fn committed_and_reserved_bytes() {
     // scavenge index up to byte (0x200c001 + 7) / 8, page-rounded: 0x402000.
     let ly = Arch::Amd64.layout();
     let b = ly.base_chunk_idx();
-    let grown = |n: u64| {
-        let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    let grown = |go, n: u64| {
+        let mut pa = PageAlloc::new_go(Arch::Amd64, go).unwrap();
         pa.grow(ly.chunk_base(b), n * PALLOC_CHUNK_BYTES).unwrap();
         pa.mapped_bytes()
     };
     let index = 0x402000;
-    assert_eq!(grown(1), 4096 + 131072 + 4 * 4096 + index);
-    assert_eq!(grown(64), 8192 + 131072 + 4 * 4096 + index);
-    assert_eq!(grown(4096), 524288 + 131072 + 3 * 4096 + 32768 + index);
-    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    assert_eq!(grown(GoVersion::Go119, 1), 4096 + 131072 + 4 * 4096 + index);
+    assert_eq!(
+        grown(GoVersion::Go119, 64),
+        8192 + 131072 + 4 * 4096 + index
+    );
+    assert_eq!(
+        grown(GoVersion::Go119, 4096),
+        524288 + 131072 + 3 * 4096 + 32768 + index
+    );
+    // Go 1.26's index: 8 bytes per chunk over the grown hull, whole pages
+    // (512 entries each; 0x200c000 is a multiple of 512).
+    assert_eq!(grown(GoVersion::Go126, 1), 4096 + 131072 + 4 * 4096 + 4096);
+    assert_eq!(grown(GoVersion::Go126, 64), 8192 + 131072 + 4 * 4096 + 4096);
+    assert_eq!(
+        grown(GoVersion::Go126, 4096),
+        524288 + 131072 + 3 * 4096 + 32768 + 32768
+    );
+    let summaries = (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20);
+    assert_eq!(
+        PageAlloc::new_go(Arch::Amd64, GoVersion::Go126)
+            .unwrap()
+            .reserved_bytes(),
+        (8 << 30) + (512 << 20) + summaries
+    );
+    let mut pa126 = PageAlloc::new_go(Arch::Amd64, GoVersion::Go126).unwrap();
+    for c in [b, b + 0x100, b + 0x10_0000] {
+        pa126.grow(ly.chunk_base(c), PALLOC_CHUNK_BYTES).unwrap();
+    }
+    // A chunk 4 TiB away: Go 1.26's index commits the hull between, 0x100200
+    // entries of 8 bytes (Go 1.19's bitmap index commits from byte 0 instead).
+    assert_eq!(
+        pa126.mapped_bytes(),
+        3 * 4096 + 131072 + 4 * 4096 + 4 * 4096 + 0x100200 * 8
+    );
+    let mut pa = PageAlloc::new_go(Arch::Amd64, GoVersion::Go119).unwrap();
     assert_eq!(
         pa.reserved_bytes(),
         (8 << 30) + (8 << 20) + (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20)
@@ -113,10 +157,15 @@ fn committed_and_reserved_bytes() {
         pa.mapped_bytes(),
         3 * 4096 + 131072 + 4 * 4096 + 4 * 4096 + 0x422000
     );
-    let pa386 = PageAlloc::new(Arch::I386).unwrap();
+    let pa386 = PageAlloc::new_go(Arch::I386, GoVersion::Go119).unwrap();
     assert_eq!(pa386.reserved_bytes(), 131072 + 4096 + 12288);
     assert_eq!(pa386.mapped_bytes(), 12288);
-    drop((pa, pa386));
+    // Go 1.26 on 386: its static index is 1024 entries of 8 bytes, not
+    // counted as mapped (as Go 1.19's static bitmap).
+    let go126 = PageAlloc::new_go(Arch::I386, GoVersion::Go126).unwrap();
+    assert_eq!(go126.reserved_bytes(), 131072 + 8192 + 12288);
+    assert_eq!(go126.mapped_bytes(), 12288);
+    drop((pa, pa386, pa126, go126));
 
     // Every reservation is gone once the allocators are dropped.
     let many: Vec<PageAlloc> = Arch::ALL

@@ -152,7 +152,7 @@ class Occupancy:
 class PageAlloc:
     """Go's pageAlloc: address-ordered first fit over 8 KiB pages. Thread-safe."""
 
-    def __init__(self, arch: ArchName = "amd64", layout: Optional[Layout] = None, go: GoName = "1.19") -> None:
+    def __init__(self, arch: ArchName = "amd64", layout: Optional[Layout] = None, go: GoName = "1.26") -> None:
         """Reserves metadata for arch's address space, or layout's (a preset's or Layout.custom(...));
         go: whose page allocator it follows, "1.19" or "1.26"."""
     @classmethod
@@ -162,7 +162,7 @@ class PageAlloc:
         arch: ArchName = "amd64",
         scav: Optional[Mapping[int, Iterable[tuple[int, int]]]] = None,
         layout: Optional[Layout] = None,
-        go: GoName = "1.19",
+        go: GoName = "1.26",
     ) -> _PA:
         """Go's NewPageAlloc: grow each chunk and mark its (i, n) runs in use."""
     def grow(self, base: int, size: int) -> None:

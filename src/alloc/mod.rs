@@ -144,8 +144,10 @@ impl PageAlloc {
     ///
     /// Cost: a handful of `mmap` reservations (8.6 GiB of address space on
     /// amd64, none of it touched); O(1).
+    /// It follows the page allocator of the default Go version
+    /// ([`GoVersion::default`], Go 1.26); see [`PageAlloc::new_go`].
     pub fn new(arch: Arch) -> Result<PageAlloc> {
-        PageAlloc::with_layout(arch.layout())
+        PageAlloc::new_go(arch, GoVersion::default())
     }
 
     /// [`PageAlloc::new`] following the page allocator of Go version `go`
@@ -156,7 +158,7 @@ impl PageAlloc {
 
     /// [`PageAlloc::with_layout`] following Go version `go`.
     pub fn with_layout_go(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
-        let mut pa = PageAlloc::with_layout(ly)?;
+        let mut pa = PageAlloc::with_layout_base(ly)?;
         if go == GoVersion::Go126 {
             pa.scav126 = Some(Box::new(ScavIndex126::new(&ly)?));
         }
@@ -175,7 +177,13 @@ impl PageAlloc {
 
     /// Go's `init` for any layout, a preset's or a custom geometry's
     /// ([`Layout::custom`]); reservations scale with the layout's space.
+    /// It follows the default Go version, as [`PageAlloc::new`].
     pub fn with_layout(ly: Layout) -> Result<PageAlloc> {
+        PageAlloc::with_layout_go(ly, GoVersion::default())
+    }
+
+    /// The allocator without a Go 1.26 index (Go 1.19's).
+    fn with_layout_base(ly: Layout) -> Result<PageAlloc> {
         // Go throws if the root's page count does not fit a packed field.
         debug_assert!(ly.level_log_pages[0] <= ly.log_max_packed_value);
         let sum_fmt = SumFormat::new(ly.log_max_packed_value);
@@ -270,7 +278,7 @@ impl PageAlloc {
         J: IntoIterator<Item = (u64, S)>,
         S: IntoIterator<Item = (u64, u64)>,
     {
-        PageAlloc::from_chunks_go(ly, GoVersion::Go119, chunks, scav)
+        PageAlloc::from_chunks_go(ly, GoVersion::default(), chunks, scav)
     }
 
     /// Go's test constructor `NewPageAlloc(chunks, scav)` as Go version `go`

@@ -8,7 +8,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
-use super::{ArchArg, Bitmap, GoArg, AMD64, GO119, U64};
+use super::{ArchArg, Bitmap, GoArg, AMD64, GO_DEFAULT, U64};
 use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
 use crate::PageAlloc as Engine;
 
@@ -66,10 +66,10 @@ impl PageAlloc {
 impl PageAlloc {
     /// Go's init: reserves metadata for the whole address space of arch,
     /// or of layout (a preset's or Layout.custom(...)) when given. go picks
-    /// whose page allocator it follows: "1.19" (the default) or "1.26"
-    /// (Go 1.26's scavenge index and scavenger).
+    /// whose page allocator it follows: "1.26" (the default: Go 1.26's
+    /// scavenge index and scavenger) or "1.19".
     #[new]
-    #[pyo3(signature = (arch = AMD64, layout = None, go = GO119))]
+    #[pyo3(signature = (arch = AMD64, layout = None, go = GO_DEFAULT))]
     pub(crate) fn new(
         py: Python<'_>,
         arch: ArchArg,
@@ -89,7 +89,7 @@ impl PageAlloc {
     /// With `scav`, Go 1.19's NewPageAlloc(chunks, scav): the listed runs of
     /// each chunk are scavenged (none when a chunk is not listed).
     #[classmethod]
-    #[pyo3(signature = (chunks, arch = AMD64, scav = None, layout = None, go = GO119))]
+    #[pyo3(signature = (chunks, arch = AMD64, scav = None, layout = None, go = GO_DEFAULT))]
     fn from_chunks<'py>(
         cls: &Bound<'py, PyType>,
         chunks: HashMap<U64, Vec<(U64, U64)>>,

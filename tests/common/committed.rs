@@ -61,3 +61,22 @@ pub fn go119_committed(arch: Arch, grown: &[Range<u64>]) -> usize {
     }
     total
 }
+
+/// What Go 1.26's `sysGrow` calls commit for a heap grown over `grown`: the
+/// same chunk bitmaps and summary blocks as Go 1.19, and a scavenge index of
+/// 8 bytes per chunk over the grown hull in whole pages (Go 1.23+'s
+/// `scavengeIndex.sysGrow`; on 386 a static array, not counted).
+#[allow(dead_code)]
+pub fn go126_committed(arch: Arch, grown: &[Range<u64>]) -> usize {
+    let page = rustix::param::page_size() as u64;
+    let mut total = go119_committed(arch, grown);
+    if arch.is_64bit() {
+        if let (Some(first), Some(last)) = (grown.first(), grown.last()) {
+            total -= pages_of([(0, last.end.div_ceil(8))].into_iter(), page);
+            let per = page / 8;
+            let (lo, hi) = (first.start / per * per, last.end.next_multiple_of(per));
+            total += ((hi - lo) * 8) as usize;
+        }
+    }
+    total
+}
