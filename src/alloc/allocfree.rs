@@ -224,7 +224,7 @@ impl PageAlloc {
                     page: self.ly.page_base(ci, p),
                 });
             }
-            self.note_freed(lin, npages);
+            self.note_freed_in_chunk(lin, ci, i, npages);
             self.update_chunk_free(ci, i, npages);
             return Ok(());
         }
@@ -246,6 +246,20 @@ impl PageAlloc {
         match self.scav126.as_deref_mut() {
             None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
             Some(ix) => index126_free(ix, lin, npages),
+        }
+    }
+
+    /// [`PageAlloc::note_freed`] for pages `[i, i + npages)` of one chunk
+    /// `ci` (at linearized `lin`).
+    #[inline(always)]
+    fn note_freed_in_chunk(&mut self, lin: u64, ci: u64, i: u64, npages: u64) {
+        if lin < self.search_addr {
+            self.search_addr = lin;
+        }
+        self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
+        match self.scav126.as_deref_mut() {
+            None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
+            Some(ix) => ix.free(ci, i + npages - 1, npages),
         }
     }
 
@@ -407,18 +421,14 @@ fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u
 // Go 1.26's index updates, out of line: the version check is the only
 // cost an allocator that follows Go 1.19 pays on its hot paths.
 
-/// Go 1.26's `index.alloc` of `n` pages of chunk `ci`. (Marked cold so
-/// that the Go 1.19 path is laid out straight; in Go 1.26 mode the branch
-/// is taken every time and predicted as such.)
-#[cold]
-#[inline(never)]
+/// Go 1.26's `index.alloc` of `n` pages of chunk `ci`.
+#[inline]
 fn index126_alloc(ix: &mut ScavIndex126, ci: u64, n: u64) {
     ix.alloc(ci, n);
 }
 
 /// Go 1.26's `index.free` of pages `[lin, lin + npages)`, chunk by chunk.
-#[cold]
-#[inline(never)]
+#[inline]
 fn index126_free(ix: &mut ScavIndex126, lin: u64, npages: u64) {
     for (ci, i, n) in chunk_pieces(lin, npages) {
         ix.free(ci, i + n - 1, n);
