@@ -31,7 +31,10 @@ impl PageCache {
     /// a subset of `cache`.
     pub fn new(base: u64, cache: u64, scav: u64) -> Result<PageCache> {
         if base % (PAGE_CACHE_PAGES * PAGE_SIZE) != 0 {
-            return Err(Error::Misaligned { addr: base });
+            return Err(Error::Misaligned {
+                addr: base,
+                page_size: crate::arch::PAGE_SIZE,
+            });
         }
         if scav & !cache != 0 {
             return Err(Error::BadCache { base, cache, scav });

@@ -14,8 +14,8 @@ pub enum Error {
     ZeroPages,
     /// A grow of zero bytes.
     ZeroSize,
-    /// An address that is not a multiple of the page size.
-    Misaligned { addr: u64 },
+    /// An address that is not a multiple of the page size (`page_size` bytes).
+    Misaligned { addr: u64, page_size: u64 },
     /// `[addr, addr+len)` does not fit in the layout's `bits`-bit address space.
     BeyondAddressSpace { addr: u64, len: u64, bits: u32 },
     /// Pages `[addr, addr + npages*PAGE_SIZE)` are not all in grown chunks.
@@ -99,6 +99,25 @@ pub enum Error {
     /// The radix walk met summaries that contradict each other (Go throws
     /// "bad summary data" here). Only a bug can cause it.
     Corrupt(String),
+    /// A `RangeAllocator` offset that is not a multiple of its page size.
+    RangeMisaligned { offset: u64, page_size: u64 },
+    /// A `RangeAllocator` alignment (bytes) that is not a power of two, or
+    /// larger than it can honour.
+    RangeBadAlign { align: u64, page_size: u64 },
+    /// `RangeAllocator::alloc_at` of bytes not all free; `first` is the
+    /// offset of the first page that is not.
+    RangeNotFree {
+        offset: u64,
+        nbytes: u64,
+        first: u64,
+    },
+    /// `RangeAllocator::free` of bytes not all allocated; `first` is the
+    /// offset of the first page that is not.
+    RangeNotInUse {
+        offset: u64,
+        nbytes: u64,
+        first: u64,
+    },
     /// A Go version name that is not one of [`crate::GoVersion::ALL`].
     UnknownGoVersion { given: String },
     /// An operation that only one Go version's allocator has (`what`), asked
@@ -120,12 +139,36 @@ impl fmt::Display for Error {
         match self {
             Error::ZeroPages => write!(f, "npages must be at least 1, got 0"),
             Error::ZeroSize => write!(f, "grow size must be at least 1 byte, got 0"),
-            Error::Misaligned { addr } => {
+            Error::Misaligned { addr, page_size } => {
                 write!(
                     f,
-                    "address {addr:#x} is not aligned to the page size (8192)"
+                    "address {addr:#x} is not aligned to the page size ({page_size})"
                 )
             }
+            Error::RangeMisaligned { offset, page_size } => write!(
+                f,
+                "offset {offset} ({offset:#x}) is not a multiple of the page size ({page_size} bytes)"
+            ),
+            Error::RangeBadAlign { align, page_size } => write!(
+                f,
+                "align must be a power of two, in bytes, got {align} (the page size is {page_size} bytes)"
+            ),
+            Error::RangeNotFree {
+                offset,
+                nbytes,
+                first,
+            } => write!(
+                f,
+                "alloc_at(offset {offset:#x}, {nbytes} bytes): the page at offset {first:#x} is already allocated"
+            ),
+            Error::RangeNotInUse {
+                offset,
+                nbytes,
+                first,
+            } => write!(
+                f,
+                "free(offset {offset:#x}, {nbytes} bytes): the page at offset {first:#x} is not allocated"
+            ),
             Error::BeyondAddressSpace { addr, len, bits } => write!(
                 f,
                 "range [{addr:#x}, +{len:#x}) lies beyond the {bits}-bit address space"

@@ -105,12 +105,16 @@ impl RangeAllocator {
     /// page size is met by every offset), or `None` when nothing fits.
     pub fn alloc(&mut self, nbytes: u64, align: u64) -> Result<Option<u64>> {
         let n = self.pages_of(nbytes)?;
+        let bad_align = Error::RangeBadAlign {
+            align,
+            page_size: self.page_size,
+        };
         if !align.is_power_of_two() {
-            return Err(Error::BadAlign { align });
+            return Err(bad_align);
         }
         let align_pages = (align >> self.page_shift).max(1);
         if align_pages > MAX_ALIGN_PAGES {
-            return Err(Error::BadAlign { align });
+            return Err(bad_align);
         }
         let (a, _) = self.pa.alloc_constrained(n, align_pages, None)?;
         Ok(a.map(|a| {
@@ -123,7 +127,15 @@ impl RangeAllocator {
     /// in use. An error changes nothing.
     pub fn free(&mut self, offset: u64, nbytes: u64) -> Result<()> {
         let (p, n) = self.span(offset, nbytes)?;
-        self.pa.free(self.engine(p), n)?;
+        // The engine's error speaks its own addresses: say it in offsets.
+        self.pa.free(self.engine(p), n).map_err(|e| match e {
+            Error::NotInUse { page, .. } => Error::RangeNotInUse {
+                offset,
+                nbytes,
+                first: self.offset(page),
+            },
+            e => e,
+        })?;
         self.in_use -= n;
         Ok(())
     }
@@ -132,7 +144,14 @@ impl RangeAllocator {
     /// all be free. An error changes nothing.
     pub fn alloc_at(&mut self, offset: u64, nbytes: u64) -> Result<()> {
         let (p, n) = self.span(offset, nbytes)?;
-        self.pa.alloc_at(self.engine(p), n)?;
+        self.pa.alloc_at(self.engine(p), n).map_err(|e| match e {
+            Error::NotFree { page, .. } => Error::RangeNotFree {
+                offset,
+                nbytes,
+                first: self.offset(page),
+            },
+            e => e,
+        })?;
         self.in_use += n;
         Ok(())
     }
@@ -195,7 +214,10 @@ impl RangeAllocator {
     fn span(&self, offset: u64, nbytes: u64) -> Result<(u64, u64)> {
         let n = self.pages_of(nbytes)?;
         if offset % self.page_size != 0 {
-            return Err(Error::Misaligned { addr: offset });
+            return Err(Error::RangeMisaligned {
+                offset,
+                page_size: self.page_size,
+            });
         }
         let p = offset >> self.page_shift;
         if p.checked_add(n).is_none_or(|end| end > self.pages) {

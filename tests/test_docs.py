@@ -37,3 +37,37 @@ def test_readme_go126_example_runs():
     assert lines[0] == "(0, 0, 0, True)"  # 100 pages freed in generation 0
     assert lines[1] == "0"  # the background cursor learns of frees only at nextgen
     assert int(lines[2]) > 0 and int(lines[3]) >= 0
+
+
+def test_readme_range_allocator_example_runs():
+    """The README's RangeAllocator example runs as written; its errors speak
+    offsets and bytes in the RangeAllocator's own page size."""
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("`RangeAllocator` brings the same first fit", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue().strip() == (
+        "RangeStats(size=2147483648, page_size=4096, in_use=4096, free=2147479552, "
+        "largest_free=2146430976, free_runs=2)"
+    )
+    ra = pagealloc.RangeAllocator(1 << 20, page_size=4096)
+    ra.alloc_at(8192, 4096)
+    for call, fragment in [
+        (lambda: ra.free(12345, 10), "offset 12345 (0x3039) is not a multiple of the page size (4096 bytes)"),
+        (lambda: ra.alloc(10, align=3), "align must be a power of two, in bytes, got 3"),
+        (lambda: ra.alloc_at(4096, 8192), "the page at offset 0x2000 is already allocated"),
+        (lambda: ra.free(0, 4096), "the page at offset 0x0 is not allocated"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert fragment in str(info.value), str(info.value)
+    assert ra.stats() == ra.stats() and ra.stats() != 3

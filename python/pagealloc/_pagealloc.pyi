@@ -296,7 +296,9 @@ class Span:
     def __release_buffer__(self, view: memoryview) -> None: ...
 
 class RangeStats:
-    """A RangeAllocator's counters (bytes, except free_runs)."""
+    """A RangeAllocator's counters (bytes, except free_runs); compares equal by value."""
+
+    def __eq__(self, other: object) -> bool: ...
 
     @property
     def size(self) -> int: ...

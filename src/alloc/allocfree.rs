@@ -359,7 +359,10 @@ impl PageAlloc {
             return Err(Error::ZeroPages);
         }
         if base & (self.ly.page_size() - 1) != 0 {
-            return Err(Error::Misaligned { addr: base });
+            return Err(Error::Misaligned {
+                addr: base,
+                page_size: self.ly.page_size(),
+            });
         }
         let len =
             npages

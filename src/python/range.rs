@@ -18,6 +18,37 @@ pub(crate) struct RangeStats {
     free_runs: u64,
 }
 
+#[pymethods]
+impl RangeStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "RangeStats(size={}, page_size={}, in_use={}, free={}, largest_free={}, free_runs={})",
+            self.size, self.page_size, self.in_use, self.free, self.largest_free, self.free_runs
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<RangeStats>().is_ok_and(|o| {
+            let o = o.get();
+            (
+                self.size,
+                self.page_size,
+                self.in_use,
+                self.free,
+                self.largest_free,
+                self.free_runs,
+            ) == (
+                o.size,
+                o.page_size,
+                o.in_use,
+                o.free,
+                o.largest_free,
+                o.free_runs,
+            )
+        })
+    }
+}
+
 /// Exact first fit over offsets [0, size) of any space (a file, a GPU
 /// buffer, a device's memory), in pages of page_size bytes.
 #[pyclass(frozen, name = "RangeAllocator", module = "pagealloc._pagealloc")]
