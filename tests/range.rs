@@ -108,10 +108,38 @@ fn offset_zero_and_bad_input() {
     assert_eq!(ra.alloc(1, 1).unwrap(), Some(0), "offset 0 is allocatable");
     assert_eq!(ra.alloc(4096, 65536).unwrap(), Some(65536));
     assert!(matches!(ra.alloc(0, 1), Err(Error::ZeroPages)));
-    assert!(matches!(ra.alloc(1, 3), Err(Error::BadAlign { .. })));
-    assert!(matches!(ra.free(1, 1), Err(Error::Misaligned { .. })));
+    // Errors in the range's own terms: offsets and bytes.
+    assert!(matches!(
+        ra.alloc(1, 3),
+        Err(Error::RangeBadAlign {
+            align: 3,
+            page_size: 4096
+        })
+    ));
+    assert!(matches!(
+        ra.free(1, 1),
+        Err(Error::RangeMisaligned {
+            offset: 1,
+            page_size: 4096
+        })
+    ));
     assert!(matches!(ra.free(1 << 20, 1), Err(Error::OutOfRange { .. })));
-    assert!(matches!(ra.alloc_at(0, 1), Err(Error::NotFree { .. })));
+    assert!(matches!(
+        ra.alloc_at(0, 1),
+        Err(Error::RangeNotFree {
+            offset: 0,
+            nbytes: 1,
+            first: 0
+        })
+    ));
+    assert!(matches!(
+        ra.free(8192, 4096),
+        Err(Error::RangeNotInUse {
+            offset: 8192,
+            nbytes: 4096,
+            first: 8192
+        })
+    ));
     assert!(matches!(ra.grow(4096), Err(Error::BadRangeSize { .. })));
     assert!(matches!(
         RangeAllocator::new(1, 3),
