@@ -19,21 +19,27 @@ def test_heap_docstring_example():
     assert result.failed == 0
 
 
-def test_readme_go126_example_runs():
-    """The README's Go 1.26 example runs as written, and prints what the
-    background and forced scavengers do."""
+def run_readme_block(after):
+    """Runs the first Python block of the README after the text `after`, as
+    written; returns what it printed."""
     import contextlib
     import io
     import re
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("### Go 1.26's scavenger beside Go 1.19's", 1)[1]
+    section = readme.split(after, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
-    lines = out.getvalue().splitlines()
+    return out.getvalue()
+
+
+def test_readme_go126_example_runs():
+    """The README's Go 1.26 example runs as written, and prints what the
+    background and forced scavengers do."""
+    lines = run_readme_block("### Go 1.26's scavenger beside Go 1.19's").splitlines()
     assert lines[0] == "(0, 0, 0, True)"  # 100 pages freed in generation 0
     assert lines[1] == "0"  # the background cursor learns of frees only at nextgen
     assert int(lines[2]) > 0 and int(lines[3]) >= 0
@@ -42,20 +48,9 @@ def test_readme_go126_example_runs():
 def test_readme_range_allocator_example_runs():
     """The README's RangeAllocator example runs as written; its errors speak
     offsets and bytes in the RangeAllocator's own page size."""
-    import contextlib
-    import io
-    import re
-    from pathlib import Path
-
     import pytest
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("`RangeAllocator` brings the same first fit", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    assert out.getvalue().strip() == (
+    assert run_readme_block("`RangeAllocator` brings the same first fit").strip() == (
         "RangeStats(size=2147483648, page_size=4096, in_use=4096, free=2147479552, "
         "largest_free=2146430976, free_runs=2)"
     )

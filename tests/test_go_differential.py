@@ -28,6 +28,14 @@ B = pagealloc.BASE_CHUNK_IDX
 CB = pagealloc.PALLOC_CHUNK_BYTES
 
 
+def assert_same_results(name, ours, go):
+    """Our results file equals Go's; else fail naming the first line that differs."""
+    if ours != go:
+        ol, gl = ours.splitlines(), go.splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(ol, gl)) if a != b), min(len(ol), len(gl)))
+        pytest.fail(f"{name}: results differ at line {first + 1}: ours {ol[first:first + 1]}, Go {gl[first:first + 1]}")
+
+
 def skip_without_go119():
     """The harness installs Debian's golang-1.19 itself when it can (root)."""
     if not GO119.exists() and os.geteuid() != 0:
@@ -119,11 +127,7 @@ def test_identical_results_to_go(tmp_path):
         assert go.exists(), f"Go wrote no results for {p.name}: {proc.stdout}{proc.stderr}"
         rep = pagealloc.TraceReplay(p.read_text())
         rep.run()
-        ours = rep.results_file()
-        if ours != go.read_text():
-            ol, gl = ours.splitlines(), go.read_text().splitlines()
-            first = next((i for i, (a, b) in enumerate(zip(ol, gl)) if a != b), min(len(ol), len(gl)))
-            pytest.fail(f"{p.name}: results differ at line {first + 1}: ours {ol[first:first + 1]}, Go {gl[first:first + 1]}")
+        assert_same_results(p.name, rep.results_file(), go.read_text())
         rep.allocator.verify()
 
 
@@ -192,11 +196,7 @@ def test_v3_identical_results_to_go126(tmp_path):
         rep = pagealloc.TraceReplay(text)
         rep.run()
         assert rep.allocator.go == "1.26"
-        ours = rep.results_file()
-        if ours != go.read_text():
-            ol, gl = ours.splitlines(), go.read_text().splitlines()
-            first = next((i for i, (a, b) in enumerate(zip(ol, gl)) if a != b), min(len(ol), len(gl)))
-            pytest.fail(f"{p.name}: results differ at line {first + 1}: ours {ol[first:first + 1]}, Go {gl[first:first + 1]}")
+        assert_same_results(p.name, rep.results_file(), go.read_text())
         rep.allocator.verify()
     # Every v3 op kind was exercised.
     assert {"grow", "alloc", "free", "scavenge", "cache", "calloc", "flush", "nextgen", "pad"} <= kinds

@@ -121,14 +121,7 @@ class PageAllocMachine(RuleBasedStateMachine):
             want = None
         note(f"alloc_at({addr:#x}, {npages}) -> model {want}")
         if want is None:
-            before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
-            try:
-                self.pa.alloc_at(addr, npages)
-            except ValueError:
-                pass
-            else:
-                raise AssertionError("alloc_at accepted pages that are not all grown and free")
-            assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
+            self.refused(lambda: self.pa.alloc_at(addr, npages), "alloc_at")
         else:
             assert self.pa.alloc_at(addr, npages) == want
             self.live.append((addr, npages))
@@ -161,14 +154,19 @@ class PageAllocMachine(RuleBasedStateMachine):
         if ok:
             self.pa.mark_padding(addr, npages)
         else:
-            before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
-            try:
-                self.pa.mark_padding(addr, npages)
-            except ValueError:
-                pass
-            else:
-                raise AssertionError("mark_padding accepted pages that are not all grown and free")
-            assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
+            self.refused(lambda: self.pa.mark_padding(addr, npages), "mark_padding")
+
+    def refused(self, call, what):
+        """call() must raise ValueError (its pages are not all grown and
+        free) and change no bitmap."""
+        before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
+        try:
+            call()
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"{what} accepted pages that are not all grown and free")
+        assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
 
     @precondition(lambda self: len(self.caches) < 4)
     @rule()
