@@ -98,3 +98,27 @@ def test_every_public_callable_is_stubbed():
         elif callable(obj) and not inspect.isclass(obj) and cname not in stubs:
             missing.append(cname)
     assert not missing, f"no stub for {missing}"
+
+
+def test_public_values_show_themselves():
+    """Every public class's repr says what it holds (not Python's default
+    `<... object at 0x...>`), and value types compare by value."""
+    import pagealloc as p
+
+    pa = p.PageAlloc()
+    pa.grow(p.chunk_base(p.BASE_CHUNK_IDX), p.PALLOC_CHUNK_BYTES)
+    heap = p.Heap(max_bytes=1 << 30)
+    span = heap.alloc(1)
+    ra = p.RangeAllocator(1 << 20)
+    values = [
+        pa, pa.stats(), heap, span, heap.stats(), pa.alloc_to_cache(), p.PallocBits(5),
+        p.layout("amd64"), p.TraceReplay("version 3\ngrow 0x3000000000 0x400000\n"), ra, ra.stats(),
+    ]
+    for v in values:
+        r = repr(v)
+        assert " object at 0x" not in r, r
+        assert type(v).__name__ in r, r
+    assert "go=1.26" in repr(pa) and "go=1.26" in repr(values[8])
+    assert ra.stats() == p.RangeAllocator(1 << 20).stats()
+    assert p.PallocBits(5) == p.PallocBits(5)
+    span.free()

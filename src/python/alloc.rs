@@ -356,9 +356,10 @@ impl PageAlloc {
         let pa = self.lock();
         let (s, e) = pa.bounds();
         format!(
-            "<PageAlloc arch={} bounds=({s:#x}, {e:#x}) grown={} chunks in {} range(s) in_use={} pages \
+            "<PageAlloc arch={} go={} bounds=({s:#x}, {e:#x}) grown={} chunks in {} range(s) in_use={} pages \
              search_addr={:#x} mapped={} B reserved={} B>",
             self.ly.name(),
+            pa.go_version().name(),
             pa.pages_grown() / PALLOC_CHUNK_PAGES,
             pa.grown_ranges().len(),
             pa.pages_in_use(),

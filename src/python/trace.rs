@@ -124,4 +124,15 @@ impl TraceReplay {
     fn results_file(&self) -> String {
         self.replay.results_file(&self.pa.get().lock())
     }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<TraceReplay v{} ops={} done={} allocs={} go={}>",
+            self.trace.version,
+            self.trace.ops.len(),
+            self.replay.done,
+            self.trace.counts.allocations(),
+            self.pa.get().lock().go_version().name()
+        )
+    }
 }
