@@ -649,19 +649,20 @@ impl State {
 
     /// How far `retained` exceeds the limit, when it does.
     fn over_limit(&self) -> Option<u64> {
-        let retained = self.grown - self.released_total();
-        self.limit.filter(|&l| retained > l).map(|l| retained - l)
+        self.over(self.limit)
     }
 
     /// How far `retained` exceeds the background scavenger's goal under the
     /// limit, when it does: Go 1.22+'s `memoryLimitGoal`, 95% of the limit
     /// (golang/go#62449: the form of Go 1.19 to 1.21 left no room below it).
     fn over_goal(&self) -> Option<u64> {
+        self.over(self.limit.map(memory_limit_goal))
+    }
+
+    /// How far `retained` exceeds `bound`, when there is one and it does.
+    fn over(&self, bound: Option<u64>) -> Option<u64> {
         let retained = self.grown - self.released_total();
-        self.limit
-            .map(memory_limit_goal)
-            .filter(|&g| retained > g)
-            .map(|g| retained - g)
+        bound.filter(|&b| retained > b).map(|b| retained - b)
     }
 
     /// Free, scavenged bytes, the live caches' included.

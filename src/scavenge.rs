@@ -27,7 +27,7 @@ use crate::vm::{phys_page_size, Reservation};
 pub(crate) struct ScavengeIndex {
     /// Bit `ci % 8` of byte `ci / 8`: chunk `ci` may hold free, unscavenged
     /// pages. Only the committed range `[0, max)` is ever read or written.
-    chunks: Reservation,
+    chunks: IndexMem,
     /// Go's `searchAddr` (linearized): no marked chunk lies in a byte above
     /// this address's chunk's byte; 0 means "nothing marked". `marked` says
     /// a `mark` raised it since the last `find` moved it.
@@ -44,38 +44,68 @@ pub(crate) struct ScavengeIndex {
     /// Go's `min` and `max`: the committed byte range of `chunks`.
     min: usize,
     max: usize,
-    /// Whether `chunks` counts as mapped metadata (not on 386).
-    counted: bool,
+}
+
+/// The memory of a scavenge index (either version's): reserved for the
+/// whole address space; on 32-bit presets committed at once and, as Go's
+/// static array there, not counted as mapped metadata.
+pub(crate) struct IndexMem {
+    mem: Reservation,
+    /// Whether it counts as mapped metadata (64-bit presets).
+    pub(crate) counted: bool,
+}
+
+impl IndexMem {
+    pub(crate) fn new(ly: &Layout, bytes: usize) -> Result<IndexMem> {
+        let mut mem = Reservation::reserve(bytes, "scavenge index")?;
+        let counted = ly.arch.is_64bit();
+        if !counted {
+            mem.commit_all()?;
+        }
+        Ok(IndexMem { mem, counted })
+    }
+
+    /// Bytes committed and counted as metadata.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        if self.counted {
+            self.mem.committed_bytes()
+        } else {
+            0
+        }
+    }
+}
+
+impl std::ops::Deref for IndexMem {
+    type Target = Reservation;
+    fn deref(&self) -> &Reservation {
+        &self.mem
+    }
+}
+
+impl std::ops::DerefMut for IndexMem {
+    fn deref_mut(&mut self) -> &mut Reservation {
+        &mut self.mem
+    }
 }
 
 impl ScavengeIndex {
     /// Reserves the index for the whole address space of `ly`; on 32-bit
     /// presets it is committed at once.
     pub(crate) fn new(ly: &Layout) -> Result<ScavengeIndex> {
-        let bytes = (ly.max_chunks as usize).div_ceil(8);
-        let mut chunks = Reservation::reserve(bytes, "scavenge index")?;
-        let counted = ly.arch.is_64bit();
-        if !counted {
-            chunks.commit_all()?;
-        }
+        let chunks = IndexMem::new(ly, (ly.max_chunks as usize).div_ceil(8))?;
         Ok(ScavengeIndex {
-            max: if counted { 0 } else { chunks.len() },
+            max: if chunks.counted { 0 } else { chunks.len() },
             chunks,
             search_addr: 0,
             marked: false,
             min_heap_idx: None,
             min: 0,
-            counted,
         })
     }
 
     /// Bytes of the index committed and counted as metadata.
     pub(crate) fn mapped_bytes(&self) -> usize {
-        if self.counted {
-            self.chunks.committed_bytes()
-        } else {
-            0
-        }
+        self.chunks.mapped_bytes()
     }
 
     /// Bytes of address space reserved for the index.
@@ -251,41 +281,76 @@ impl crate::PageAlloc {
         self.scavenge_with(nbytes, |_, _| {})
     }
 
-    /// Go 1.19's `scavenge`: marks free pages scavenged, highest marked
-    /// chunks first, until at least `nbytes` bytes were released or no chunk
-    /// is marked; returns the bytes released (which may exceed `nbytes` by
-    /// less than a huge page). `release(addr, bytes)` is called for each run
-    /// while its pages are held in use, as Go calls `sysUnused`: a caller
-    /// with real memory returns it to the OS there.
+    /// `scavenge(nbytes, nil)`: marks free pages scavenged until at least
+    /// `nbytes` bytes were released or the index has nothing more; returns
+    /// the bytes released (which may exceed `nbytes` by less than a huge
+    /// page). Go 1.19: highest marked chunks first, from the top every call.
+    /// Go 1.26: its forced scavenger, as Go's test export `PageAlloc.Scavenge`
+    /// ([`scavenge_go_with`](crate::PageAlloc::scavenge_go_with) with
+    /// `force`). `release(addr, bytes)` is called for each run while its
+    /// pages are held in use, as Go calls `sysUnused`: a caller with real
+    /// memory returns it to the OS there.
+    pub fn scavenge_with(&mut self, nbytes: u64, release: impl FnMut(u64, u64)) -> Result<u64> {
+        self.scavenge_go_with(nbytes, true, release)
+    }
+
+    /// `scavenge(nbytes, shouldStop, force)` of the allocator's Go version:
+    /// one loop for both, asking the version's index for the next chunk
+    /// (Go 1.26's from its forced or background cursor, continuing where
+    /// the last call stopped) and releasing its highest run. Go 1.19 has only
+    /// the forced kind; `force == false` is refused there.
     ///
-    /// Cost: per run released, one index search, one scavenge-candidate scan
-    /// of a chunk and two updates (take and give back); per marked chunk
-    /// with nothing left, one scan.
-    ///
-    /// An allocator that follows Go 1.26 does Go 1.26's forced scavenge
-    /// instead ([`scavenge_go_with`](crate::PageAlloc::scavenge_go_with)
-    /// with `force`), as Go's own test export `PageAlloc.Scavenge` does.
-    pub fn scavenge_with(&mut self, nbytes: u64, mut release: impl FnMut(u64, u64)) -> Result<u64> {
-        if self.scav126.is_some() {
-            return self.scavenge_go_with(nbytes, true, release);
+    /// Cost: per run released, one index search and one scavenge-candidate
+    /// scan of a chunk and two updates (take and give back); per chunk with
+    /// nothing left, one scan.
+    pub fn scavenge_go_with(
+        &mut self,
+        nbytes: u64,
+        force: bool,
+        mut release: impl FnMut(u64, u64),
+    ) -> Result<u64> {
+        if !force && self.scav126.is_none() {
+            return Err(crate::Error::WrongGoVersion {
+                what: "the background scavenger (scavenge with force=False)",
+                need: crate::GoVersion::Go126,
+                have: crate::GoVersion::Go119,
+            });
         }
         let mut released = 0;
         while released < nbytes {
-            let Some((ci, _)) = self.scav_index.find() else {
+            let Some((ci, search_idx)) = self.scav_find(force) else {
                 break;
             };
-            released += self.scavenge_one(ci, nbytes - released, &mut release)?;
+            released += self.scavenge_one(ci, search_idx, nbytes - released, &mut release)?;
         }
         Ok(released)
     }
 
-    /// Go 1.19's `scavengeOne`: releases the highest run of free,
-    /// unscavenged pages of chunk `ci` (at most `max` bytes, rounded up to
-    /// pages, unless a huge page must be taken whole), or unmarks the chunk
-    /// when it has none. Returns the bytes released.
+    /// The index's next chunk to scavenge and the page to search down from:
+    /// Go 1.26's from a cursor; Go 1.19's highest marked chunk, searched
+    /// from its last page whatever `find` says (Go 1.19's `scavengeOne`
+    /// ignores the page it is given).
+    fn scav_find(&mut self, force: bool) -> Option<(u64, u64)> {
+        match self.scav126.as_deref_mut() {
+            Some(ix) => ix.find(force),
+            None => self
+                .scav_index
+                .find()
+                .map(|(ci, _)| (ci, PALLOC_CHUNK_PAGES - 1)),
+        }
+    }
+
+    /// Go's `scavengeOne`: releases the highest run of free, unscavenged
+    /// pages of chunk `ci` at or below the word of page `search_idx` (at
+    /// most `max` bytes, rounded up to pages, unless a huge page must be
+    /// taken whole), or tells the index the chunk has none (Go 1.19 unmarks
+    /// it, Go 1.26 sets it empty). Returns the bytes released. The pages
+    /// are taken and given back at chunk level, as Go does, so neither
+    /// index hears of it.
     fn scavenge_one(
         &mut self,
         ci: u64,
+        search_idx: u64,
         max: u64,
         release: &mut impl FnMut(u64, u64),
     ) -> Result<u64> {
@@ -294,28 +359,33 @@ impl crate::PageAlloc {
         let leaf = self.ly.leaf();
         if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
             let (base, npages) = self.data(ci).find_scavenge_candidate(
-                PALLOC_CHUNK_PAGES - 1,
+                search_idx,
                 min_pages,
                 max_pages,
                 self.huge_pages,
             );
             if npages != 0 {
                 let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + base * PAGE_SIZE;
-                // Hold the pages in use while they are released, so nothing
-                // allocates them meanwhile.
-                if self.alloc_range(lin, npages) != 0 {
+                if self.data(ci).scavenged.popcnt_range(base, npages) != 0 {
                     return Err(crate::Error::Corrupt(format!(
                         "double scavenge of pages [{:#x}, +{npages})",
                         self.ly.unlin(lin)
                     )));
                 }
+                // Hold the pages in use while they are released, so nothing
+                // allocates them meanwhile.
+                self.data_mut(ci).alloc_range(base, npages);
+                self.update(lin, npages, true, true);
                 release(self.ly.unlin(lin), npages << self.ly.page_shift);
                 self.free_pages(lin, npages, true);
                 self.data_mut(ci).scavenged.alloc_range(base, npages);
                 return Ok(npages << self.ly.page_shift);
             }
         }
-        self.scav_index.clear(ci);
+        match self.scav126.as_deref_mut() {
+            Some(ix) => ix.set_empty(ci),
+            None => self.scav_index.clear(ci),
+        }
         Ok(0)
     }
 

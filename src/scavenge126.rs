@@ -27,7 +27,8 @@ use crate::arch::{
     Layout, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
 };
 use crate::error::Result;
-use crate::vm::{phys_page_size, Reservation};
+use crate::scavenge::IndexMem;
+use crate::vm::phys_page_size;
 
 /// Go's `scavChunkHiOccPages`: 496 of 512 pages (`0.96875 * 512`).
 pub const SCAV_CHUNK_HI_OCC_PAGES: u16 = 496;
@@ -125,7 +126,7 @@ impl Cursor {
 pub(crate) struct ScavIndex126 {
     /// `scavChunkData.pack()` of every chunk, 8 bytes each; only the
     /// committed entries `[min, max)` are read or written.
-    chunks: Reservation,
+    chunks: IndexMem,
     /// Go's `min` and `max`: the committed entry range (`max == 0`: none).
     min: u64,
     max: u64,
@@ -136,30 +137,22 @@ pub(crate) struct ScavIndex126 {
     /// Go's `freeHWM`: the highest page freed in this generation (0: none).
     pub(crate) free_hwm: u64,
     pub(crate) gen: u32,
-    /// Whether the index counts as mapped metadata (not on 386, where Go's
-    /// index is a static array).
-    counted: bool,
 }
 
 const ENTRY: usize = 8;
 
 impl ScavIndex126 {
     pub(crate) fn new(ly: &Layout) -> Result<ScavIndex126> {
-        let mut chunks = Reservation::reserve(ly.max_chunks as usize * ENTRY, "scavenge index")?;
-        let counted = ly.arch.is_64bit();
-        if !counted {
-            chunks.commit_all()?;
-        }
+        let chunks = IndexMem::new(ly, ly.max_chunks as usize * ENTRY)?;
         Ok(ScavIndex126 {
             min: 0,
-            max: if counted { 0 } else { ly.max_chunks },
+            max: if chunks.counted { 0 } else { ly.max_chunks },
             chunks,
             min_heap_idx: 0,
             bg: Cursor::default(),
             force: Cursor::default(),
             free_hwm: 0,
             gen: 0,
-            counted,
         })
     }
 
@@ -168,7 +161,7 @@ impl ScavIndex126 {
     #[cfg(test)]
     pub(crate) fn for_test(ly: &Layout, min: u64, max: u64) -> Result<ScavIndex126> {
         let mut ix = ScavIndex126::new(ly)?;
-        if ix.counted {
+        if ix.chunks.counted {
             ix.chunks.commit(0, max as usize * ENTRY)?;
         }
         ix.min = min;
@@ -187,11 +180,7 @@ impl ScavIndex126 {
     }
 
     pub(crate) fn mapped_bytes(&self) -> usize {
-        if self.counted {
-            self.chunks.committed_bytes()
-        } else {
-            0
-        }
+        self.chunks.mapped_bytes()
     }
 
     pub(crate) fn reserved_bytes(&self) -> usize {
@@ -209,7 +198,7 @@ impl ScavIndex126 {
         if self.min_heap_idx == 0 || bc < self.min_heap_idx {
             self.min_heap_idx = bc;
         }
-        if !self.counted {
+        if !self.chunks.counted {
             return Ok(0);
         }
         let per_page = (phys_page_size() / ENTRY).max(1) as u64;
@@ -314,6 +303,23 @@ impl ScavIndex126 {
         }
     }
 
+    /// Go's `alloc` for each chunk of the linearized pages
+    /// `[lin, lin + npages*PAGE_SIZE)` (Go's test export `AllocRange`).
+    pub(crate) fn alloc_range(&mut self, lin: u64, npages: u64) {
+        for (ci, _, n) in crate::alloc::chunk_pieces(lin, npages) {
+            self.alloc(ci, n);
+        }
+    }
+
+    /// Go's `free` for each chunk of the linearized pages
+    /// `[lin, lin + npages*PAGE_SIZE)` (Go's `pageAlloc.free`, and its test
+    /// export `FreeRange`).
+    pub(crate) fn free_range(&mut self, lin: u64, npages: u64) {
+        for (ci, i, n) in crate::alloc::chunk_pieces(lin, npages) {
+            self.free(ci, i + n - 1, n);
+        }
+    }
+
     /// Go's `nextGen`.
     pub(crate) fn next_gen(&mut self) {
         self.gen = self.gen.wrapping_add(1);
@@ -381,108 +387,26 @@ impl ScavIndex126 {
 }
 
 impl crate::PageAlloc {
-    /// Go 1.26's `pageAlloc.scavenge(nbytes, nil, force)` on an allocator
-    /// without real memory: see [`scavenge_go_with`](crate::PageAlloc::scavenge_go_with).
+    /// `scavenge(nbytes, nil, force)` on an allocator without real memory:
+    /// see [`scavenge_go_with`](crate::PageAlloc::scavenge_go_with).
     pub fn scavenge_go(&mut self, nbytes: u64, force: bool) -> Result<u64> {
         self.scavenge_go_with(nbytes, force, |_, _| {})
-    }
-
-    /// Go 1.26's `scavenge(nbytes, shouldStop, force)`: releases free,
-    /// unscavenged pages chunk by chunk down from the forced (`force`) or
-    /// the background cursor until at least `nbytes` bytes were released
-    /// or `find` has nothing more; returns the bytes released. Unlike Go
-    /// 1.19 each call continues where the last one stopped. `release(addr,
-    /// bytes)` is called for each run while its pages are held in use, as
-    /// Go calls `sysUnused`. A Go 1.19 allocator has only the forced kind
-    /// (its `scavenge`); `force == false` is refused there.
-    ///
-    /// Cost: per run released, one index search (a walk down the chunks'
-    /// index entries from the cursor) and one scavenge-candidate scan of a
-    /// chunk; per chunk with nothing to release, one scan and `setEmpty`.
-    pub fn scavenge_go_with(
-        &mut self,
-        nbytes: u64,
-        force: bool,
-        mut release: impl FnMut(u64, u64),
-    ) -> Result<u64> {
-        if self.scav126.is_none() {
-            if force {
-                return self.scavenge_with(nbytes, release);
-            }
-            return Err(crate::Error::WrongGoVersion {
-                what: "the background scavenger (scavenge with force=False)",
-                need: crate::GoVersion::Go126,
-                have: crate::GoVersion::Go119,
-            });
-        }
-        let mut released = 0;
-        while released < nbytes {
-            let found = self.scav126.as_deref_mut().and_then(|ix| ix.find(force));
-            let Some((ci, page)) = found else {
-                break;
-            };
-            released += self.scavenge_one_126(ci, page, nbytes - released, &mut release);
-        }
-        Ok(released)
-    }
-
-    /// Go 1.26's `scavengeOne`: releases the highest run of free,
-    /// unscavenged pages of chunk `ci` at or below page `search_idx` (at
-    /// most `max` bytes, rounded up to pages, unless a huge page must be
-    /// taken whole), or marks the chunk empty in the index when it has
-    /// none. The pages are taken and given back at chunk level (bitmap and
-    /// summaries, not the index), so the index's `inUse` never moves.
-    fn scavenge_one_126(
-        &mut self,
-        ci: u64,
-        search_idx: u64,
-        max: u64,
-        release: &mut impl FnMut(u64, u64),
-    ) -> u64 {
-        let ps = self.ly.page_size();
-        // alignUp(max, pageSize) / pageSize, without overflow at u64::MAX.
-        let max_pages = max / ps + u64::from(max % ps != 0);
-        let min_pages = crate::scavenge::min_scav_pages(ps);
-        let leaf = self.ly.leaf();
-        if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
-            let (base, npages) = self.data(ci).find_scavenge_candidate(
-                search_idx,
-                min_pages,
-                max_pages,
-                self.huge_pages,
-            );
-            if npages != 0 {
-                let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + base * PAGE_SIZE;
-                // Held in use while "the OS" takes the memory back.
-                self.data_mut(ci).alloc_range(base, npages);
-                self.update(lin, npages, true, true);
-                release(self.ly.unlin(lin), npages << self.ly.page_shift);
-                if lin < self.search_addr {
-                    self.search_addr = lin;
-                }
-                self.data_mut(ci).bits.free(base, npages);
-                self.update(lin, npages, true, false);
-                self.data_mut(ci).scavenged.alloc_range(base, npages);
-                return npages << self.ly.page_shift;
-            }
-        }
-        if let Some(ix) = self.scav126.as_deref_mut() {
-            ix.set_empty(ci);
-        }
-        0
     }
 
     /// Go 1.26's `scavengeIndex.nextGen` (Go calls it once per GC cycle):
     /// the background scavenger now sees the frees of the cycle that ended.
     pub fn next_gen(&mut self) -> Result<()> {
-        self.index126_mut("next_gen")?.next_gen();
+        let Some(ix) = self.scav126.as_deref_mut() else {
+            return Err(needs_126("next_gen"));
+        };
+        ix.next_gen();
         Ok(())
     }
 
     /// Go 1.26's index data of grown chunk `ci`.
     pub fn scav_chunk_data(&self, ci: u64) -> Result<ScavChunkData> {
         let Some(ix) = self.scav126.as_deref() else {
-            return Err(self.needs_126("scav_chunk_data"));
+            return Err(needs_126("scav_chunk_data"));
         };
         if !self.is_grown(ci) {
             return Err(crate::Error::NoSuchChunk { chunk: ci });
@@ -494,7 +418,7 @@ impl crate::PageAlloc {
     /// (linearized addresses; 0 is none): `(gen, free_hwm, bg, force)`.
     pub fn scav_index_state(&self) -> Result<(u32, u64, Cursor, Cursor)> {
         let Some(ix) = self.scav126.as_deref() else {
-            return Err(self.needs_126("scav_index_state"));
+            return Err(needs_126("scav_index_state"));
         };
         Ok((ix.gen, ix.free_hwm, ix.bg, ix.force))
     }
@@ -507,7 +431,7 @@ impl crate::PageAlloc {
     /// Cost: as `alloc_at` of the same pages.
     pub fn mark_padding(&mut self, addr: u64, npages: u64) -> Result<()> {
         if self.scav126.is_none() {
-            return Err(self.needs_126("mark_padding"));
+            return Err(needs_126("mark_padding"));
         }
         let lin = self.check_pages(addr, npages)?;
         if let Some(u) = self.first_used_in(lin >> crate::arch::PAGE_SHIFT, npages) {
@@ -518,26 +442,21 @@ impl crate::PageAlloc {
             let data = self.data_mut(ci);
             data.alloc_range(i, n);
             data.scavenged.alloc_range(i, n);
-            if let Some(ix) = self.scav126.as_deref_mut() {
-                ix.alloc(ci, n);
-            }
+        }
+        if let Some(ix) = self.scav126.as_deref_mut() {
+            ix.alloc_range(lin, npages);
         }
         self.update(lin, npages, true, true);
         Ok(())
     }
+}
 
-    fn index126_mut(&mut self, what: &'static str) -> Result<&mut ScavIndex126> {
-        if self.scav126.is_none() {
-            return Err(self.needs_126(what));
-        }
-        Ok(self.scav126.as_deref_mut().expect("checked"))
-    }
-
-    fn needs_126(&self, what: &'static str) -> crate::Error {
-        crate::Error::WrongGoVersion {
-            what,
-            need: crate::GoVersion::Go126,
-            have: self.go_version(),
-        }
+/// The error for an operation only Go 1.26's allocator has, asked of a
+/// Go 1.19 one.
+fn needs_126(what: &'static str) -> crate::Error {
+    crate::Error::WrongGoVersion {
+        what,
+        need: crate::GoVersion::Go126,
+        have: crate::GoVersion::Go119,
     }
 }

@@ -61,14 +61,7 @@ class PageAllocMachine(RuleBasedStateMachine):
         if expect_ok:
             self.pa.grow(base, size)
         else:
-            before = self.pa.bounds
-            try:
-                self.pa.grow(base, size)
-            except ValueError:
-                pass
-            else:
-                raise AssertionError("grow should have been refused")
-            assert self.pa.bounds == before
+            self.refused(lambda: self.pa.grow(base, size), "grow should have been refused", lambda: self.pa.bounds)
 
     @rule(gap=GAPS, n=st.integers(1, 4), unaligned=st.booleans())
     def grow_above(self, gap, n, unaligned):
@@ -121,7 +114,7 @@ class PageAllocMachine(RuleBasedStateMachine):
             want = None
         note(f"alloc_at({addr:#x}, {npages}) -> model {want}")
         if want is None:
-            self.refused(lambda: self.pa.alloc_at(addr, npages), "alloc_at")
+            self.refused(lambda: self.pa.alloc_at(addr, npages), "alloc_at accepted pages that are not all grown and free")
         else:
             assert self.pa.alloc_at(addr, npages) == want
             self.live.append((addr, npages))
@@ -154,19 +147,21 @@ class PageAllocMachine(RuleBasedStateMachine):
         if ok:
             self.pa.mark_padding(addr, npages)
         else:
-            self.refused(lambda: self.pa.mark_padding(addr, npages), "mark_padding")
+            self.refused(lambda: self.pa.mark_padding(addr, npages), "mark_padding accepted pages that are not all grown and free")
 
-    def refused(self, call, what):
-        """call() must raise ValueError (its pages are not all grown and
-        free) and change no bitmap."""
-        before = [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]
+    def refused(self, call, failure, state=None):
+        """call() must raise ValueError and change nothing that state()
+        reads (by default every grown chunk's bitmap); else `failure`."""
+        if state is None:
+            state = lambda: [self.pa.chunk_bitmap(ci) for ci in self.model.chunks]  # noqa: E731
+        before = state()
         try:
             call()
         except ValueError:
             pass
         else:
-            raise AssertionError(f"{what} accepted pages that are not all grown and free")
-        assert [self.pa.chunk_bitmap(ci) for ci in self.model.chunks] == before
+            raise AssertionError(failure)
+        assert state() == before
 
     @precondition(lambda self: len(self.caches) < 4)
     @rule()

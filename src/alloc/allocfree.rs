@@ -149,7 +149,7 @@ impl PageAlloc {
         }
         let scav = self.data_mut(ci).take(j, n);
         if let Some(ix) = self.scav126.as_deref_mut() {
-            index126_alloc(ix, ci, n);
+            ix.alloc(ci, n);
         }
         self.update_chunk_alloc(ci, j, n, old, below);
         scav
@@ -233,47 +233,46 @@ impl PageAlloc {
         Ok(())
     }
 
-    /// What every free but the scavenger's own does besides clearing bits:
-    /// the search address and the aligned hints come down to the freed
-    /// pages, and the scavenge index learns of them: Go 1.19's marks their
-    /// chunks, Go 1.26's counts them free per chunk (`index.free`).
-    #[inline]
-    fn note_freed(&mut self, lin: u64, npages: u64) {
+    /// What every free does besides clearing bits: the search address and
+    /// the aligned hints come down to the freed pages.
+    #[inline(always)]
+    fn lower_bounds(&mut self, lin: u64, npages: u64) {
         if lin < self.search_addr {
             self.search_addr = lin;
         }
         self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
+    }
+
+    /// What every free but the scavenger's own tells the scavenge index:
+    /// Go 1.19's marks the chunks, Go 1.26's counts the pages free per
+    /// chunk (`index.free`).
+    #[inline]
+    fn index_freed(&mut self, lin: u64, npages: u64) {
         match self.scav126.as_deref_mut() {
             None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
-            Some(ix) => index126_free(ix, lin, npages),
+            Some(ix) => ix.free_range(lin, npages),
         }
     }
 
-    /// [`PageAlloc::note_freed`] for pages `[i, i + npages)` of one chunk
-    /// `ci` (at linearized `lin`).
+    /// [`PageAlloc::lower_bounds`] and [`PageAlloc::index_freed`] for pages
+    /// `[i, i + npages)` of one chunk `ci` (at linearized `lin`): the Go
+    /// 1.26 index is told without splitting the range into chunks.
     #[inline(always)]
     fn note_freed_in_chunk(&mut self, lin: u64, ci: u64, i: u64, npages: u64) {
-        if lin < self.search_addr {
-            self.search_addr = lin;
-        }
-        self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
+        self.lower_bounds(lin, npages);
         match self.scav126.as_deref_mut() {
             None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
             Some(ix) => ix.free(ci, i + npages - 1, npages),
         }
     }
 
-    /// Go 1.19's `free` on checked, linearized pages. Pages freed as not
-    /// `scavenged` (every free but the scavenger's own) mark their chunks in
-    /// the scavenge index; the scavenged bits are left as they are.
+    /// Go's `free` on checked, linearized pages. Pages freed as not
+    /// `scavenged` (every free but the scavenger's own) are told to the
+    /// scavenge index; the scavenged bits are left as they are.
     pub(crate) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
-        if scavenged {
-            if lin < self.search_addr {
-                self.search_addr = lin;
-            }
-            self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
-        } else {
-            self.note_freed(lin, npages);
+        self.lower_bounds(lin, npages);
+        if !scavenged {
+            self.index_freed(lin, npages);
         }
         for (ci, i, n) in chunk_pieces(lin, npages) {
             let bits = self.chunk_mut(ci);
@@ -419,21 +418,4 @@ fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u
             _ => dirty.push((lin, m)),
         }
     });
-}
-
-// Go 1.26's index updates, out of line: the version check is the only
-// cost an allocator that follows Go 1.19 pays on its hot paths.
-
-/// Go 1.26's `index.alloc` of `n` pages of chunk `ci`.
-#[inline]
-fn index126_alloc(ix: &mut ScavIndex126, ci: u64, n: u64) {
-    ix.alloc(ci, n);
-}
-
-/// Go 1.26's `index.free` of pages `[lin, lin + npages)`, chunk by chunk.
-#[inline]
-fn index126_free(ix: &mut ScavIndex126, lin: u64, npages: u64) {
-    for (ci, i, n) in chunk_pieces(lin, npages) {
-        ix.free(ci, i + n - 1, n);
-    }
 }

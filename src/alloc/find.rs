@@ -246,18 +246,17 @@ impl PageAlloc {
             if run + s >= npages {
                 // A run from below this chunk (or its own start) suffices.
                 let addr = cb - run * PAGE_SIZE;
-                return Some((addr, self.first_free_page(first_free?, ci, sa)));
+                return Some((addr, self.first_free_page(first_free?)));
             }
             if m >= npages {
-                let from = if c == ci { chunk_page_index(sa) } else { 0 };
                 // In the search address's own chunk the request may be too
                 // long for the pages above the search address (those below
                 // are in use); then only a run into the next chunk can fit.
-                if let (Some(j), met) = self.chunk(c).find(npages, from) {
+                if let (Some(j), met) = self.chunk(c).find(npages, self.search_from(c)) {
                     let cand = if first_free == Some(c) {
                         cb + met * PAGE_SIZE
                     } else {
-                        self.first_free_page(first_free?, ci, sa)
+                        self.first_free_page(first_free?)
                     };
                     return Some((cb + j * PAGE_SIZE, cand));
                 }
@@ -268,11 +267,19 @@ impl PageAlloc {
         None
     }
 
-    /// The first free page of chunk `c` (not full), searched from the search
-    /// address when `c` is its chunk `ci`.
-    fn first_free_page(&self, c: u64, ci: u64, sa: u64) -> u64 {
-        let from = if c == ci { chunk_page_index(sa) } else { 0 };
-        let (p, _) = self.chunk(c).find(1, from);
+    /// The page of chunk `c` a search starts at: the search address's own
+    /// page in its chunk (every page below it is in use), else page 0.
+    fn search_from(&self, c: u64) -> u64 {
+        if c == self.search_addr >> LOG_PALLOC_CHUNK_BYTES {
+            chunk_page_index(self.search_addr)
+        } else {
+            0
+        }
+    }
+
+    /// The first free page of chunk `c`, which is not full (linearized).
+    fn first_free_page(&self, c: u64) -> u64 {
+        let (p, _) = self.chunk(c).find(1, self.search_from(c));
         (c << LOG_PALLOC_CHUNK_BYTES) + p.unwrap_or(0) * PAGE_SIZE
     }
 }

@@ -108,10 +108,9 @@ fn split_max(bits: &PallocBits, a: u64, b: u64, pieces: u64, m: u64, below: u64)
         return u64::from(bits.0.iter().any(|&x| x != u64::MAX));
     }
     if a == 0 || below.min(m) <= pieces {
-        // Nothing below a can be longer than the pieces.
-        if b == ALL {
-            return pieces;
-        }
+        // Nothing below a can be longer than the pieces. (With b at the
+        // chunk's end too, `after_alloc` needed no call.)
+        debug_assert!(b < ALL);
         return pieces.max(longest_run(bits, b, ALL, m));
     }
     longest_run(bits, 0, ALL, m)

@@ -10,28 +10,17 @@ use crate::scavenge126::{ScavChunkData, ScavIndex126};
 
 const P: u64 = PALLOC_CHUNK_PAGES;
 
-/// Go's test export `ScavengeIndex` over linearized addresses.
-struct Index(ScavIndex126);
+/// Go's test export `ScavengeIndex`: the index itself.
+type Index = ScavIndex126;
 
-impl Index {
-    /// Go's `AllocRange(base, limit)`: per chunk, `alloc` of its pages.
-    fn alloc_range(&mut self, base: u64, limit: u64) {
-        for (ci, _, n) in pieces(base, limit) {
-            self.0.alloc(ci, n);
-        }
-    }
-
-    /// Go's `FreeRange(base, limit)`: per chunk, `free` of its pages.
-    fn free_range(&mut self, base: u64, limit: u64) {
-        for (ci, i, n) in pieces(base, limit) {
-            self.0.free(ci, i + n - 1, n);
-        }
-    }
+/// Go's `AllocRange(base, limit)` (linearized byte addresses).
+fn alloc_range(ix: &mut Index, base: u64, limit: u64) {
+    ix.alloc_range(base, (limit - base) / PAGE_SIZE);
 }
 
-/// `[base, limit)` (linearized) as (chunk, first page, pages) per chunk.
-fn pieces(base: u64, limit: u64) -> Vec<(u64, u64, u64)> {
-    crate::alloc::chunk_pieces(base, (limit - base) / PAGE_SIZE).collect()
+/// Go's `FreeRange(base, limit)` (linearized byte addresses).
+fn free_range(ix: &mut Index, base: u64, limit: u64) {
+    ix.free_range(base, (limit - base) / PAGE_SIZE);
 }
 
 /// Go's `PageBase(ci, i)`, linearized.
@@ -43,24 +32,24 @@ fn page(ci: u64, i: u64) -> u64 {
 /// generation and empty to the scavenger, cursors reset.
 fn setup(arch: Arch, b: u64) -> Index {
     let ly = arch.layout();
-    let mut ix = Index(ScavIndex126::for_test(&ly, b, b + 64).unwrap());
-    ix.alloc_range(page(b, 0), page(b + 64, 0));
-    ix.0.next_gen();
-    ix.free_range(page(b, 0), page(b + 64, 0));
+    let mut ix = ScavIndex126::for_test(&ly, b, b + 64).unwrap();
+    alloc_range(&mut ix, page(b, 0), page(b + 64, 0));
+    ix.next_gen();
+    free_range(&mut ix, page(b, 0), page(b + 64, 0));
     for ci in b..b + 64 {
-        ix.0.set_empty(ci);
+        ix.set_empty(ci);
     }
-    ix.0.reset_search_addrs();
+    ix.reset_search_addrs();
     ix
 }
 
 /// Go's `find`: the index finds `want` (chunk, page offset), or nothing
 /// when `want` is `(0, 0)`; the chunk found is then set empty.
 fn find(ix: &mut Index, force: bool, want: (u64, u64), ctx: &str) {
-    let got = ix.0.find(force).unwrap_or((0, 0));
+    let got = ix.find(force).unwrap_or((0, 0));
     assert_eq!(got, want, "{ctx}: find");
     if got.0 != 0 {
-        ix.0.set_empty(got.0);
+        ix.set_empty(got.0);
     }
 }
 
@@ -68,8 +57,8 @@ type Mark = Box<dyn Fn(&mut Index, u64)>;
 
 /// Go's `mark`: makes `[base, limit)` available for scavenging.
 fn mark(ix: &mut Index, base: u64, limit: u64) {
-    ix.alloc_range(base, limit);
-    ix.free_range(base, limit);
+    alloc_range(ix, base, limit);
+    free_range(ix, base, limit);
 }
 
 /// Finds of whole chunks from `hi` down to `lo`, each at its last page.
@@ -180,7 +169,7 @@ fn test_scavenge_index() {
             let mut ix = setup(arch, b);
             mark(&mut ix, b);
             find(&mut ix, false, (0, 0), &ctx);
-            ix.0.next_gen();
+            ix.next_gen();
             for want in finds(b) {
                 find(&mut ix, false, want, &ctx);
             }
@@ -201,10 +190,9 @@ fn test_scavenge_index() {
             );
             let mut ix = setup(arch, b);
             for i in b..b + 32 {
-                ix.alloc_range(page(i, 0), page(i + 1, 0));
-                ix.free_range(page(i, 0), page(i + 1, 0));
+                mark(&mut ix, page(i, 0), page(i + 1, 0));
                 if !force {
-                    ix.0.next_gen();
+                    ix.next_gen();
                 }
                 find(&mut ix, force, (i, P - 1), &ctx);
             }

@@ -8,7 +8,14 @@ use super::U64;
 use crate::range::RangeAllocator as Engine;
 
 /// A RangeAllocator's counters (bytes, except free_runs).
-#[pyclass(frozen, get_all, name = "RangeStats", module = "pagealloc._pagealloc")]
+#[pyclass(
+    frozen,
+    eq,
+    get_all,
+    name = "RangeStats",
+    module = "pagealloc._pagealloc"
+)]
+#[derive(PartialEq)]
 pub(crate) struct RangeStats {
     size: u64,
     page_size: u64,
@@ -25,27 +32,6 @@ impl RangeStats {
             "RangeStats(size={}, page_size={}, in_use={}, free={}, largest_free={}, free_runs={})",
             self.size, self.page_size, self.in_use, self.free, self.largest_free, self.free_runs
         )
-    }
-
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<RangeStats>().is_ok_and(|o| {
-            let o = o.get();
-            (
-                self.size,
-                self.page_size,
-                self.in_use,
-                self.free,
-                self.largest_free,
-                self.free_runs,
-            ) == (
-                o.size,
-                o.page_size,
-                o.in_use,
-                o.free,
-                o.largest_free,
-                o.free_runs,
-            )
-        })
     }
 }
 
