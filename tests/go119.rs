@@ -45,14 +45,18 @@ fn test_page_alloc_grow() {
         for (name, chunks, in_use) in &cases {
             // Go's NewPageAlloc grows the chunks in map order; grow them in
             // the order listed, which the in-use ranges do not depend on.
-            let pa = PageAlloc::from_chunks_go(
-                ly,
-                GoVersion::Go119,
-                chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
-                Vec::<(u64, Vec<(u64, u64)>)>::new(),
-            )
-            .unwrap();
-            pa.verify().unwrap();
+            let new_page_alloc = |go| {
+                let pa = PageAlloc::from_chunks_go(
+                    ly,
+                    go,
+                    chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
+                    Vec::<(u64, Vec<(u64, u64)>)>::new(),
+                )
+                .unwrap();
+                pa.verify().unwrap();
+                pa
+            };
+            let pa = new_page_alloc(GoVersion::Go119);
             let got: Vec<(u64, u64)> = pa
                 .grown_ranges()
                 .iter()
@@ -69,14 +73,7 @@ fn test_page_alloc_grow() {
                 "{arch} {name}: committed metadata"
             );
             // Go 1.26: the same ranges; its index commits the grown hull.
-            let pa126 = PageAlloc::from_chunks_go(
-                ly,
-                GoVersion::Go126,
-                chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
-                Vec::<(u64, Vec<(u64, u64)>)>::new(),
-            )
-            .unwrap();
-            pa126.verify().unwrap();
+            let pa126 = new_page_alloc(GoVersion::Go126);
             assert_eq!(
                 pa126.grown_ranges(),
                 pa.grown_ranges(),

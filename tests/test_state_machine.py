@@ -52,11 +52,7 @@ class PageAllocMachine(RuleBasedStateMachine):
         ci = max(1, min(ci, self.ly.max_chunks - nchunks))
         base = self.ly.chunk_base(ci) + offset
         size = nchunks * CHUNK_BYTES - offset - extra
-        try:
-            self.model.grow(base, size)
-            expect_ok = True
-        except ModelError:
-            expect_ok = False
+        expect_ok = model_accepts(lambda: self.model.grow(base, size))
         note(f"grow({base:#x}, {size:#x}) expect_ok={expect_ok}")
         if expect_ok:
             self.pa.grow(base, size)
@@ -138,11 +134,7 @@ class PageAllocMachine(RuleBasedStateMachine):
     @rule(c=st.integers(-1, 8), page=st.integers(0, CHUNK_PAGES - 1), npages=st.integers(1, 70))
     def pad(self, c, page, npages):
         addr = self.ly.page_base(max(1, self.model.bounds[0] + c), page)
-        try:
-            self.model.mark_padding(addr, npages)
-            ok = True
-        except ModelError:
-            ok = False
+        ok = model_accepts(lambda: self.model.mark_padding(addr, npages))
         note(f"mark_padding({addr:#x}, {npages}) -> model ok={ok}")
         if ok:
             self.pa.mark_padding(addr, npages)
@@ -231,6 +223,15 @@ class PageAllocMachine(RuleBasedStateMachine):
         runs = self.model.free_runs()
         assert self.pa.largest_free_run == max(runs, default=0)
         self.pa.verify()
+
+
+def model_accepts(call):
+    """Whether the model carries out call() (else it raised ModelError)."""
+    try:
+        call()
+    except ModelError:
+        return False
+    return True
 
 
 def _ranges(chunks):
