@@ -66,3 +66,24 @@ def test_readme_range_allocator_example_runs():
             call()
         assert fragment in str(info.value), str(info.value)
     assert ra.stats() == ra.stats() and ra.stats() != 3
+
+
+def test_every_readme_python_block_runs(tmp_path, monkeypatch):
+    """Every Python block of the README runs as written, in order, in one
+    namespace (each builds on the ones before it), as a reader would paste
+    them."""
+    import re
+    from pathlib import Path
+
+    pytest = __import__("pytest")
+    pytest.importorskip("PIL.Image", reason="the first example draws heap.png (pagealloc[viz])")
+    pytest.importorskip("numpy", reason="the Heap example wraps a span in a NumPy array")
+    monkeypatch.chdir(tmp_path)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 8
+    ns = {}
+    for k, code in enumerate(blocks):
+        exec(compile(code, f"README.md, Python block {k}", "exec"), ns)
+    assert (tmp_path / "heap.png").stat().st_size > 1000
+    ns["heap"].memory_limit = None
