@@ -307,6 +307,21 @@ impl crate::PageAlloc {
         &mut self,
         nbytes: u64,
         force: bool,
+        release: impl FnMut(u64, u64),
+    ) -> Result<u64> {
+        self.scavenge_go_steps(nbytes, force, None, release)
+    }
+
+    /// `scavenge(nbytes, shouldStop, force)` whose `shouldStop` says stop
+    /// after `steps` calls of `scavengeOne` (`None`: never): how a recorded
+    /// call cut short in the real program (Go's memory-limit scavenger asks
+    /// the CPU limiter after each step) replays exactly. Go checks
+    /// `shouldStop` only after a step, so a call always makes at least one.
+    pub fn scavenge_go_steps(
+        &mut self,
+        nbytes: u64,
+        force: bool,
+        steps: Option<u64>,
         mut release: impl FnMut(u64, u64),
     ) -> Result<u64> {
         if !force && self.scav126.is_none() {
@@ -317,11 +332,16 @@ impl crate::PageAlloc {
             });
         }
         let mut released = 0;
+        let mut taken = 0;
         while released < nbytes {
             let Some((ci, search_idx)) = self.scav_find(force) else {
                 break;
             };
             released += self.scavenge_one(ci, search_idx, nbytes - released, &mut release)?;
+            taken += 1;
+            if steps.is_some_and(|n| taken >= n) {
+                break;
+            }
         }
         Ok(released)
     }

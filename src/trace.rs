@@ -71,6 +71,10 @@ pub enum Op {
     Scavenge {
         nbytes: u64,
         bg: bool,
+        /// `stop=K`: the call's `shouldStop` said stop after K scavenged
+        /// runs (a recorded call cut short, or one step of a call other ops
+        /// interleaved with).
+        stop: Option<u64>,
     },
     /// v2: Go's `allocToCache`; caches are numbered by `cache` line.
     Cache,
@@ -329,14 +333,31 @@ impl Trace {
                 "`{op}` needs a v2 trace (first op line `version 2`), or a v3 trace (`version 3`)"
             ));
         }
-        // `scavenge N bg`: the background scavenger, Go 1.26's only.
-        let bg = kind == OpKind::Scavenge && args.len() == 2 && args[1] == "bg";
+        // `scavenge N [bg] [stop=K]`: `bg` is the background scavenger, Go
+        // 1.26's only; `stop=K` a call its `shouldStop` ended after K runs.
+        let (mut bg, mut stop) = (false, None);
+        let mut args = args;
+        if kind == OpKind::Scavenge {
+            while args.len() > 1 {
+                let last = args[args.len() - 1];
+                if last == "bg" && !bg {
+                    bg = true;
+                } else if let Some(k) = last.strip_prefix("stop=").filter(|_| stop.is_none()) {
+                    match parse_num(k) {
+                        Some(k) if k >= 1 => stop = Some(k),
+                        _ => return Err(format!("bad stop={k:?}: want a count of at least 1")),
+                    }
+                } else {
+                    break;
+                }
+                args = &args[..args.len() - 1];
+            }
+        }
         if bg && self.version < 3 {
             return Err(
                 "`scavenge N bg` needs a v3 trace (first op line `version 3`, Go 1.26)".into(),
             );
         }
-        let args = if bg { &args[..1] } else { args };
         let want = match kind {
             OpKind::Grow | OpKind::Calloc | OpKind::AllocAt | OpKind::Pad => 2,
             OpKind::Cache | OpKind::NextGen => 0,
@@ -455,6 +476,7 @@ impl Trace {
             OpKind::Scavenge => Op::Scavenge {
                 nbytes: num(0, "nbytes")?,
                 bg,
+                stop,
             },
             OpKind::NextGen => Op::NextGen,
             OpKind::Pad => {
@@ -662,8 +684,8 @@ impl Replay {
                 }
                 pa.free(a, n)?
             }
-            Op::Scavenge { nbytes, bg } => {
-                let r = pa.scavenge_go(nbytes, !bg)?;
+            Op::Scavenge { nbytes, bg, stop } => {
+                let r = pa.scavenge_go_steps(nbytes, !bg, stop, |_, _| {})?;
                 self.outcomes.push(Outcome::Scavenged(r));
             }
             Op::NextGen => pa.next_gen()?,
