@@ -340,9 +340,15 @@ impl Trace {
         if kind == OpKind::Scavenge {
             while args.len() > 1 {
                 let last = args[args.len() - 1];
-                if last == "bg" && !bg {
+                if last == "bg" {
+                    if bg {
+                        return Err("`bg` given twice".into());
+                    }
                     bg = true;
-                } else if let Some(k) = last.strip_prefix("stop=").filter(|_| stop.is_none()) {
+                } else if let Some(k) = last.strip_prefix("stop=") {
+                    if stop.is_some() {
+                        return Err("`stop=K` given twice".into());
+                    }
                     match parse_num(k) {
                         Some(k) if k >= 1 => stop = Some(k),
                         _ => return Err(format!("bad stop={k:?}: want a count of at least 1")),

@@ -1,6 +1,8 @@
 """The pagealloc command line: replay traces, generate them, draw the heap.
 
-    python -m pagealloc replay TRACE [--map OUT.png] [--results FILE] [--json]
+    python -m pagealloc record [-o TRACE] [--go 1.19|1.26] -- go run|build|test ARGS...
+    python -m pagealloc replay TRACE [--map OUT.png] [--results FILE] [--check REAL] [--json]
+    python -m pagealloc timeline TRACE -o OUT.png [--gif OUT.gif] [--points N] [--frames N]
     python -m pagealloc gen {churn,exhaust,sparse,random,mheap} [--seed S] [--ops N] [--chunks C] [--go 1.19|1.26] -o FILE
     python -m pagealloc map TRACE -o OUT.png
     python -m pagealloc heap-demo -o OUT.png
@@ -9,7 +11,9 @@ TRACE may be v1, v2 or v3 (DESIGN.md; v3 replays with Go 1.26's allocator)
 and gzip-compressed (a name ending in .gz).
 
 Exit status: 0 on success, 2 for a bad trace or bad arguments (the message
-names the line), 1 for any other failure.
+names the line), 1 for any other failure (``replay --check``: 1 when a
+result or a final chunk differs from the real run's). ``record`` exits with
+the recorded program's own status.
 """
 
 from __future__ import annotations
@@ -94,11 +98,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.results:
         with open(args.results, "w", encoding="utf-8") as f:
             f.write(rep.results_file())
+    check = None
+    if args.check:
+        try:
+            with open(args.check, encoding="utf-8") as f:
+                real = f.read()
+        except OSError as e:
+            raise TraceFailure(f"{args.check}: {e.strerror}") from e
+        check = compare_results(rep.results_file(), real)
     if args.map:
         pa.render_map(args.map, title=f"pagealloc heap after {os.path.basename(args.trace)}")
     if args.json:
-        print(json.dumps({**stats.as_dict(), "replay": timing}, indent=2))
-        return 0
+        extra = {"check": check.as_dict()} if check else {}
+        print(json.dumps({**stats.as_dict(), "replay": timing, **extra}, indent=2))
+        return 0 if check is None or check.identical else 1
     kinds = ", ".join(f"{n} {_plural(k)}" for k, n in counts.items())
     print(f"replayed {args.trace} (v{rep.version}): {rep.ops} ops ({kinds}; "
           f"{failed} allocation(s) failed)")
@@ -109,6 +122,142 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"results written to {args.results}")
     if args.map:
         print(f"heap map written to {args.map}")
+    if check is not None:
+        print(f"check against {args.check}: {check}")
+        return 0 if check.identical else 1
+    return 0
+
+
+class Check:
+    """How a replay's results file compares with the real run's."""
+
+    def __init__(self, mine: str, real: str) -> None:
+        def split(text: str) -> tuple[list[str], dict[str, str], str | None]:
+            lines = text.splitlines()
+            results, chunks, bounds = [], {}, None
+            for line in lines:
+                if line.startswith("bounds "):
+                    bounds = line
+                elif line.startswith(("chunk ", "scav ")):
+                    tag, ci = line.split()[:2]
+                    chunks[f"{tag} {ci}"] = line
+                elif bounds is None:
+                    results.append(line)
+            return results, chunks, bounds
+
+        r_mine, c_mine, self.bounds_mine = split(mine)
+        r_real, c_real, self.bounds_real = split(real)
+        self.results = len(r_real)
+        self.results_replayed = len(r_mine)
+        self.results_matching = sum(a == b for a, b in zip(r_mine, r_real))
+        self.first_difference = next(
+            (i for i, (a, b) in enumerate(zip(r_mine, r_real)) if a != b),
+            None if len(r_mine) == len(r_real) else min(len(r_mine), len(r_real)))
+        self.final_recorded = self.bounds_real is not None
+        self.chunks = sum(1 for k in c_real if k.startswith("chunk "))
+        self.chunks_matching = sum(1 for k, v in c_real.items() if k.startswith("chunk ") and c_mine.get(k) == v)
+        self.scav_matching = sum(1 for k, v in c_real.items() if k.startswith("scav ") and c_mine.get(k) == v)
+        self.scav = sum(1 for k in c_real if k.startswith("scav "))
+        self.chunks_replayed = sum(1 for k in c_mine if k.startswith("chunk "))
+
+    @property
+    def identical(self) -> bool:
+        return (self.first_difference is None and self.final_recorded
+                and self.bounds_mine == self.bounds_real
+                and self.chunks == self.chunks_matching == self.chunks_replayed
+                and self.scav == self.scav_matching)
+
+    def as_dict(self) -> dict:
+        return {"identical": self.identical, "results": self.results, "results_matching": self.results_matching,
+                "first_difference": self.first_difference, "final_state_recorded": self.final_recorded,
+                "bounds_match": self.bounds_mine == self.bounds_real, "chunks": self.chunks,
+                "chunks_matching": self.chunks_matching, "scav_matching": self.scav_matching}
+
+    def __str__(self) -> str:
+        parts = [f"results {self.results_matching}/{self.results} match"]
+        if self.results_replayed != self.results:
+            parts.append(f"(the replay has {self.results_replayed})")
+        if self.first_difference is not None:
+            parts.append(f"(first difference: result {self.first_difference + 1})")
+        if self.final_recorded:
+            parts.append(f"; final chunks {self.chunks_matching}/{self.chunks} in use and "
+                         f"{self.scav_matching}/{self.scav} scavenged match")
+            if self.bounds_mine != self.bounds_real:
+                parts.append(f"; bounds differ ({self.bounds_mine} here, {self.bounds_real} there)")
+        else:
+            parts.append("; the real run's final state was not recorded (it did not exit through main or os.Exit)")
+        parts.append(": identical" if self.identical else ": DIFFERENT")
+        return " ".join(parts).replace(" ;", ";").replace(" :", ":")
+
+
+def compare_results(mine: str, real: str) -> Check:
+    return Check(mine, real)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .record import RecordError, record
+    from .record.convert import LogError
+
+    argv = list(args.command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    t0 = time.perf_counter()
+    try:
+        rec = record(argv, args.output, go=args.go, keep_log=args.keep_log)
+    except RecordError as e:
+        raise TraceFailure(str(e)) from e
+    except LogError as e:
+        print(f"pagealloc record: error: the log cannot be converted: {e}", file=sys.stderr)
+        return 1
+    wall = time.perf_counter() - t0
+    say = lambda m: print(f"pagealloc record: {m}", file=sys.stderr)  # noqa: E731
+    if rec.built_only:
+        say("built with the hooks; record a run with `pagealloc record -o TRACE -- ./BINARY ARGS...`")
+        return rec.status
+    if not rec.traces:
+        say(f"the command exited with status {rec.status} and recorded nothing"
+            + ("" if rec.status else " (was it a Go program built with the hooks?)"))
+        return rec.status or 1
+    for path, conv, pid in rec.traces:
+        kinds = ", ".join(f"{n} {_plural(k)}" for k, n in conv.counts.items() if n)
+        say(f"pid {pid}: {conv.ops} ops ({kinds}) -> {path}, {path}.real")
+        if conv.interleaved_scavenges:
+            say(f"  {conv.interleaved_scavenges} scavenge call(s) had other operations between their "
+                "steps (GOMAXPROCS > 1?); each run of steps is an op of its own (stop=K)")
+        if conv.truncated or not conv.complete:
+            say("  the log ends early (the program was killed or crashed): the trace replays up to its "
+                "last whole op, and the final state is missing")
+    say(f"the program exited with status {rec.status} ({wall:.1f} s with the build)")
+    return rec.status
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from . import timeline
+
+    for name in ("points", "frames"):
+        if getattr(args, name) < (2 if name == "points" else 1):
+            raise TraceFailure(f"--{name} must be at least {2 if name == 'points' else 1}")
+    try:
+        opener = gzip.open if args.trace.endswith(".gz") else open
+        with opener(args.trace, "rt", encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise TraceFailure(f"{args.trace}: {e.strerror or e}") from e
+    name = os.path.basename(args.trace)
+    try:
+        points = timeline.sample(text, args.points, args.arch)
+        what_if = None
+        if not args.no_what_if and timeline._version(text) >= 2:
+            other, go, index = timeline.other_go_trace(text)
+            from . import _trace_go
+            what_if = (_trace_go(text), points, go, timeline.sample(other, args.points, args.arch, op_index=index))
+        timeline.draw(points, args.output, title=f"{name}: the heap over {points[-1].op:,} ops", what_if=what_if)
+        print(f"timeline written to {args.output}")
+        if args.gif:
+            n = timeline.draw_gif(text, args.gif, frames=args.frames, arch=args.arch, title=name)
+            print(f"animated heap map ({n} frames) written to {args.gif}")
+    except ValueError as e:
+        raise TraceFailure(f"{args.trace}: {e}") from e
     return 0
 
 
@@ -154,8 +303,38 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--map", metavar="OUT.png", help="also draw the final heap (needs pagealloc[viz])")
     r.add_argument("--results", metavar="FILE",
                    help="write the results file: one line per result, the bounds, the chunk bitmaps (v2: and scavenged runs)")
+    r.add_argument("--check", metavar="REAL",
+                   help="compare with a real run's results (TRACE.real from `record`); exit 1 unless identical")
     r.add_argument("--json", action="store_true", help="print the stats as JSON")
     r.set_defaults(func=cmd_replay)
+
+    rc = sub.add_parser("record", help="record a Go program's page allocator as a trace",
+                        description="Build a Go program with an instrumented runtime (go build -overlay; "
+                        "GOROOT is not changed), run it, and write every operation on its page allocator "
+                        "as a trace (Go 1.26: v3, Go 1.19: v2), and TRACE.real, the real run's results. "
+                        "Set GOMAXPROCS=1 for a run the replay reproduces exactly.",
+                        usage="pagealloc record [-o TRACE] [--go 1.19|1.26] -- go run|build|test ARGS...")
+    rc.add_argument("-o", "--output", default="go.trace", metavar="TRACE", help="the trace (default go.trace)")
+    rc.add_argument("--go", choices=("1.19", "1.26"),
+                    help="whose Go builds it (1.19: /usr/lib/go-1.19; 1.26: the go on PATH or go1.26.8); "
+                    "default: the go on PATH")
+    rc.add_argument("--keep-log", action="store_true", help="keep the runtime's raw log as TRACE.log")
+    rc.add_argument("command", nargs=argparse.REMAINDER,
+                    help="go run|build|test ARGS, or a binary built by `record -- go build`")
+    rc.set_defaults(func=cmd_record)
+
+    tl = sub.add_parser("timeline", help="chart the heap over a trace",
+                        description="Replay a trace and chart in use, free and released memory, the largest "
+                        "free run and fragmentation against op index; for v2/v3 traces also the memory the "
+                        "other Go's scavenger would have released (needs pagealloc[viz]).")
+    tl.add_argument("trace")
+    tl.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    tl.add_argument("--gif", metavar="OUT.gif", help="also write an animated heap map")
+    tl.add_argument("--points", type=int, default=400, help="points per series (default 400)")
+    tl.add_argument("--frames", type=int, default=48, help="frames of the GIF (default 48)")
+    tl.add_argument("--no-what-if", action="store_true", help="leave out the other Go's scavenger")
+    tl.add_argument("--arch", choices=ARCHES, default="amd64")
+    tl.set_defaults(func=cmd_timeline)
 
     g = sub.add_parser("gen", help="write a sample trace",
                        description="Write a sample trace, deterministic for a seed "

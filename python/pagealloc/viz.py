@@ -72,6 +72,21 @@ def render_map(
     """Write a PNG of ``pa``'s heap to ``path`` and return a description of
     the layout (``chunks_per_row``, ``row_height``, ``size``, ``rows``: a list
     of (first chunk, y) for each drawn row, for tests and tooling)."""
+    img, info = render_image(pa, max_rows=max_rows, cell_width=cell_width, row_height=row_height, title=title)
+    img.save(os.fspath(path), format="PNG")
+    return info
+
+
+def render_image(
+    pa: PageAlloc,
+    *,
+    max_rows: int = 512,
+    cell_width: int = 2,
+    row_height: int | None = None,
+    title: str | None = None,
+):
+    """The heap map as a Pillow image, and the layout ``render_map``
+    describes."""
     Image, ImageDraw, ImageFont = _require_pillow()
     font = ImageFont.load_default()
     segments = pa.grown_ranges
@@ -137,8 +152,7 @@ def render_map(
     draw.text((MARGIN + 134, y), "scavenged", fill=TEXT, font=font)
     scale = f"1 row = {per_row} chunk{'s' if per_row > 1 else ''} (4 MiB  each), 1 column = 1 page (8 KiB)"
     draw.text((MARGIN + 210, y), scale, fill=TEXT, font=font)
-    img.save(os.fspath(path), format="PNG")
-    return {
+    return img, {
         "chunks_per_row": per_row,
         "row_height": row_height,
         "cell_width": cell_width,

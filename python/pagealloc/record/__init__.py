@@ -217,12 +217,14 @@ def command_line(argv: list[str], tc: Toolchain, overlay: Path) -> tuple[list[st
     return [tc.go, argv[1], *extra, *argv[2:]], argv[1] == "build"
 
 
-def record(argv: list[str], output: str | os.PathLike[str], go: str | None = None) -> Recording:
+def record(argv: list[str], output: str | os.PathLike[str], go: str | None = None,
+           keep_log: bool = False) -> Recording:
     """Builds and runs ``argv`` with the hooks; writes ``output`` and
     ``output.real`` (one pair per recorded process: more than one process
     gets ``output`` for the first, ``output.PID`` beside it for the others).
     The program's stdout and stderr pass through; its exit status is
-    returned in the Recording."""
+    returned in the Recording. ``keep_log`` keeps each raw log beside its
+    trace as ``TRACE.log``."""
     first = argv[0] if argv else "go"
     tc = toolchain(go, command=first if Path(first).name == "go" else "go")
     work = _cache_dir(tc)
@@ -246,6 +248,8 @@ def record(argv: list[str], output: str | os.PathLike[str], go: str | None = Non
             path = output if i == 0 else output.with_name(f"{output.name}.{pid}")
             path.write_text(conv.trace)
             Path(f"{path}.real").write_text(conv.real)
+            if keep_log:
+                shutil.copyfile(log, f"{path}.log")
             traces.append((path, conv, pid))
     return Recording(status, traces, build_only)
 

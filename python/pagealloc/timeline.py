@@ -1,0 +1,262 @@
+"""The heap over a trace: memory, largest free run and fragmentation against
+op index, the same trace under the other Go's scavenger, and an animated
+heap map.
+
+Each point is taken between ops of the replay: in use (pages held by spans,
+page caches and heap-base padding), free and resident (free, not scavenged),
+released (free and scavenged: returned to the OS), the largest free run
+(read from the summaries) and external fragmentation, 1 - largest free run /
+free pages.
+
+What-if: a trace's allocations and frees land at the same addresses under
+Go 1.19's and Go 1.26's allocator (their radix tree and first fit are the
+same), so replaying one trace with the other Go's scavenger shows what that
+scavenger would have released. ``other_go_trace`` rewrites the trace for
+the other Go: from v3 to v2, background scavenges become Go 1.19 scavenges,
+``nextgen`` (Go 1.19 has no generations) is dropped and heap-base padding
+becomes a fixed allocation of the same pages (so every address stays the
+same; the padding is then resident in Go 1.19, as it is absent there, which
+the chart of released memory does not count either way because it counts
+free pages only); from v2 to v3, every scavenge becomes Go 1.26's forced
+scavenge, its meaning in a v3 trace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from . import TraceReplay, _trace_go
+
+PAGE = 8192
+MIB = 1 << 20
+_FULL = (1 << 512) - 1
+
+
+@dataclass
+class Point:
+    """The heap between two ops (bytes, except the fragmentation ratio)."""
+
+    op: int
+    in_use: int
+    free_resident: int
+    released: int
+    largest_free: int
+    fragmentation: float
+
+
+def measure(pa, op: int) -> Point:
+    """One point of ``pa``: bitmaps per grown chunk, largest run from the
+    summaries."""
+    in_use = released = grown = 0
+    for s, e in pa.grown_ranges:
+        for ci in range(s, e):
+            bits = int(pa.chunk_bitmap(ci))
+            scav = int(pa.chunk_scavenged(ci))
+            in_use += bits.bit_count()
+            released += (scav & ~bits & _FULL).bit_count()
+        grown += (e - s) * 512
+    free = grown - in_use
+    largest = pa.largest_free_run
+    return Point(
+        op=op,
+        in_use=in_use * PAGE,
+        free_resident=(free - released) * PAGE,
+        released=released * PAGE,
+        largest_free=largest * PAGE,
+        fragmentation=1.0 - largest / free if free else 0.0,
+    )
+
+
+def sample(text: str, points: int = 400, arch: str = "amd64", op_index: list[int] | None = None) -> list[Point]:
+    """Replays ``text`` and measures the heap about ``points`` times, evenly
+    spaced in ops, first before any op and last after all. ``op_index``
+    (from ``other_go_trace``) numbers the points by another trace's ops."""
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}")
+    rep = TraceReplay(text, arch=arch)
+    step = max(1, -(-rep.ops // (points - 1)))
+    at = (lambda n: op_index[n]) if op_index else (lambda n: n)  # noqa: E731
+    out = [measure(rep.allocator, at(0))]
+    while rep.done < rep.ops:
+        rep.run(step)
+        out.append(measure(rep.allocator, at(rep.done)))
+    return out
+
+
+_ALLOC_LINE = re.compile(r"^\s*(alloc|calloc|allocat)\b")
+_FREE_LINE = re.compile(r"^(\s*free\s+)(\S+)(.*)$")
+
+
+def other_go_trace(text: str) -> tuple[str, str, list[int]]:
+    """The trace rewritten for the other Go's scavenger (see the module
+    docstring), that Go's name, and for each count of its ops replayed the
+    count of the original's (they differ where ops were dropped). Refuses a
+    v1 trace (no scavenger)."""
+    go = _trace_go(text)
+    v = _version(text)
+    if v not in (2, 3):
+        raise ValueError("a what-if needs a v2 or v3 trace (a v1 trace never scavenges)")
+    out: list[str] = []
+    remap: list[int] = []  # original allocation index -> new one
+    added = 0
+    index = [0]  # index[n]: original ops done after n ops of the rewrite
+    orig = 0
+    for line in text.splitlines():
+        body = line.split("#", 1)[0].strip()
+        f = body.split()
+        if not f:
+            out.append(line)
+            continue
+        if f[0] != "version":
+            orig += 1
+            if f[0] != "nextgen" or v != 3:
+                index.append(orig)
+            else:
+                index[-1] = orig
+        if f[0] == "version":
+            out.append(f"version {5 - v}")
+        elif v == 3 and f[0] == "scavenge":
+            out.append(" ".join(x for x in f if x != "bg"))
+        elif v == 3 and f[0] == "nextgen":
+            out.append("# nextgen (Go 1.19 has no scavenger generations)")
+        elif v == 3 and f[0] == "pad":
+            out.append(f"allocat {f[1]} {f[2]}  # pad: Go 1.26's heap-base padding, kept out of use")
+            added += 1
+        elif f[0] == "free":
+            out.append(f"free {remap[int(f[1], 0)]}")
+        else:
+            if _ALLOC_LINE.match(body):
+                remap.append(len(remap) + added)
+            out.append(line)
+    return "\n".join(out) + "\n", ("1.19" if go == "1.26" else "1.26"), index
+
+
+def _version(text: str) -> int:
+    for line in text.splitlines():
+        f = line.split("#", 1)[0].split()
+        if f:
+            return int(f[1]) if f[0] == "version" else 1
+    return 1
+
+
+# --- pictures -------------------------------------------------------------
+
+_COLORS = {
+    "in_use": (31, 78, 156),
+    "free": (170, 205, 170),
+    "released": (222, 196, 140),
+    "line": (31, 78, 156),
+    "other": (200, 90, 40),
+}
+
+
+def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
+         what_if: tuple[str, list[Point], str, list[Point]] | None = None) -> None:
+    """Writes the timeline PNG: memory (stacked), largest free run,
+    fragmentation, and, given ``what_if`` = (this Go, its points, other Go,
+    its points), released memory under both scavengers."""
+    from .viz import _require_pillow
+
+    Image, ImageDraw, ImageFont = _require_pillow()
+    font = ImageFont.load_default()
+    panels = 4 if what_if else 3
+    w, left, right, top, ph, gap = 1100, 80, 20, 40, 150, 46
+    h = top + panels * (ph + gap) + 10
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.text((left, 12), title or "the heap over the trace", fill=(20, 20, 20), font=font)
+    n_ops = max(1, points[-1].op)
+    pw = w - left - right
+
+    def panel(k: int, label: str, y_max: float, unit: str, fmt) -> tuple:
+        y0 = top + k * (ph + gap) + 14
+        d.text((left, y0 - 14), label, fill=(20, 20, 20), font=font)
+        d.rectangle([left, y0, left + pw, y0 + ph], outline=(120, 120, 120))
+        for i in range(5):
+            v = y_max * i / 4
+            y = y0 + ph - ph * i / 4
+            d.line([(left, y), (left + pw, y)], fill=(232, 232, 232))
+            d.text((6, y - 6), f"{fmt(v)}{unit}", fill=(60, 60, 60), font=font)
+        for i in range(6):
+            x = left + pw * i / 5
+            d.text((x - 10, y0 + ph + 3), f"{round(n_ops * i / 5):,}", fill=(60, 60, 60), font=font)
+
+        def xy(op: int, v: float) -> tuple[float, float]:
+            return left + pw * op / n_ops, y0 + ph - ph * (v / y_max if y_max else 0)
+        return xy, y0
+
+    def legend(y0: int, items: list[tuple[str, tuple]]) -> None:
+        x = left + pw - 10
+        for label, color in reversed(items):
+            x -= 8 * len(label) + 24
+            d.rectangle([x, y0 - 12, x + 10, y0 - 3], fill=color)
+            d.text((x + 14, y0 - 14), label, fill=(20, 20, 20), font=font)
+
+    mib = lambda v: f"{v / MIB:.0f}" if v >= 10 * MIB or v == 0 else f"{v / MIB:.1f}"  # noqa: E731
+    total = max(p.in_use + p.free_resident + p.released for p in points) or 1
+    xy, y0 = panel(0, "memory (MiB) against op index", total, " MiB", lambda v: mib(v))
+    layers = [("in_use", lambda p: p.in_use), ("free", lambda p: p.in_use + p.free_resident),
+              ("released", lambda p: p.in_use + p.free_resident + p.released)]
+    prev = [xy(p.op, 0) for p in points]
+    for name, top_of in layers:
+        cur = [xy(p.op, top_of(p)) for p in points]
+        d.polygon(cur + prev[::-1], fill=_COLORS[name])
+        prev = cur
+    legend(y0, [("in use", _COLORS["in_use"]), ("free, resident", _COLORS["free"]),
+                ("released (scavenged)", _COLORS["released"])])
+
+    big = max(p.largest_free for p in points) or 1
+    xy, y0 = panel(1, "largest free run (MiB): the largest allocation that fits without growing", big, " MiB", mib)
+    d.line([xy(p.op, p.largest_free) for p in points], fill=_COLORS["line"], width=2)
+
+    xy, y0 = panel(2, "external fragmentation: 1 - largest free run / free pages", 1.0, "", lambda v: f"{v:.2f}")
+    d.line([xy(p.op, p.fragmentation) for p in points], fill=_COLORS["line"], width=2)
+
+    if what_if:
+        go_a, pa, go_b, pb = what_if
+        peak = max(max(p.released for p in pa), max(p.released for p in pb)) or 1
+        xy, y0 = panel(3, "what-if: memory released (free and scavenged, MiB) under each Go's scavenger",
+                       peak, " MiB", mib)
+        d.line([xy(p.op, p.released) for p in pa], fill=_COLORS["line"], width=2)
+        d.line([xy(p.op, p.released) for p in pb], fill=_COLORS["other"], width=2)
+        legend(y0, [(f"Go {go_a} (as recorded)", _COLORS["line"]), (f"Go {go_b}", _COLORS["other"])])
+    img.save(os.fspath(path), format="PNG")
+
+
+def draw_gif(text: str, path: str | os.PathLike[str], frames: int = 48, arch: str = "amd64",
+             ms_per_frame: int = 120, title: str = "") -> int:
+    """Writes an animated heap map: ``frames`` maps evenly spaced over the
+    replay (the last one after every op), each on the final heap's canvas.
+    Returns the number of frames written."""
+    from .viz import _require_pillow, render_image
+
+    Image, ImageDraw, ImageFont = _require_pillow()
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
+    # One row height for every frame, the final heap's, so that a page keeps
+    # its size while the heap grows.
+    final = TraceReplay(text, arch=arch)
+    final.run()
+    _, info = render_image(final.allocator)
+    rep = TraceReplay(text, arch=arch)
+    step = max(1, -(-rep.ops // frames))
+    images = []
+    while True:
+        rep.run(step)
+        img, _ = render_image(rep.allocator, row_height=info["row_height"],
+                              title=f"{title} after op {rep.done:,} of {rep.ops:,}".strip())
+        images.append(img)
+        if rep.done >= rep.ops:
+            break
+    wmax = max(i.size[0] for i in images)
+    hmax = max(i.size[1] for i in images)
+    canvas = []
+    for img in images:
+        c = Image.new("RGB", (wmax, hmax), (255, 255, 255))
+        c.paste(img, (0, 0))
+        canvas.append(c.convert("P", palette=Image.ADAPTIVE, colors=64))
+    canvas[0].save(os.fspath(path), format="GIF", save_all=True, append_images=canvas[1:],
+                   duration=[ms_per_frame] * (len(canvas) - 1) + [ms_per_frame * 15], loop=0)
+    return len(canvas)

@@ -1,0 +1,3 @@
+module allocheavy
+
+go 1.19

@@ -1,0 +1,327 @@
+"""`pagealloc record`: real Go programs recorded and replayed exactly.
+
+The differential oracle here is the recorded program itself: the hooks log
+what each page allocator operation returned in the real run and, at exit,
+the final bounds, bitmaps and scavenged bits (TRACE.real); the replay of the
+trace must produce the same results file. At GOMAXPROCS=1 it must be
+identical: gofmt over GOROOT/src and tests/goprog/allocheavy on Go 1.26.8,
+allocheavy on Go 1.19 too. The converter's handling of interleaved and
+cut-short scavenges, truncated logs and bad logs is tested on handmade logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pagealloc
+from pagealloc.__main__ import Check, main
+from pagealloc.record import RecordError, make_overlay, toolchain
+from pagealloc.record.convert import LogError, convert
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOCHEAVY = ROOT / "tests" / "goprog" / "allocheavy"
+GO119 = Path("/usr/lib/go-1.19/bin/go")
+
+
+def have_go126() -> bool:
+    try:
+        toolchain("1.26")
+        return True
+    except RecordError:
+        return False
+
+
+def need(go: str) -> None:
+    if go == "1.19" and not GO119.exists():
+        pytest.skip(f"Go 1.19 is not at {GO119} (scripts/test.sh installs Debian's golang-1.19)")
+    if go == "1.26" and shutil.which("go") is None:
+        pytest.skip("no go on PATH to build with Go 1.26 (scripts/test.sh needs it)")
+
+
+def run_record(tmp: Path, go: str, argv: list[str], cwd: Path, gomaxprocs: str = "1", name: str = "t.trace"):
+    """`python -m pagealloc record` as a user runs it; returns the process."""
+    env = dict(os.environ, GOMAXPROCS=gomaxprocs)
+    cmd = [sys.executable, "-m", "pagealloc", "record", "--go", go, "-o", str(tmp / name), "--", *argv]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def replay_check(trace: Path) -> tuple[int, str]:
+    p = subprocess.run([sys.executable, "-m", "pagealloc", "replay", str(trace), "--check", f"{trace}.real"],
+                       capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def kinds(trace: Path) -> set[str]:
+    out = set()
+    for line in trace.read_text().splitlines():
+        f = line.split("#", 1)[0].split()
+        if f and f[0] != "version":
+            out.add("scavenge bg" if f[0] == "scavenge" and "bg" in f else f[0])
+    return out
+
+
+# --- real programs ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("go", ["1.26", "1.19"])
+def test_allocheavy_replays_exactly(tmp_path, go):
+    need(go)
+    p = run_record(tmp_path, go, ["go", "run", "."], ALLOCHEAVY)
+    assert p.returncode == 0, p.stderr
+    assert "checksum" in p.stdout  # the program's own output passes through
+    trace = tmp_path / "t.trace"
+    assert f"version {3 if go == '1.26' else 2}" in trace.read_text()
+    want = {"grow", "alloc", "free", "scavenge", "cache", "calloc", "flush"}
+    if go == "1.26":
+        want |= {"scavenge bg", "nextgen", "pad"}
+    assert want <= kinds(trace), f"the program did not reach {want - kinds(trace)}"
+    rc, out = replay_check(trace)
+    assert rc == 0, out
+    assert out.rstrip().endswith(": identical"), out
+
+
+def test_gofmt_over_goroot_replays_exactly(tmp_path):
+    need("1.26")
+    goroot = toolchain("1.26").goroot
+    p = run_record(tmp_path, "1.26", ["go", "run", "cmd/gofmt", "-l", str(goroot / "src")], tmp_path)
+    # gofmt reports the testdata files that do not parse on purpose (status
+    # 2), which `go run` turns into 1: passed through as it is.
+    assert p.returncode == 1 and "exit status 2" in p.stderr, p.stderr[-2000:]
+    trace = tmp_path / "t.trace"
+    conv_ops = sum(1 for line in trace.read_text().splitlines() if line and not line.startswith(("#", "version")))
+    assert conv_ops > 100_000
+    rc, out = replay_check(trace)
+    assert rc == 0, out
+    assert "identical" in out
+
+
+def test_exit_status_and_stderr_pass_through_and_the_trace_is_kept(tmp_path):
+    need("1.26")
+    p = run_record(tmp_path, "1.26", ["go", "run", ".", "exit3"], ALLOCHEAVY)
+    assert p.returncode == 1 and "exit status 3" in p.stderr  # go run's report of os.Exit(3)
+    rc, out = replay_check(tmp_path / "t.trace")
+    assert rc == 0 and "identical" in out, out  # os.Exit still dumps the final state
+
+
+def test_a_panicking_program_leaves_a_replayable_trace(tmp_path):
+    need("1.26")
+    prog = tmp_path / "prog"
+    prog.mkdir()
+    (prog / "go.mod").write_text("module p\n\ngo 1.19\n")
+    (prog / "main.go").write_text(
+        "package main\n\nvar sink [][]byte\n\nfunc main() {\n"
+        "\tfor i := 0; i < 300; i++ {\n\t\tsink = append(sink, make([]byte, 1<<16))\n\t}\n"
+        "\tpanic(\"on purpose\")\n}\n")
+    p = run_record(tmp_path, "1.26", ["go", "run", "."], prog)
+    assert p.returncode != 0 and "panic: on purpose" in p.stderr
+    assert "the log ends early" in p.stderr
+    trace = tmp_path / "t.trace"
+    rc, out = replay_check(trace)
+    # Every recorded result matches; only the final state is missing.
+    assert rc == 1 and "the real run's final state was not recorded" in out, out
+    assert "(first difference" not in out, out
+
+
+def test_a_program_that_does_not_build(tmp_path):
+    need("1.26")
+    prog = tmp_path / "prog"
+    prog.mkdir()
+    (prog / "go.mod").write_text("module p\n\ngo 1.19\n")
+    (prog / "main.go").write_text("package main\n\nfunc main() { undefined() }\n")
+    p = run_record(tmp_path, "1.26", ["go", "run", "."], prog)
+    assert p.returncode == 1
+    assert "undefined: undefined" in p.stderr  # the compiler's own message
+    assert "recorded nothing" in p.stderr
+    assert not (tmp_path / "t.trace").exists()
+
+
+def test_go_build_then_record_the_binary(tmp_path):
+    need("1.26")
+    binary = tmp_path / "allocheavy"
+    p = run_record(tmp_path, "1.26", ["go", "build", "-o", str(binary), "."], ALLOCHEAVY)
+    assert p.returncode == 0 and "built with the hooks" in p.stderr, p.stderr
+    # The binary records only when asked: run plainly it logs nothing.
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, env=dict(os.environ, GOMAXPROCS="1"))
+    assert plain.returncode == 0 and "checksum" in plain.stdout
+    p = run_record(tmp_path, "1.26", [str(binary)], tmp_path)
+    assert p.returncode == 0, p.stderr
+    rc, out = replay_check(tmp_path / "t.trace")
+    assert rc == 0 and "identical" in out, out
+
+
+def test_unsupported_go_versions_are_named(tmp_path):
+    fake = tmp_path / "go"
+    fake.write_text("#!/bin/sh\necho go1.22.4\necho /nonexistent\n")
+    fake.chmod(0o755)
+    with pytest.raises(RecordError, match=r"go1\.22\.4; the recorder's hooks support Go 1\.19 and 1\.26"):
+        toolchain(command=str(fake))
+    with pytest.raises(RecordError, match=r"--go 1\.21: the recorder's hooks support Go 1\.19 and 1\.26"):
+        toolchain("1.21")
+
+
+def test_a_command_that_is_not_a_hooked_go_program_records_nothing(tmp_path, capsys):
+    need("1.26")
+    assert main(["record", "-o", str(tmp_path / "t.trace"), "--", "true"]) == 1
+    assert "recorded nothing (was it a Go program built with the hooks?)" in capsys.readouterr().err
+    assert main(["record", "--", "go", "vet", "."]) == 2
+    assert "record runs `go run`, `go build` or `go test`" in capsys.readouterr().err
+
+
+def test_a_runtime_without_a_hook_point_is_refused(tmp_path):
+    need("1.26")
+    tc = toolchain("1.26")
+    fake_root = tmp_path / "goroot"
+    shutil.copytree(tc.goroot / "src" / "runtime", fake_root / "src" / "runtime",
+                    ignore=shutil.ignore_patterns("*_test.go", "testdata"))
+    p = fake_root / "src" / "runtime" / "mgcscavenge.go"
+    p.write_text(p.read_text().replace("func (s *scavengeIndex) nextGen() {", "func (s *scavengeIndex) nextGen2() {"))
+    tc.goroot = fake_root
+    out = tmp_path / "overlay"
+    out.mkdir()
+    with pytest.raises(RecordError, match=r"runtime/mgcscavenge\.go has no `func \(s \*scavengeIndex\) nextGen\(\) \{`"):
+        make_overlay(tc, out)
+
+
+def test_the_overlay_leaves_goroot_alone(tmp_path):
+    need("1.26")
+    tc = toolchain("1.26")
+    src = tc.goroot / "src" / "runtime" / "mpagealloc.go"
+    before = src.read_bytes()
+    overlay = make_overlay(tc, tmp_path)
+    assert src.read_bytes() == before
+    text = (tmp_path / "mpagealloc.go").read_text()
+    assert "func (p *pageAlloc) allocUnrecorded(npages uintptr)" in text
+    assert str(src) in overlay.read_text()
+
+
+# --- the converter on handmade logs -----------------------------------------
+
+BASE = 0xC000000000
+
+
+def log(*lines: str) -> str:
+    return "H 1 1000 200000\n" + "\n".join(lines) + "\n"
+
+
+def test_convert_names_allocations_and_caches():
+    c = convert(log(
+        f"g {BASE:x} 400000",
+        f"a 4 {BASE:x} 8000",
+        f"c 77 {BASE + 0x8000:x} fffffffffffffff0 0",
+        f"ca 77 2 {BASE + 0x8000 + 4 * 0x2000:x} 0",
+        f"f {BASE:x} 4",
+        f"f {BASE + 0x8000 + 4 * 0x2000:x} 2",
+        "fl 77",
+        "ng",
+        "X",
+    ), "1.26")
+    ops = [line for line in c.trace.splitlines() if not line.startswith("#")]
+    assert ops == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 4", "cache", "calloc 0 2",
+                   "free 0", "free 1", "flush 0", "nextgen"]
+    assert c.real.splitlines() == [f"{BASE:#x} 32768", f"cache {BASE + 0x8000:#x} 0xfffffffffffffff0 0x0",
+                                   f"{BASE + 0x10000:#x} 0"]
+    assert not c.complete  # no final dump (B/C lines) before X
+
+
+def test_convert_scavenge_calls_whole_split_and_cut_short():
+    c = convert(log(
+        # A whole call: one op.
+        "S 1 10000 0", "sf 1 5 1ff", "so 1 5 10000 10000", "E 1 10000",
+        # A call another goroutine's free interleaved with: two ops, the
+        # first stopping after its one step.
+        f"a 1 {BASE:x} 0",
+        "S 1 30000 1", "sf 1 5 1ff", "so 1 5 30000 10000",
+        f"f {BASE:x} 1",
+        "sf 1 4 1ff", "so 1 4 20000 20000", "E 1 30000",
+        # Cut short by shouldStop after one step.
+        "S 2 100000 1", "sf 2 3 1ff", "so 2 3 100000 4000", "E 2 4000",
+        # Exhausted: the find found nothing.
+        "S 2 100000 1", "sf 2 0 0", "E 2 0",
+        "S 2 0 1", "E 2 0",
+    ), "1.26")
+    ops = [line for line in c.trace.splitlines() if line.startswith("scavenge")]
+    assert ops == ["scavenge 65536 bg", "scavenge 196608 stop=1", "scavenge 131072",
+                   "scavenge 1048576 stop=1", "scavenge 1048576", "scavenge 0"]
+    assert [r for r in c.real.splitlines() if r.startswith("scavenged")] == [
+        "scavenged 65536", "scavenged 65536", "scavenged 131072", "scavenged 16384", "scavenged 0", "scavenged 0"]
+    assert c.interleaved_scavenges == 1
+
+
+def test_convert_truncated_log_keeps_every_whole_op():
+    text = log(f"g {BASE:x} 400000", f"a 1 {BASE:x} 2000", "S 1 10000 1", "sf 1 5 1ff", "so 1 5 10000 2000")
+    c = convert(text + "a 3 c0", "1.26")  # killed in the middle of a line and of a scavenge
+    assert c.truncated and not c.complete
+    ops = [line for line in c.trace.splitlines() if not line.startswith("#")]
+    assert ops == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 1", "scavenge 65536 stop=1"]
+    rep = pagealloc.TraceReplay(c.trace)
+    rep.run()
+    assert rep.done == 3
+
+
+def test_convert_refuses_what_a_trace_cannot_say():
+    with pytest.raises(LogError, match=r"log line 3 .*no live allocation starts there"):
+        convert(log(f"g {BASE:x} 400000", f"f {BASE:x} 1"), "1.26")
+    with pytest.raises(LogError, match=r"it was allocated with 2"):
+        convert(log(f"g {BASE:x} 400000", f"a 2 {BASE:x} 0", f"f {BASE:x} 1"), "1.26")
+    with pytest.raises(LogError, match=r"log line 2: bad number"):
+        convert(log("a 1 zz 0"), "1.26")
+    with pytest.raises(LogError, match=r"unknown event 'q'"):
+        convert(log("q 1"), "1.26")
+    with pytest.raises(LogError, match=r"supports 1\.19 and 1\.26"):
+        convert(log(), "1.21")
+
+
+# --- stop=K in traces -------------------------------------------------------
+
+
+def test_scavenge_stop_replays_only_its_steps():
+    cb = pagealloc.PALLOC_CHUNK_BYTES
+    base = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
+    head = [f"grow {base:#x} {3 * cb:#x}", "alloc 1536", "free 0"]
+    for version, bg in ((3, " bg"), (3, ""), (2, "")):
+        def released(extra: str) -> list[int]:
+            text = "\n".join([f"version {version}", *head, "nextgen" if version == 3 else "",
+                              f"scavenge {1 << 40}{bg if version == 3 else ''}{extra}"]) + "\n"
+            rep = pagealloc.TraceReplay(text)
+            rep.run()
+            return [int(line.split()[1]) for line in rep.results_file().splitlines() if line.startswith("scavenged")]
+        # Each chunk takes two steps: its whole free run, then a look that
+        # finds nothing left and marks it empty (Go's setEmpty / clear).
+        assert released("") == [3 * cb], (version, bg)
+        steps = [released(f" stop={k}") for k in range(1, 7)]
+        assert steps == [[cb], [cb], [2 * cb], [2 * cb], [3 * cb], [3 * cb]], (version, bg)
+    for bad in ("stop=0", "stop=x", "stop=1 stop=2"):
+        with pytest.raises(ValueError, match="stop"):
+            pagealloc.TraceReplay(f"version 3\nscavenge 1 {bad}\n")
+
+
+# --- replay --check ---------------------------------------------------------
+
+
+def test_check_counts_and_exit_status(tmp_path, capsys):
+    text = "version 3\ngrow 0xc000000000 0x400000\nalloc 3\nalloc 2\nscavenge 8192\n"
+    trace = tmp_path / "t.trace"
+    trace.write_text(text)
+    rep = pagealloc.TraceReplay(text)
+    rep.run()
+    good = rep.results_file()
+    (tmp_path / "good").write_text(good)
+    assert main(["replay", str(trace), "--check", str(tmp_path / "good")]) == 0
+    assert "results 3/3 match; final chunks 1/1 in use and 1/1 scavenged match: identical" in capsys.readouterr().out
+    lines = good.splitlines()
+    lines[1] = "0xc000008000 0"
+    bad = "\n".join(lines) + "\n"
+    (tmp_path / "bad").write_text(bad)
+    assert main(["replay", str(trace), "--check", str(tmp_path / "bad")]) == 1
+    out = capsys.readouterr().out
+    assert "results 2/3 match (first difference: result 2)" in out and "DIFFERENT" in out
+    chk = Check(good, "\n".join(good.splitlines()[:3]))
+    assert not chk.identical and "final state was not recorded" in str(chk)
+    assert main(["replay", str(trace), "--check", str(tmp_path / "missing")]) == 2
+    assert "missing: No such file or directory" in capsys.readouterr().err
