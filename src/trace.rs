@@ -20,7 +20,11 @@
 //! of v2's ops with Go 1.26's meaning (`scavenge NBYTES` is forced), and
 //! `scavenge NBYTES bg` (the background scavenger), `nextgen` and
 //! `pad ADDR NPAGES` (`markRandomPaddingPages`). The replay refuses an
-//! allocator of the other Go version.
+//! allocator of the other Go version. In v2 and v3, `scavenge NBYTES [bg]
+//! stop=K` ends the call after K `scavengeOne` steps, as a `shouldStop`
+//! that says stop then: how `pagealloc record` writes a call Go cut short,
+//! or each uninterrupted run of steps of a call that other operations
+//! interleaved with.
 //!
 //! The results file has one line per op with a result (v1: only allocs,
 //! `0x…`; v2: `0xADDR SCAV`, `scavenged R`, `cache 0xBASE 0xBITS 0xSCAV`),

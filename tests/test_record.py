@@ -325,3 +325,62 @@ def test_check_counts_and_exit_status(tmp_path, capsys):
     assert not chk.identical and "final state was not recorded" in str(chk)
     assert main(["replay", str(trace), "--check", str(tmp_path / "missing")]) == 2
     assert "missing: No such file or directory" in capsys.readouterr().err
+
+
+# --- timeline ---------------------------------------------------------------
+
+
+def test_timeline_what_if_keeps_every_address_and_only_scavenging_differs():
+    from pagealloc import timeline
+    from pagealloc.tracegen import generate
+
+    text = generate("mheap", seed=3, ops=3000, go="1.26")
+    assert "\npad " in text and "\nnextgen" in text and " bg" in text
+    other, go, index = timeline.other_go_trace(text)
+    assert go == "1.19" and "version 2" in other
+    assert " bg" not in other and "\nnextgen" not in other and "\npad " not in other
+    a, b = pagealloc.TraceReplay(text), pagealloc.TraceReplay(other)
+    a.run()
+    b.run()
+    # Every allocation lands where it did; the pads became allocat lines.
+    kinds = [f[0] for f in (line.split("#")[0].split() for line in other.splitlines())
+             if f and f[0] in ("alloc", "calloc", "allocat")]
+    assert a.addresses == [x for k, x in zip(kinds, b.addresses) if k != "allocat"]
+    assert a.allocator.pages_in_use == b.allocator.pages_in_use
+    pts = timeline.sample(text, 50)
+    assert pts[0].op == 0 and pts[-1].op == a.ops and len(pts) <= 51
+    grown = sum(e - s for s, e in a.allocator.grown_ranges) * 512 * 8192
+    final = pts[-1]
+    assert final.in_use + final.free_resident + final.released == grown
+    assert final.in_use == a.allocator.pages_in_use * 8192
+    assert final.largest_free == a.allocator.largest_free_run * 8192
+    assert all(0.0 <= p.fragmentation <= 1.0 for p in pts)
+    pts_b = timeline.sample(other, 50, op_index=index)
+    assert pts_b[-1].op == pts[-1].op  # numbered by the original trace's ops
+    assert [p.in_use for p in pts_b][-1] == final.in_use
+    with pytest.raises(ValueError, match="v1 trace never scavenges"):
+        timeline.other_go_trace("grow 0xc000000000 0x400000\nalloc 1\n")
+
+
+def test_timeline_cli_draws_the_chart_and_the_gif(tmp_path, capsys):
+    from PIL import Image
+
+    from pagealloc.tracegen import generate
+
+    trace = tmp_path / "t.trace"
+    trace.write_text(generate("mheap", seed=2, ops=2000, go="1.26"))
+    png, gif = tmp_path / "t.png", tmp_path / "t.gif"
+    assert main(["timeline", str(trace), "-o", str(png), "--gif", str(gif), "--frames", "6", "--points", "40"]) == 0
+    out = capsys.readouterr().out
+    assert f"timeline written to {png}" in out and "(6 frames)" in out
+    with Image.open(png) as im:
+        assert im.size == (1100, 40 + 4 * (150 + 46) + 10)  # four panels: the what-if included
+    with Image.open(gif) as im:
+        assert im.n_frames == 6
+    assert main(["timeline", str(trace), "-o", str(png), "--points", "1"]) == 2
+    assert "--points must be at least 2" in capsys.readouterr().err
+    v1 = tmp_path / "v1.trace"
+    v1.write_text("grow 0xc000000000 0x400000\nalloc 1\n")
+    assert main(["timeline", str(v1), "-o", str(png)]) == 0  # no scavenger: three panels
+    with Image.open(png) as im:
+        assert im.size == (1100, 40 + 3 * (150 + 46) + 10)

@@ -181,7 +181,10 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
             d.text((6, y - 6), f"{fmt(v)}{unit}", fill=(60, 60, 60), font=font)
         for i in range(6):
             x = left + pw * i / 5
-            d.text((x - 10, y0 + ph + 3), f"{round(n_ops * i / 5):,}", fill=(60, 60, 60), font=font)
+            label = f"{round(n_ops * i / 5):,}"
+            # The last label ends at the axis's end instead of running off it.
+            x -= 6 * len(label) if i == 5 else 10
+            d.text((x, y0 + ph + 3), label, fill=(60, 60, 60), font=font)
 
         def xy(op: int, v: float) -> tuple[float, float]:
             return left + pw * op / n_ops, y0 + ph - ph * (v / y_max if y_max else 0)

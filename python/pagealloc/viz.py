@@ -4,7 +4,8 @@ Reading the picture: each row is a 4 MiB chunk, each cell one 8 KiB page,
 lowest address at the top left, addresses increasing left to right and then
 down, exactly the order in which first fit searches. In-use pages are dark
 blue, free pages pale, and free pages that are scavenged (returned to the OS,
-Go 1.19's scavenged bitmap) sand-coloured. Rows are labelled with the chunk index and its base
+Go 1.19's scavenged bitmap) sand-coloured; pages in use and scavenged at once (Go 1.26's
+heap-base padding) purple. Rows are labelled with the chunk index and its base
 address. A hatched band marks a gap between grown regions (chunks the heap
 never grew into), with its size, instead of drawing thousands of empty rows.
 When there are more chunks than ``max_rows``, each row stands for several
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 IN_USE = (31, 78, 156)
 FREE = (233, 240, 232)
 SCAVENGED = (222, 196, 140)
+PADDING = (150, 110, 160)
 GAP = (200, 200, 200)
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
@@ -88,6 +90,8 @@ def render_image(
     """The heap map as a Pillow image, and the layout ``render_map``
     describes."""
     Image, ImageDraw, ImageFont = _require_pillow()
+    from PIL import ImageChops
+
     font = ImageFont.load_default()
     segments = pa.grown_ranges
     total = sum(e - s for s, e in segments)
@@ -97,7 +101,10 @@ def render_image(
         row_height = max(1, min(12, 720 // max(1, drawn_rows)))
     width = LABEL_WIDTH + PAGES * cell_width + 2 * MARGIN
     gaps = max(0, len(segments) - 1)
-    height = TITLE_HEIGHT + drawn_rows * row_height + gaps * GAP_HEIGHT + LEGEND_HEIGHT + 2 * MARGIN
+    # Pages in use and scavenged at once (Go 1.26's padding) get a legend line.
+    padded = any(int(pa.chunk_bitmap(ci)) & int(pa.chunk_scavenged(ci)) for s, e in segments for ci in range(s, e))
+    height = (TITLE_HEIGHT + drawn_rows * row_height + gaps * GAP_HEIGHT + LEGEND_HEIGHT + 2 * MARGIN
+              + 14 * padded)
     img = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(img)
 
@@ -119,8 +126,8 @@ def render_image(
                 draw.line([(gx, y + GAP_HEIGHT - 3), (gx + 6, y + 3)], fill=GAP)
             draw.text((MARGIN, y + 2), f"... gap of {gap:#x} chunks ...", fill=TEXT, font=font)
             y += GAP_HEIGHT
-        band = _chunk_rows(pa.chunk_bitmap, s, e)
-        scav = _chunk_rows(pa.chunk_scavenged, s, e)
+        band_bits = band = _chunk_rows(pa.chunk_bitmap, s, e)
+        scav_bits = scav = _chunk_rows(pa.chunk_scavenged, s, e)
         n_rows = math.ceil((e - s) / per_row)
         if per_row > 1:
             band = band.resize((PAGES, n_rows), Image.BOX)
@@ -129,9 +136,16 @@ def render_image(
             "RGB",
             [band.point(lambda v, f=f, u=u: round(f + (u - f) * v / 255)) for f, u in zip(FREE, IN_USE)],
         )
-        # Scavenged pages are free, so the two bitmaps never overlap; laying
-        # the scavenged colour over by its own fraction keeps each row's mix.
-        shaded = Image.composite(Image.new("RGB", shaded.size, SCAVENGED), shaded, scav)
+        # Free scavenged pages take the scavenged colour by their own
+        # fraction, which keeps each row's mix. A page both in use and
+        # scavenged is Go 1.26's heap-base padding (never handed out, never
+        # resident): a colour of its own.
+        padding = ImageChops.multiply(band_bits, scav_bits)
+        if per_row > 1:
+            padding = padding.resize((PAGES, n_rows), Image.BOX)
+        scav_free = ImageChops.subtract(scav, padding)
+        shaded = Image.composite(Image.new("RGB", shaded.size, SCAVENGED), shaded, scav_free)
+        shaded = Image.composite(Image.new("RGB", shaded.size, PADDING), shaded, padding)
         img.paste(shaded.resize((PAGES * cell_width, n_rows * row_height), Image.NEAREST), (x0, y))
         for r in range(n_rows):
             ci = s + r * per_row
@@ -152,6 +166,10 @@ def render_image(
     draw.text((MARGIN + 134, y), "scavenged", fill=TEXT, font=font)
     scale = f"1 row = {per_row} chunk{'s' if per_row > 1 else ''} (4 MiB  each), 1 column = 1 page (8 KiB)"
     draw.text((MARGIN + 210, y), scale, fill=TEXT, font=font)
+    if padded:
+        y += 14
+        draw.rectangle([MARGIN, y, MARGIN + 10, y + 10], fill=PADDING)
+        draw.text((MARGIN + 14, y), "in use and scavenged: Go 1.26's heap-base padding", fill=TEXT, font=font)
     return img, {
         "chunks_per_row": per_row,
         "row_height": row_height,
