@@ -84,6 +84,19 @@ def test_allocheavy_replays_exactly(tmp_path, go):
     rc, out = replay_check(trace)
     assert rc == 0, out
     assert out.rstrip().endswith(": identical"), out
+    # --results writes a file cmp can compare with the real one.
+    res = tmp_path / "replay.results"
+    subprocess.run([sys.executable, "-m", "pagealloc", "replay", str(trace), "--results", str(res)],
+                   check=True, capture_output=True)
+    assert res.read_bytes() == (tmp_path / "t.trace.real").read_bytes()
+
+
+def test_go_test_is_recorded(tmp_path):
+    need("1.26")
+    p = run_record(tmp_path, "1.26", ["go", "test", "-run", "TestJSONRounds", "."], ALLOCHEAVY)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr
+    rc, out = replay_check(tmp_path / "t.trace")
+    assert rc == 0 and "identical" in out, out
 
 
 def test_gofmt_over_goroot_replays_exactly(tmp_path):
