@@ -13,7 +13,7 @@ if [ ! -x /usr/lib/go-1.19/bin/go ] && [ "$(id -u)" = 0 ] && command -v apt-get 
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19) >/dev/null
 fi
 echo "== cargo test"
-cargo test --all-targets
+cargo test --all-targets --features allocator-api2
 cargo test --doc
 echo "== pytest"
 .venv/bin/python -m pytest -q tests

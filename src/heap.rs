@@ -49,7 +49,10 @@
 //! and the background scavenger releases memory in steps, letting
 //! allocations in between.
 
+mod adapters;
 mod tcache;
+
+pub use adapters::LargeAlloc;
 
 use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -163,6 +166,10 @@ pub struct Heap {
     shared: Arc<Shared>,
     /// The background scavenger, started by the first memory limit.
     scavenger: Mutex<Option<JoinHandle<()>>>,
+    /// Copies of the state's `base` and `max_bytes` (fixed at creation), so
+    /// that [`Heap::contains`] needs no lock.
+    base: u64,
+    max_bytes: u64,
 }
 
 impl Heap {
@@ -206,6 +213,8 @@ impl Heap {
                 wake: Condvar::new(),
             }),
             scavenger: Mutex::new(None),
+            base,
+            max_bytes: max,
         })
     }
 
@@ -272,6 +281,52 @@ impl Heap {
         Ok(())
     }
 
+    /// Grows the span of `old_npages` pages at `p` to `new_npages` pages
+    /// where it is, when the pages after it are grown and free (Go's
+    /// `allocRange` on exactly those pages); returns whether it did. The
+    /// new pages keep whatever they held (a `realloc` copies nothing into
+    /// them). `Ok(false)`, and nothing changes, when they are not all free
+    /// or lie beyond what the heap has grown. Errors: `ZeroPages` unless
+    /// `old_npages < new_npages`.
+    ///
+    /// Cost: one check and one `alloc_at` of the added pages under the heap
+    /// lock.
+    pub fn grow_in_place(&self, p: NonNull<u8>, old_npages: u64, new_npages: u64) -> Result<bool> {
+        if old_npages == 0 || new_npages <= old_npages {
+            return Err(Error::ZeroPages);
+        }
+        let extra = new_npages - old_npages;
+        let Some(at) = old_npages
+            .checked_mul(PAGE_SIZE)
+            .and_then(|b| (p.as_ptr() as u64).checked_add(b))
+        else {
+            return Ok(false);
+        };
+        let mut st = self.shared.lock();
+        let end = st.base + st.grown;
+        if at < st.base || extra.checked_mul(PAGE_SIZE).is_none_or(|b| at + b > end) {
+            return Ok(false);
+        }
+        match st.pa.alloc_at(at, extra) {
+            Ok(scav) => {
+                st.in_use += extra * PAGE_SIZE;
+                st.released -= scav;
+                st.scavenge_eagerly();
+                Ok(true)
+            }
+            Err(Error::NotFree { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `p` lies in the heap's reservation, `[base, base +
+    /// max_bytes)`: every span the heap hands out does, and nothing else
+    /// does. Needs no lock.
+    #[inline]
+    pub fn contains(&self, p: *const u8) -> bool {
+        (p as u64).wrapping_sub(self.base) < self.max_bytes
+    }
+
     /// Returns at least `nbytes` of free memory to the OS now (all there is
     /// when there is less), highest addresses first, never splitting a free
     /// huge page; returns the bytes released.
@@ -307,12 +362,12 @@ impl Heap {
 
     /// Reserved heap bytes (`max_bytes` rounded up to 4 MiB).
     pub fn max_bytes(&self) -> u64 {
-        self.shared.lock().max_bytes
+        self.max_bytes
     }
 
     /// The heap's first address; every span lies in `[base, base + max_bytes)`.
     pub fn base(&self) -> u64 {
-        self.shared.lock().base
+        self.base
     }
 
     /// Checks the page allocator's invariants and the heap's counters

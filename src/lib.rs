@@ -164,7 +164,7 @@ pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
 pub use cache::{LocalCache, PageCache, SMALL_SPAN_PAGES};
 pub use error::{Error, Result};
 pub use goversion::GoVersion;
-pub use heap::{memory_limit_goal, Heap, HeapStats, HEAP_ARENA_BYTES};
+pub use heap::{memory_limit_goal, Heap, HeapStats, LargeAlloc, HEAP_ARENA_BYTES};
 pub use range::{RangeAllocator, RangeStats};
 pub use ranges::AddrRanges;
 pub use scavenge126::ScavChunkData;
