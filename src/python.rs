@@ -4,7 +4,8 @@
 //! mapping) and the module; one file per concern below it: `layout`
 //! (Layout and the summary functions), `bits` (PallocBits, PageCache),
 //! `alloc` (PageAlloc, Occupancy), `heap` (Heap, Span: real pages as
-//! buffers), `range` (RangeAllocator), `trace` (TraceReplay).
+//! buffers), `range` (RangeAllocator), `trace` (TraceReplay), `numpy`
+//! (NumPy's allocator served by a Heap, NEP 49).
 //!
 //! It is thin on purpose. Arguments arrive as typed parameters ([`U64`],
 //! [`ArchArg`], [`Bitmap`]) whose extraction raises `TypeError` for the wrong
@@ -36,6 +37,7 @@ mod alloc;
 mod bits;
 mod heap;
 mod layout;
+mod numpy;
 mod range;
 mod trace;
 
@@ -201,6 +203,8 @@ mod _pagealloc {
     use super::range::{RangeAllocator, RangeStats};
     #[pymodule_export]
     use super::trace::TraceReplay;
+    #[pymodule_export]
+    use super::numpy::{numpy_heap, NumpyHeap};
 
     use super::*;
     use crate::arch::{PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};

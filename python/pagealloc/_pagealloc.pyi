@@ -329,6 +329,36 @@ class RangeAllocator:
     def page_size(self) -> int: ...
     def verify(self) -> None: ...
 
+class NumpyHeap:
+    """NumPy's array data from a Heap (NEP 49); made by ``numpy_heap()``.
+    ``with h:`` makes it NumPy's allocator in the current context;
+    ``install()`` for the whole process."""
+
+    def __enter__(self) -> NumpyHeap: ...
+    def __exit__(self, *_exc: object) -> bool: ...
+    def install(self) -> None:
+        """Serve every context of the process from the Heap until uninstall()."""
+    def uninstall(self) -> None:
+        """New arrays go to NumPy's allocator again; Heap arrays stay valid."""
+    @property
+    def installed(self) -> bool: ...
+    @property
+    def capsule(self) -> object:
+        """The "mem_handler" capsule NumPy calls."""
+    @property
+    def heap(self) -> Heap: ...
+    @property
+    def threshold(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    def stats(self) -> dict[str, int]:
+        """heap_allocs, heap_frees, fallback_allocs, grown_in_place, moved,
+        unknown_frees, live_blocks, live_bytes."""
+
+def numpy_heap(heap: Heap, threshold: int = 65536) -> NumpyHeap:
+    """A NumPy data-memory handler backed by heap: arrays of at least
+    threshold bytes come from the heap, the rest from the current handler."""
+
 class TraceReplay:
     """Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps.
     A v2 trace sets the allocator's phys_huge_page_size to 2 MiB first."""

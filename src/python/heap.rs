@@ -41,7 +41,7 @@ pub(crate) struct HeapCounters {
 /// the heap reserves itself (see DESIGN.md, "Heap").
 #[pyclass(frozen, subclass, name = "Heap", module = "pagealloc._pagealloc")]
 pub(crate) struct Heap {
-    inner: Engine,
+    pub(crate) inner: Engine,
 }
 
 #[pymethods]
