@@ -658,6 +658,9 @@ impl State {
         }
         let off = (self.off + self.grown) as usize;
         self.mem.commit(off, off + ask as usize)?;
+        // Arenas are chunk-aligned, so whole 2 MiB huge pages fit them: a
+        // first touch faults once per 2 MiB where the kernel allows.
+        self.mem.advise_huge(off, ask as usize);
         self.pa.grow(self.base + self.grown, ask)?;
         self.grown += ask;
         // New pages come from the OS zeroed and count as released.

@@ -165,6 +165,18 @@ impl Reservation {
         )
     }
 
+    /// Asks for transparent huge pages behind `[off, off+n)` (committed,
+    /// page-aligned): `MADV_HUGEPAGE`, so that a first touch maps 2 MiB at
+    /// once where the kernel can, as NumPy's own allocator asks for its
+    /// large arrays. Best effort: a kernel without THP says no, and nothing
+    /// depends on it.
+    pub fn advise_huge(&self, off: usize, n: usize) {
+        debug_assert!(self.is_committed(off, n));
+        // SAFETY: [off, off+n) lies inside our committed mapping; the advice
+        // changes how pages are backed, never their contents.
+        let _ = unsafe { madvise(self.base.as_ptr().add(off).cast(), n, Advice::LinuxHugepage) };
+    }
+
     /// Commits the whole reservation (the 32-bit summary block).
     pub fn commit_all(&mut self) -> Result<usize> {
         self.commit(0, self.len)
