@@ -15,5 +15,13 @@ fi
 echo "== cargo test"
 cargo test --all-targets --features allocator-api2
 cargo test --doc
+echo "== loom: the thread caches' cross-thread free protocol, every interleaving"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_tcache
+if cargo +nightly --version >/dev/null 2>&1; then
+    echo "== AddressSanitizer: the Rust tests and the fuzz seed corpora"
+    ./scripts/asan.sh
+else
+    echo "== AddressSanitizer: not run (needs a nightly toolchain: rustup toolchain install nightly)"
+fi
 echo "== pytest"
 .venv/bin/python -m pytest -q tests

@@ -174,5 +174,10 @@ fn committed_and_reserved_bytes() {
         .collect();
     assert!(maps_lines() > maps_before);
     drop(many);
-    assert_eq!(maps_lines(), maps_before);
+    if std::env::var_os("PAGEALLOC_ASAN").is_some() {
+        // AddressSanitizer maps and unmaps memory of its own meanwhile.
+        eprintln!("not counting /proc/self/maps lines: under AddressSanitizer (scripts/asan.sh)");
+    } else {
+        assert_eq!(maps_lines(), maps_before);
+    }
 }
