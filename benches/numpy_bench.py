@@ -99,14 +99,14 @@ def main() -> None:
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("s", "faults", "peak", "rss_end")}
            for k, v in res.items()}
     print(f"NumPy arrays: default allocator vs Heap (numpy_heap installed), medians of {rounds} rounds")
-    print(f"{'workload':<22}{'allocator':<10}{'seconds':>9}{'faults':>10}{'peak MiB':>10}{'end MiB':>9}")
+    print(f"{'workload':<26}{'allocator':<10}{'seconds':>9}{'faults':>10}{'peak MiB':>10}{'end MiB':>9}")
     for kind in kinds:
         name = {"pipeline": "pipeline", "limit": "pipeline, 256 MiB limit"}.get(kind, f"temporaries {kind} MiB")
         for which in ("default", "heap"):
             m = med[(kind, which)]
-            print(f"{name:<22}{which:<10}{m['s']:>9.3f}{m['faults']:>10.0f}{m['peak'] / MIB:>10.0f}{m['rss_end'] / MIB:>9.0f}")
+            print(f"{name:<26}{which:<10}{m['s']:>9.3f}{m['faults']:>10.0f}{m['peak'] / MIB:>10.0f}{m['rss_end'] / MIB:>9.0f}")
         d, h = med[(kind, "default")], med[(kind, "heap")]
-        print(f"{'':<22}{'ratio':<10}{d['s'] / h['s']:>8.2f}x{d['faults'] / max(1, h['faults']):>9.1f}x"
+        print(f"{'':<26}{'ratio':<10}{d['s'] / h['s']:>8.2f}x{d['faults'] / max(1, h['faults']):>9.1f}x"
               f"{d['peak'] / h['peak']:>9.2f}x  (default / heap)")
 
 

@@ -20,7 +20,11 @@ const ELEMS: usize = (64 << 20) / 8;
 fn minflt() -> u64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = s.rsplit_once(')').map_or("", |(_, r)| r);
-    after.split_whitespace().nth(7).and_then(|x| x.parse().ok()).unwrap_or(0)
+    after
+        .split_whitespace()
+        .nth(7)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0)
 }
 
 fn round<A: Allocator>(alloc: A) -> u64 {
@@ -66,8 +70,14 @@ fn main() {
     let (st, sf) = med(&mut sys);
     let (ht, hf) = med(&mut hp);
     println!("Vec<u64> of 64 MiB pushed from empty and dropped (median of 5 x {rounds} rounds):");
-    println!("  System (glibc)  {:>8.2} ms/round  {sf:>7} minor faults/round", st.as_secs_f64() * 1e3);
-    println!("  &Heap           {:>8.2} ms/round  {hf:>7} minor faults/round", ht.as_secs_f64() * 1e3);
+    println!(
+        "  System (glibc)  {:>8.2} ms/round  {sf:>7} minor faults/round",
+        st.as_secs_f64() * 1e3
+    );
+    println!(
+        "  &Heap           {:>8.2} ms/round  {hf:>7} minor faults/round",
+        ht.as_secs_f64() * 1e3
+    );
     println!(
         "  System / Heap: {:.2}x time, {:.1}x faults",
         st.as_secs_f64() / ht.as_secs_f64(),

@@ -22,9 +22,13 @@ fn main() {
     println!(
         "{} elements ({} MiB), buffer moved {moves} times, heap in use {} MiB",
         v.len(),
-        v.len() * 8 >> 20,
+        (v.len() * 8) >> 20,
         st.in_use >> 20
     );
     drop(v);
-    println!("after drop: in use {} B, retained {} MiB", heap.stats().in_use, heap.stats().retained >> 20);
+    println!(
+        "after drop: in use {} B, retained {} MiB",
+        heap.stats().in_use,
+        heap.stats().retained >> 20
+    );
 }

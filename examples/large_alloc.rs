@@ -19,5 +19,10 @@ fn main() {
     }
     let heap = GLOBAL.heap().expect("a large allocation created the heap");
     let st = heap.stats();
-    println!("checksum {total}; heap: in use {} B, retained {} MiB, {} arena(s)", st.in_use, st.retained >> 20, st.arenas);
+    println!(
+        "checksum {total}; heap: in use {} B, retained {} MiB, {} arena(s)",
+        st.in_use,
+        st.retained >> 20,
+        st.arenas
+    );
 }

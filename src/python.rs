@@ -200,11 +200,11 @@ mod _pagealloc {
         find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, Layout,
     };
     #[pymodule_export]
+    use super::numpy::{numpy_heap, NumpyHeap};
+    #[pymodule_export]
     use super::range::{RangeAllocator, RangeStats};
     #[pymodule_export]
     use super::trace::TraceReplay;
-    #[pymodule_export]
-    use super::numpy::{numpy_heap, NumpyHeap};
 
     use super::*;
     use crate::arch::{PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};

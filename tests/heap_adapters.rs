@@ -33,7 +33,9 @@ mod api2 {
         let z = a.allocate(Layout::from_size_align(0, 64).unwrap()).unwrap();
         assert_eq!((z.len(), z.as_ptr().cast::<u8>() as usize), (0, 64));
         // Alignment above a page is refused, up to a page served.
-        assert!(a.allocate(Layout::from_size_align(P, 2 * P).unwrap()).is_err());
+        assert!(a
+            .allocate(Layout::from_size_align(P, 2 * P).unwrap())
+            .is_err());
         let l = Layout::from_size_align(P, P).unwrap();
         let b = a.allocate(l).unwrap();
         unsafe { a.deallocate(b.cast(), l) };
@@ -49,7 +51,11 @@ mod api2 {
         unsafe { std::ptr::write_bytes(b.as_ptr().cast::<u8>(), 0xAB, l.size()) };
         unsafe { (&heap).deallocate(b.cast(), l) };
         let z = (&heap).allocate_zeroed(l).unwrap();
-        assert_eq!(z.as_ptr().cast::<u8>(), b.as_ptr().cast::<u8>(), "first fit reuses the pages");
+        assert_eq!(
+            z.as_ptr().cast::<u8>(),
+            b.as_ptr().cast::<u8>(),
+            "first fit reuses the pages"
+        );
         // SAFETY: 64 pages of ours, initialized (zeroed).
         let s = unsafe { std::slice::from_raw_parts(z.as_ptr().cast::<u8>(), l.size()) };
         assert!(s.iter().all(|&x| x == 0));
@@ -78,7 +84,11 @@ mod api2 {
         assert!(v[..32 * P].iter().all(|&x| x == 7) && v[32 * P..].iter().all(|&x| x == 9));
         v.truncate(16 * P);
         v.shrink_to_fit();
-        assert_eq!(heap.stats().in_use, (48 * P) as u64, "16 pages of vec, 32 of blocker");
+        assert_eq!(
+            heap.stats().in_use,
+            (48 * P) as u64,
+            "16 pages of vec, 32 of blocker"
+        );
         unsafe { (&heap).deallocate(blocker.cast(), bl) };
         drop(v);
         assert_eq!(heap.stats().in_use, 0);
@@ -92,7 +102,10 @@ mod api2 {
         for round in 0..8 {
             let mut v: Vec<u64, &Heap> = Vec::new_in(&heap);
             v.resize((64 << 20) / 8, round);
-            assert_eq!(*base.get_or_insert(v.as_ptr() as usize), v.as_ptr() as usize);
+            assert_eq!(
+                *base.get_or_insert(v.as_ptr() as usize),
+                v.as_ptr() as usize
+            );
             assert_eq!(v[v.len() - 1], round);
         }
         let st = heap.stats();
@@ -123,7 +136,10 @@ mod api2 {
 #[test]
 fn large_alloc_routes_by_size_and_by_address() {
     static A: LargeAlloc<System> = LargeAlloc::new(System, 64 << 10, 1 << 30);
-    assert!(A.heap().is_none(), "no heap before the first large allocation");
+    assert!(
+        A.heap().is_none(),
+        "no heap before the first large allocation"
+    );
     let small = Layout::from_size_align(1000, 8).unwrap();
     let large = Layout::from_size_align(100_000, 8).unwrap();
     let huge_align = Layout::from_size_align(100_000, 2 * P).unwrap();
@@ -136,19 +152,28 @@ fn large_alloc_routes_by_size_and_by_address() {
         assert!(h.contains(l) && !h.contains(s));
         assert_eq!(h.stats().in_use, 13 * PAGE_SIZE);
         let ha = A.alloc(huge_align);
-        assert!(!h.contains(ha) && ha as usize % (2 * P) == 0, "alignment above a page: System");
+        assert!(
+            !h.contains(ha) && ha as usize % (2 * P) == 0,
+            "alignment above a page: System"
+        );
         let z = A.alloc_zeroed(large);
-        assert!(std::slice::from_raw_parts(z, large.size()).iter().all(|&x| x == 0));
+        assert!(std::slice::from_raw_parts(z, large.size())
+            .iter()
+            .all(|&x| x == 0));
         std::ptr::write_bytes(l, 1, large.size());
         // realloc in place (nothing after l but z? z follows it: moved) keeps the data.
         let l2 = A.realloc(l, large, 300_000);
         assert!(h.contains(l2));
-        assert!(std::slice::from_raw_parts(l2, large.size()).iter().all(|&x| x == 1));
+        assert!(std::slice::from_raw_parts(l2, large.size())
+            .iter()
+            .all(|&x| x == 1));
         // A small block moved up past the threshold lands in the heap.
         std::ptr::write_bytes(s, 5, small.size());
         let s2 = A.realloc(s, small, 200_000);
         assert!(h.contains(s2));
-        assert!(std::slice::from_raw_parts(s2, small.size()).iter().all(|&x| x == 5));
+        assert!(std::slice::from_raw_parts(s2, small.size())
+            .iter()
+            .all(|&x| x == 5));
         // Shrinking a heap block frees its tail pages in place.
         let l3 = A.realloc(l2, Layout::from_size_align(300_000, 8).unwrap(), 9000);
         assert_eq!(l3, l2);

@@ -55,8 +55,17 @@ struct Heap {
 impl Heap {
     /// A heap whose one slot took the whole block (Go's allocToCache).
     fn new() -> (Arc<Heap>, Arc<Slot>) {
-        let slot = Arc::new(Slot(Mutex::new(SlotState { live: true, cache: BLOCK, handed: 0 })));
-        let heap = Arc::new(Heap { state: Mutex::new(HeapState { pa: BLOCK, slots: vec![slot.clone()] }) });
+        let slot = Arc::new(Slot(Mutex::new(SlotState {
+            live: true,
+            cache: BLOCK,
+            handed: 0,
+        })));
+        let heap = Arc::new(Heap {
+            state: Mutex::new(HeapState {
+                pa: BLOCK,
+                slots: vec![slot.clone()],
+            }),
+        });
         (heap, slot)
     }
 
@@ -129,7 +138,10 @@ impl Heap {
         let s = slot.0.lock().unwrap();
         assert_eq!(s.handed, 0, "a page is still handed out");
         if s.live {
-            assert_eq!(st.pa, s.cache, "cached pages are in use to the page allocator, nothing else");
+            assert_eq!(
+                st.pa, s.cache,
+                "cached pages are in use to the page allocator, nothing else"
+            );
         } else {
             assert_eq!((st.pa, s.cache), (0, 0), "a retired slot keeps nothing");
         }
@@ -199,8 +211,14 @@ fn frees_through_the_heap_lock_race_the_fast_path() {
             let cache = slot.0.lock().unwrap().cache;
             cache & cache.wrapping_neg()
         };
-        assert!(heap.heap_free(free_page).is_err(), "a free of a cached page must be refused");
-        assert_eq!(before, (heap.state.lock().unwrap().pa, slot.0.lock().unwrap().cache));
+        assert!(
+            heap.heap_free(free_page).is_err(),
+            "a free of a cached page must be refused"
+        );
+        assert_eq!(
+            before,
+            (heap.state.lock().unwrap().pa, slot.0.lock().unwrap().cache)
+        );
         heap.owner_free(&slot, c).unwrap();
         heap.check_all_free(&slot);
     });

@@ -178,7 +178,10 @@ impl<A: GlobalAlloc> LargeAlloc<A> {
     /// When `threshold` is less than one page (8 KiB), at compile time in a
     /// `static`.
     pub const fn new(inner: A, threshold: usize, max_bytes: u64) -> LargeAlloc<A> {
-        assert!(threshold >= PAGE_SIZE as usize, "LargeAlloc: threshold below one page");
+        assert!(
+            threshold >= PAGE_SIZE as usize,
+            "LargeAlloc: threshold below one page"
+        );
         LargeAlloc {
             inner,
             threshold,

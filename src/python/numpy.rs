@@ -282,7 +282,9 @@ impl Router {
         };
         // SAFETY: two distinct Heap blocks; the old one holds `old` pages,
         // fewer than the new one.
-        unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), (old * PAGE_SIZE) as usize) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), (old * PAGE_SIZE) as usize)
+        };
         {
             let mut spans = self.spans();
             spans.remove(&key);
@@ -367,13 +369,17 @@ impl NumpyApi {
         let module = py
             .import("numpy._core._multiarray_umath")
             .or_else(|_| py.import("numpy.core._multiarray_umath"))
-            .map_err(|_| PyImportError::new_err("numpy_heap needs NumPy (1.22 or later): pip install numpy"))?;
+            .map_err(|_| {
+                PyImportError::new_err("numpy_heap needs NumPy (1.22 or later): pip install numpy")
+            })?;
         let cap = module.getattr("_ARRAY_API")?;
         // SAFETY: NumPy's `_ARRAY_API` is a capsule (checked) whose pointer
         // is its C-API table of function and data pointers.
         let table = unsafe {
             if ffi::PyCapsule_CheckExact(cap.as_ptr()) == 0 {
-                return Err(PyRuntimeError::new_err("numpy's _ARRAY_API is not a capsule"));
+                return Err(PyRuntimeError::new_err(
+                    "numpy's _ARRAY_API is not a capsule",
+                ));
             }
             ffi::PyCapsule_GetPointer(cap.as_ptr(), std::ptr::null()) as *const *const c_void
         };
@@ -384,7 +390,8 @@ impl NumpyApi {
         // SAFETY: slot 211 is PyArray_GetNDArrayCFeatureVersion in every
         // NumPy with this table.
         let version = unsafe {
-            let f: unsafe extern "C" fn() -> c_uint = std::mem::transmute(api.slot(API_FEATURE_VERSION));
+            let f: unsafe extern "C" fn() -> c_uint =
+                std::mem::transmute(api.slot(API_FEATURE_VERSION));
             f()
         };
         if version < NEP49_FEATURE_VERSION {
@@ -401,7 +408,11 @@ impl NumpyApi {
     }
 
     /// `PyDataMem_SetHandler(handler)`: the previous handler (new reference).
-    fn set_handler<'py>(&self, py: Python<'py>, handler: *mut ffi::PyObject) -> PyResult<Bound<'py, PyAny>> {
+    fn set_handler<'py>(
+        &self,
+        py: Python<'py>,
+        handler: *mut ffi::PyObject,
+    ) -> PyResult<Bound<'py, PyAny>> {
         // SAFETY: slot 304 is PyDataMem_SetHandler(PyObject*) -> PyObject*
         // (a new reference, or NULL with an exception set).
         unsafe {
@@ -416,7 +427,8 @@ impl NumpyApi {
         // SAFETY: slot 305 is PyDataMem_GetHandler(void) -> PyObject* (new
         // reference, or NULL with an exception set).
         unsafe {
-            let f: unsafe extern "C" fn() -> *mut ffi::PyObject = std::mem::transmute(self.slot(API_GET_HANDLER));
+            let f: unsafe extern "C" fn() -> *mut ffi::PyObject =
+                std::mem::transmute(self.slot(API_GET_HANDLER));
             Bound::from_owned_ptr_or_err(py, f())
         }
     }
@@ -482,7 +494,9 @@ impl NumpyHeap {
         let me = slf.get();
         let old = me.api.set_handler(slf.py(), me.capsule.as_ptr())?;
         let mut e = me.entered.lock().unwrap_or_else(|e| e.into_inner());
-        e.entry(std::thread::current().id()).or_default().push(old.unbind());
+        e.entry(std::thread::current().id())
+            .or_default()
+            .push(old.unbind());
         Ok(slf.clone().unbind())
     }
 
@@ -493,7 +507,9 @@ impl NumpyHeap {
             e.get_mut(&std::thread::current().id()).and_then(Vec::pop)
         };
         let Some(old) = old else {
-            return Err(PyRuntimeError::new_err("__exit__ without __enter__ on this thread"));
+            return Err(PyRuntimeError::new_err(
+                "__exit__ without __enter__ on this thread",
+            ));
         };
         self.api.set_handler(py, old.as_ptr())?;
         Ok(false)
@@ -513,17 +529,27 @@ impl NumpyHeap {
                 "another Heap is installed as NumPy's allocator; uninstall() it first",
             ));
         }
-        if let Some(mine) = inst.iter().find(|b| self.same_heap(&b.0.router) && b.0.router.threshold == self.threshold) {
+        if let Some(mine) = inst
+            .iter()
+            .find(|b| self.same_heap(&b.0.router) && b.0.router.threshold == self.threshold)
+        {
             mine.0.router.allocating.store(true, Relaxed);
             return Ok(());
         }
         let default = self.api.default_handler();
         let prev = handler_of(default)?;
-        let b: &'static HandlerBox = Box::leak(HandlerBox::new(self.heap.clone_ref(py), self.threshold, prev, None));
+        let b: &'static HandlerBox = Box::leak(HandlerBox::new(
+            self.heap.clone_ref(py),
+            self.threshold,
+            prev,
+            None,
+        ));
         // SAFETY: `default` is NumPy's default capsule; the new pointer is
         // a handler that never goes away, whose previous handler is the
         // one the capsule held (static in NumPy, or an earlier box).
-        let rc = unsafe { ffi::PyCapsule_SetPointer(default, &b.handler as *const DataMemHandler as *mut c_void) };
+        let rc = unsafe {
+            ffi::PyCapsule_SetPointer(default, &b.handler as *const DataMemHandler as *mut c_void)
+        };
         if rc != 0 {
             return Err(PyErr::fetch(py));
         }
@@ -536,12 +562,17 @@ impl NumpyHeap {
     /// and are freed into it. Errors unless this heap is installed.
     fn uninstall(&self) -> PyResult<()> {
         let inst = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-        match inst.iter().find(|b| self.same_heap(&b.0.router) && b.0.router.allocating.load(Relaxed)) {
+        match inst
+            .iter()
+            .find(|b| self.same_heap(&b.0.router) && b.0.router.allocating.load(Relaxed))
+        {
             Some(b) => {
                 b.0.router.allocating.store(false, Relaxed);
                 Ok(())
             }
-            None => Err(PyRuntimeError::new_err("this numpy_heap's Heap is not installed")),
+            None => Err(PyRuntimeError::new_err(
+                "this numpy_heap's Heap is not installed",
+            )),
         }
     }
 
@@ -549,7 +580,8 @@ impl NumpyHeap {
     #[getter]
     fn installed(&self) -> bool {
         let inst = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-        inst.iter().any(|b| self.same_heap(&b.0.router) && b.0.router.allocating.load(Relaxed))
+        inst.iter()
+            .any(|b| self.same_heap(&b.0.router) && b.0.router.allocating.load(Relaxed))
     }
 
     /// The capsule NumPy calls (name "mem_handler").
@@ -582,7 +614,11 @@ impl NumpyHeap {
         let d = PyDict::new(py);
         let inst = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
         let mut routers: Vec<&Router> = vec![self.router()];
-        routers.extend(inst.iter().map(|b| &b.0.router).filter(|r| self.same_heap(r)));
+        routers.extend(
+            inst.iter()
+                .map(|b| &b.0.router)
+                .filter(|r| self.same_heap(r)),
+        );
         let sum = |f: &dyn Fn(&Router) -> u64| routers.iter().map(|r| f(r)).sum::<u64>();
         d.set_item("heap_allocs", sum(&|r| r.heap_allocs.load(Relaxed)))?;
         d.set_item("heap_frees", sum(&|r| r.heap_frees.load(Relaxed)))?;
@@ -591,7 +627,10 @@ impl NumpyHeap {
         d.set_item("moved", sum(&|r| r.moved.load(Relaxed)))?;
         d.set_item("unknown_frees", sum(&|r| r.unknown_frees.load(Relaxed)))?;
         d.set_item("live_blocks", sum(&|r| r.spans().len() as u64))?;
-        d.set_item("live_bytes", sum(&|r| r.spans().values().sum::<u64>() * PAGE_SIZE))?;
+        d.set_item(
+            "live_bytes",
+            sum(&|r| r.spans().values().sum::<u64>() * PAGE_SIZE),
+        )?;
         Ok(d)
     }
 
@@ -611,17 +650,29 @@ impl NumpyHeap {
 /// the current context only) or `install()` it for the whole process.
 #[pyfunction]
 #[pyo3(signature = (heap, threshold = U64(64 << 10)))]
-pub(crate) fn numpy_heap(py: Python<'_>, heap: Bound<'_, Heap>, threshold: U64) -> PyResult<NumpyHeap> {
+pub(crate) fn numpy_heap(
+    py: Python<'_>,
+    heap: Bound<'_, Heap>,
+    threshold: U64,
+) -> PyResult<NumpyHeap> {
     if threshold.0 == 0 {
-        return Err(PyValueError::new_err("threshold must be at least 1 byte, got 0"));
+        return Err(PyValueError::new_err(
+            "threshold must be at least 1 byte, got 0",
+        ));
     }
     let api = NumpyApi::load(py)?;
     let current = api.get_handler(py)?;
     let prev = handler_of(current.as_ptr())?;
-    let b = HandlerBox::new(heap.clone().unbind(), threshold.0, prev, Some(current.unbind()));
+    let b = HandlerBox::new(
+        heap.clone().unbind(),
+        threshold.0,
+        prev,
+        Some(current.unbind()),
+    );
     let raw = Box::into_raw(b);
     // SAFETY: a fresh capsule owning the box (freed by destroy_capsule).
-    let cap = unsafe { ffi::PyCapsule_New(raw.cast(), CAPSULE_NAME.as_ptr(), Some(destroy_capsule)) };
+    let cap =
+        unsafe { ffi::PyCapsule_New(raw.cast(), CAPSULE_NAME.as_ptr(), Some(destroy_capsule)) };
     // SAFETY: NULL with an exception set, else a new reference.
     let cap = match unsafe { Bound::from_owned_ptr_or_err(py, cap) } {
         Ok(c) => c,
