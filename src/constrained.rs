@@ -61,12 +61,9 @@ impl PageAlloc {
         if align == 1 && within.is_none() {
             return self.alloc_scav(npages);
         }
-        // The hint class for this alignment: the largest not above it.
         let k = align.trailing_zeros();
-        let class = HINT_LOG_ALIGN.iter().rposition(|&c| c <= k);
-        for (from, to) in self.window_pages(within)?.into_iter().flatten() {
-            let from = class.map_or(from, |c| from.max(self.aligned_hint[c]));
-            if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
+        if let Some(p) = self.find_constrained(npages, align, within)? {
+            {
                 if npages == 1 && within.is_none() {
                     // No free page below p lies at this alignment, nor at any
                     // coarser class's, and p is now taken.
@@ -82,6 +79,28 @@ impl PageAlloc {
             }
         }
         Ok((None, 0))
+    }
+
+    /// The linearized first page `alloc_constrained` would take, changing
+    /// nothing but bringing deferred summaries up to date. Arguments checked
+    /// by the caller.
+    pub(crate) fn find_constrained(
+        &mut self,
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    ) -> Result<Option<u64>> {
+        // The hint class for this alignment: the largest not above it.
+        let class = HINT_LOG_ALIGN
+            .iter()
+            .rposition(|&c| c <= align.trailing_zeros());
+        for (from, to) in self.window_pages(within)?.into_iter().flatten() {
+            let from = class.map_or(from, |c| from.max(self.aligned_hint[c]));
+            if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
     }
 
     /// Claims exactly the `npages` pages at `addr` (page-aligned), which must

@@ -46,6 +46,15 @@ fn random_run(arch: Arch, seed: u64) {
                 Some((lo, hi)) => (ly.lin(lo).div_ceil(PAGE_SIZE), ly.lin(hi) >> PAGE_SHIFT),
             };
             let want = model.first_fit_constrained(n, align, phase_pages, from, to);
+            // The questions first: they answer what the call will do.
+            let q = format!("{arch} seed {seed} step {step}: ({n}, align={align}, within={within:x?})");
+            assert_eq!(pa.first_fit(n, align, within).unwrap().map(lin_page), want, "first_fit{q}");
+            assert_eq!(pa.would_fit(n, align, within).unwrap(), want.is_some(), "would_fit{q}");
+            if step % 4 == 0 {
+                let largest = pa.largest_free(align, within).unwrap();
+                let fits = |k: u64| k == 0 || model.first_fit_constrained(k, align, phase_pages, from, to).is_some();
+                assert!(fits(largest) && !fits(largest + 1), "largest_free{q}: {largest}");
+            }
             let (got, _) = pa.alloc_constrained(n, align, within).unwrap();
             assert_eq!(
                 got.map(lin_page),
@@ -92,6 +101,37 @@ fn random_run(arch: Arch, seed: u64) {
         }
         pa.verify().unwrap();
     }
+}
+
+#[test]
+fn alloc_or_failure_says_why() {
+    let ly = Arch::Amd64.layout();
+    let mut pa = PageAlloc::new(Arch::Amd64).unwrap();
+    let base = ly.chunk_base(ly.base_chunk_idx());
+    let page = |i: u64| base + i * PAGE_SIZE;
+    pa.grow(base, 2 * PALLOC_CHUNK_BYTES).unwrap();
+    // 1024 pages; in use [0, 10) and [600, 610): free runs of 590 and 414.
+    pa.alloc_at(page(0), 10).unwrap();
+    pa.alloc_at(page(600), 10).unwrap();
+    assert_eq!(pa.largest_free(1, None).unwrap(), 590);
+    assert_eq!(pa.largest_free(512, None).unwrap(), 88, "[512, 600) is the only 512-aligned room");
+    assert_eq!(pa.largest_free(1, Some((page(610), page(1024)))).unwrap(), 414);
+    assert_eq!(pa.largest_free(1, Some((page(700), page(701) - 1))).unwrap(), 0);
+    let f = pa.alloc_or_failure(600, 1, None).unwrap().unwrap_err();
+    assert_eq!((f.npages, f.free_pages, f.largest_fit), (600, 1004, 590));
+    assert_eq!(
+        f.to_string(),
+        "no room for 600 page(s): 1004 page(s) are free, the largest request that fits is 590 page(s)"
+    );
+    let f = pa.alloc_or_failure(100, 512, None).unwrap().unwrap_err();
+    assert_eq!(f.largest_fit, 88);
+    assert!(f.to_string().contains("aligned to 512 pages") && f.to_string().contains("that fits so is 88"));
+    assert_eq!(pa.first_fit(88, 512, None).unwrap(), Some(page(512)));
+    assert_eq!(pa.alloc_or_failure(88, 512, None).unwrap(), Ok(page(512)));
+    assert_eq!(pa.largest_free(512, None).unwrap(), 0);
+    assert!(matches!(pa.largest_free(3, None), Err(Error::BadAlign { align: 3 })));
+    assert!(matches!(pa.first_fit(0, 1, None), Err(Error::ZeroPages)));
+    pa.verify().unwrap();
 }
 
 #[test]

@@ -50,6 +50,19 @@ from .heap import Heap, HeapStats
 from .stats import Stats
 
 
+class AllocFailure(MemoryError):
+    """An allocation found no room: the request (``npages``, ``align``,
+    ``within``), the allocator's free pages and the largest request of that
+    alignment and window that fits now (``largest_fit``). Raised by
+    ``PageAlloc.alloc_or_raise``; the allocator is unchanged."""
+
+    def __init__(self, message: str, npages: int, align: int, within: tuple[int, int] | None,
+                 free_pages: int, largest_fit: int) -> None:
+        super().__init__(message)
+        self.npages, self.align, self.within = npages, align, within
+        self.free_pages, self.largest_fit = free_pages, largest_fit
+
+
 class PageAlloc(_pagealloc.PageAlloc):
     """Go's page allocator (pageAlloc): address-ordered first fit over 8 KiB
     pages, with a radix tree of summaries over 512-page bitmap chunks.
@@ -61,6 +74,15 @@ class PageAlloc(_pagealloc.PageAlloc):
     """
 
     __slots__ = ()
+
+    def alloc_or_raise(self, npages: int, align: int = 1, within: tuple[int, int] | None = None) -> int:
+        """``alloc`` that raises ``AllocFailure`` (saying why) instead of
+        returning None."""
+        addr, failure = self._alloc_or_failure(npages, align, within)
+        if failure is not None:
+            free, largest, message = failure
+            raise AllocFailure(message, npages, align, within, free, largest)
+        return addr
 
     def stats(self) -> Stats:
         """How full and how fragmented the heap is (one lock, one pass)."""
@@ -123,6 +145,7 @@ def page_base(ci: int, page_idx: int, arch: str = "amd64") -> int:
 
 __all__ = [
     "ARCHES",
+    "AllocFailure",
     "BASE_CHUNK_IDX",
     "HEAP_ARENA_BYTES",
     "PAGE_SIZE",

@@ -174,6 +174,15 @@ class PageAlloc:
         self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None
     ) -> tuple[Optional[int], int]:
         """Go 1.19's alloc: (address or None, bytes of it that were scavenged)."""
+    def first_fit(self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None) -> Optional[int]:
+        """Where alloc(npages, align, within) would put the pages, taking nothing."""
+    def would_fit(self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None) -> bool:
+        """Whether alloc(npages, align, within) would succeed, taking nothing."""
+    def largest_free(self, align: int = 1, within: Optional[tuple[int, int]] = None) -> int:
+        """The largest npages alloc(npages, align, within) would serve now."""
+    def _alloc_or_failure(
+        self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None
+    ) -> tuple[Optional[int], Optional[tuple[int, int, str]]]: ...
     def alloc_at(self, addr: int, npages: int) -> int:
         """Claims exactly these pages (ValueError unless all grown and free); scavenged bytes."""
     def to_bytes(self) -> bytes:

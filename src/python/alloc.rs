@@ -162,6 +162,45 @@ impl PageAlloc {
         Ok(self.lock().alloc_constrained(npages.0, align.0, within)?)
     }
 
+    /// Where alloc(npages, align, within) would put the pages (None: nothing
+    /// fits), taking nothing.
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn first_fit(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
+        let within = within.map(|(lo, hi)| (lo.0, hi.0));
+        Ok(self.lock().first_fit(npages.0, align.0, within)?)
+    }
+
+    /// Whether alloc(npages, align, within) would succeed, taking nothing.
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn would_fit(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<bool> {
+        let within = within.map(|(lo, hi)| (lo.0, hi.0));
+        Ok(self.lock().would_fit(npages.0, align.0, within)?)
+    }
+
+    /// The largest npages that alloc(npages, align, within) would serve now.
+    #[pyo3(signature = (align = U64(1), within = None))]
+    fn largest_free(&self, align: U64, within: Option<(U64, U64)>) -> PyResult<u64> {
+        let within = within.map(|(lo, hi)| (lo.0, hi.0));
+        Ok(self.lock().largest_free(align.0, within)?)
+    }
+
+    /// alloc that says why it failed: (address, None), or (None, (free
+    /// pages, largest fit, message)) with nothing changed. (alloc_or_raise
+    /// raises AllocFailure from it.)
+    #[pyo3(signature = (npages, align = U64(1), within = None))]
+    fn _alloc_or_failure(
+        &self,
+        npages: U64,
+        align: U64,
+        within: Option<(U64, U64)>,
+    ) -> PyResult<(Option<u64>, Option<(u64, u64, String)>)> {
+        let within = within.map(|(lo, hi)| (lo.0, hi.0));
+        Ok(match self.lock().alloc_or_failure(npages.0, align.0, within)? {
+            Ok(a) => (Some(a), None),
+            Err(f) => (None, Some((f.free_pages, f.largest_fit, f.to_string()))),
+        })
+    }
+
     /// Claims exactly the npages pages at addr; ValueError (and no change)
     /// unless they are all grown and free. Returns the scavenged bytes.
     fn alloc_at(&self, addr: U64, npages: U64) -> PyResult<u64> {

@@ -1,0 +1,133 @@
+//! The questions an allocator is asked, answered exactly and from the
+//! summaries: would a request fit, where would it go, what is the largest
+//! request that fits, and why did one fail.
+//!
+//! Every answer is what the allocating call would do: `would_fit(n, a, w)`
+//! is true exactly when `alloc_constrained(n, a, w)` would return an
+//! address, `first_fit` is that address, and `largest_free(a, w)` is the
+//! largest `n` that would fit. None of them changes the allocator (they
+//! bring deferred summary updates up to date, which no answer depends on).
+
+use std::fmt;
+
+use crate::arch::PAGE_SHIFT;
+use crate::error::{Error, Result};
+use crate::PageAlloc;
+
+/// Why an allocation found no room: the request, what was free and the
+/// largest request of the same alignment and window that would have fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocFailure {
+    pub npages: u64,
+    pub align: u64,
+    pub within: Option<(u64, u64)>,
+    /// Free pages in the whole allocator (grown and not in use).
+    pub free_pages: u64,
+    /// The largest `npages` that fits at `align` inside `within` now.
+    pub largest_fit: u64,
+}
+
+impl fmt::Display for AllocFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no room for {} page(s)", self.npages)?;
+        if self.align > 1 {
+            write!(f, " aligned to {} pages", self.align)?;
+        }
+        if let Some((lo, hi)) = self.within {
+            write!(f, " inside [{lo:#x}, {hi:#x})")?;
+        }
+        write!(
+            f,
+            ": {} page(s) are free, the largest request that fits{} is {} page(s)",
+            self.free_pages,
+            if self.align > 1 || self.within.is_some() { " so" } else { "" },
+            self.largest_fit
+        )
+    }
+}
+
+impl std::error::Error for AllocFailure {}
+
+impl PageAlloc {
+    /// Where `alloc_constrained(npages, align, within)` would put `npages`
+    /// pages (`None`: nothing fits), without taking them. Errors as that
+    /// call's.
+    ///
+    /// Cost: one search, the allocating call's without the update: for
+    /// `align == 1` and no window Go's `find` (a walk of the radix tree),
+    /// else the constrained walk.
+    pub fn first_fit(&mut self, npages: u64, align: u64, within: Option<(u64, u64)>) -> Result<Option<u64>> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if align == 0 || !align.is_power_of_two() {
+            return Err(Error::BadAlign { align });
+        }
+        self.refresh_summaries();
+        if align == 1 && within.is_none() {
+            return Ok(self.find(npages)?.map(|(lin, _)| self.ly.unlin(lin)));
+        }
+        let p = self.find_constrained(npages, align, within)?;
+        Ok(p.map(|p| self.ly.unlin(p << PAGE_SHIFT)))
+    }
+
+    /// Whether `npages` pages would fit at `align` inside `within`: exactly
+    /// when `alloc_constrained` would succeed. Cost: [`PageAlloc::first_fit`].
+    pub fn would_fit(&mut self, npages: u64, align: u64, within: Option<(u64, u64)>) -> Result<bool> {
+        Ok(self.first_fit(npages, align, within)?.is_some())
+    }
+
+    /// The largest `npages` that would fit at `align` inside `within` (0
+    /// when not even one page does). Without constraints it is the longest
+    /// free run, read from the root summaries; with them, a binary search
+    /// below that bound, each step one [`PageAlloc::first_fit`] (a fit of
+    /// `n` pages means one of `n - 1` at the same address: the answer is
+    /// where fitting stops).
+    ///
+    /// Cost: O(root entries) unconstrained; else O(log(longest run))
+    /// searches.
+    pub fn largest_free(&mut self, align: u64, within: Option<(u64, u64)>) -> Result<u64> {
+        if align == 0 || !align.is_power_of_two() {
+            return Err(Error::BadAlign { align });
+        }
+        self.refresh_summaries();
+        let longest = self.largest_free_run();
+        if align == 1 && within.is_none() {
+            return Ok(longest);
+        }
+        // Invariant: `lo` fits (0 trivially), `hi + 1` does not.
+        let (mut lo, mut hi) = (0, longest);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.would_fit(mid, align, within)? {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// `alloc_constrained` that says why when nothing fits: the address, or
+    /// an [`AllocFailure`] with the free pages and the largest fit (then
+    /// nothing changed). Cost: the allocation; on failure also
+    /// [`PageAlloc::largest_free`] and a count of the free pages
+    /// (O(grown chunks)).
+    pub fn alloc_or_failure(
+        &mut self,
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    ) -> Result<std::result::Result<u64, AllocFailure>> {
+        if let (Some(addr), _) = self.alloc_constrained(npages, align, within)? {
+            return Ok(Ok(addr));
+        }
+        Ok(Err(AllocFailure {
+            npages,
+            align,
+            within,
+            free_pages: self.pages_grown() - self.pages_in_use(),
+            largest_fit: self.largest_free(align, within)?,
+        }))
+    }
+}
