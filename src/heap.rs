@@ -319,6 +319,38 @@ impl Heap {
         }
     }
 
+    /// The most pages one `alloc` would serve now: the longest free run of
+    /// the grown heap, or the free pages at its end plus the room it may
+    /// still grow into (`max_bytes`), whichever is more. Pages in thread
+    /// caches count as taken. Cost: [`PageAlloc::largest_free`] plus a
+    /// binary search of the free run at the end (O(log pages) searches).
+    pub fn largest_free(&self) -> Result<u64> {
+        let mut st = self.shared.lock();
+        let inside = st.pa.largest_free(1, None)?;
+        let end = st.base + st.grown;
+        // Invariant: the last `lo` grown pages are free, the last `hi + 1` not all.
+        let (mut lo, mut hi) = (0, inside.min(st.grown / PAGE_SIZE));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if st.pa.would_fit(mid, 1, Some((end - mid * PAGE_SIZE, end)))? {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        let room = (st.max_bytes - st.grown) / PAGE_SIZE;
+        Ok(inside.max(lo + room))
+    }
+
+    /// Whether `alloc(npages, _)` would succeed now (growing if it must),
+    /// short of the OS refusing memory. Cost: [`Heap::largest_free`].
+    pub fn would_fit(&self, npages: u64) -> Result<bool> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        Ok(npages <= self.largest_free()?)
+    }
+
     /// Whether `p` lies in the heap's reservation, `[base, base +
     /// max_bytes)`: every span the heap hands out does, and nothing else
     /// does. Needs no lock.

@@ -105,6 +105,33 @@ impl RangeAllocator {
     /// page size is met by every offset), or `None` when nothing fits.
     pub fn alloc(&mut self, nbytes: u64, align: u64) -> Result<Option<u64>> {
         let n = self.pages_of(nbytes)?;
+        let align_pages = self.align_pages(align)?;
+        let (a, _) = self.pa.alloc_constrained(n, align_pages, None)?;
+        Ok(a.map(|a| {
+            self.in_use += n;
+            self.offset(a)
+        }))
+    }
+
+    /// Whether `alloc(nbytes, align)` would succeed, taking nothing.
+    /// Cost: one search ([`PageAlloc::first_fit`]).
+    pub fn would_fit(&mut self, nbytes: u64, align: u64) -> Result<bool> {
+        let n = self.pages_of(nbytes)?;
+        let a = self.align_pages(align)?;
+        self.pa.would_fit(n, a, None)
+    }
+
+    /// The most bytes `alloc(nbytes, align)` would serve now (a multiple of
+    /// the page size; 0 when the space is full). Cost:
+    /// [`PageAlloc::largest_free`].
+    pub fn largest_free(&mut self, align: u64) -> Result<u64> {
+        let a = self.align_pages(align)?;
+        Ok(self.pa.largest_free(a, None)? << self.page_shift)
+    }
+
+    /// `align` (bytes, a power of two, at most MAX_ALIGN_PAGES pages) in
+    /// pages, at least 1.
+    fn align_pages(&self, align: u64) -> Result<u64> {
         let bad_align = Error::RangeBadAlign {
             align,
             page_size: self.page_size,
@@ -116,11 +143,7 @@ impl RangeAllocator {
         if align_pages > MAX_ALIGN_PAGES {
             return Err(bad_align);
         }
-        let (a, _) = self.pa.alloc_constrained(n, align_pages, None)?;
-        Ok(a.map(|a| {
-            self.in_use += n;
-            self.offset(a)
-        }))
+        Ok(align_pages)
     }
 
     /// Frees `nbytes` (rounded up to pages) at `offset`; they must all be

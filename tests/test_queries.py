@@ -99,3 +99,39 @@ def test_alloc_or_raise_says_why_and_changes_nothing():
         pa.largest_free(align=3)
     with pytest.raises(ValueError):
         pa.would_fit(0)
+
+
+def test_range_allocator_answers_in_bytes():
+    ra = pagealloc.RangeAllocator(1 << 20, page_size=4096)  # 256 pages
+    a = ra.alloc(10 * 4096)
+    ra.alloc_at(100 * 4096, 4096)
+    assert ra.largest_free() == 155 * 4096  # [101, 256)
+    assert ra.largest_free(align=64 * 4096) == 128 * 4096  # [128, 256)
+    assert ra.would_fit(155 * 4096) and not ra.would_fit(155 * 4096 + 1)
+    assert ra.would_fit(90 * 4096, align=4096) and not ra.would_fit(129 * 4096, align=64 * 4096)
+    ra.free(a, 10 * 4096)
+    assert ra.largest_free() == 155 * 4096 and ra.would_fit(100 * 4096)
+    with pytest.raises(ValueError, match=r"align must be a power of two, in bytes, got 3"):
+        ra.largest_free(align=3)
+    with pytest.raises(ValueError):
+        ra.would_fit(0)
+
+
+def test_heap_answers_with_the_room_it_may_grow_into():
+    heap = pagealloc.Heap(128 << 20)  # two 64 MiB arenas of room, none grown
+    pages = (128 << 20) // PS
+    assert heap.largest_free() == pages and heap.would_fit(pages) and not heap.would_fit(pages + 1)
+    a = heap.alloc(100)
+    # One arena grown, 100 pages in use at its start: the rest of it plus the room.
+    assert heap.largest_free() == pages - 100
+    assert heap.would_fit(pages - 100) and not heap.would_fit(pages - 99)
+    b = heap.alloc(pages - 100, zero=False)  # exactly what it said: grows and fits
+    assert heap.largest_free() == 0 and not heap.would_fit(1)
+    with pytest.raises(MemoryError):
+        heap.alloc(1)
+    b.free()
+    a.free()
+    assert heap.largest_free() == pages
+    with pytest.raises(ValueError):
+        heap.would_fit(0)
+    heap.verify()

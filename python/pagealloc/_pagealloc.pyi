@@ -271,6 +271,10 @@ class Heap:
         """npages contiguous 8 KiB pages, growing by 64 MiB arenas; MemoryError past max_bytes."""
     def scavenge(self, nbytes: int) -> int:
         """Returns at least nbytes of free memory to the OS now; the bytes released."""
+    def largest_free(self) -> int:
+        """The most pages one alloc would serve now (growing if it must)."""
+    def would_fit(self, npages: int) -> bool:
+        """Whether alloc(npages) would succeed now (growing if it must)."""
     @property
     def memory_limit(self) -> Optional[int]:
         """None, or the retained bytes a background scavenger keeps the heap at or under."""
@@ -328,6 +332,10 @@ class RangeAllocator:
     def __init__(self, size: int, page_size: int = 4096) -> None: ...
     def alloc(self, nbytes: int, align: Optional[int] = None) -> Optional[int]:
         """The lowest offset of nbytes (rounded up to pages) that is a multiple of align bytes."""
+    def would_fit(self, nbytes: int, align: Optional[int] = None) -> bool:
+        """Whether alloc(nbytes, align) would succeed, taking nothing."""
+    def largest_free(self, align: Optional[int] = None) -> int:
+        """The most bytes alloc(nbytes, align) would serve now (whole pages)."""
     def free(self, offset: int, nbytes: int) -> None: ...
     def alloc_at(self, offset: int, nbytes: int) -> None: ...
     def grow(self, new_size: int) -> None: ...

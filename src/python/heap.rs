@@ -99,6 +99,16 @@ impl Heap {
     }
 
     /// Reserved bytes (max_bytes rounded up to 4 MiB).
+    /// The most pages one alloc would serve now (growing if it must).
+    fn largest_free(&self) -> PyResult<u64> {
+        Ok(self.inner.largest_free()?)
+    }
+
+    /// Whether alloc(npages) would succeed now (growing if it must).
+    fn would_fit(&self, npages: U64) -> PyResult<bool> {
+        Ok(self.inner.would_fit(npages.0)?)
+    }
+
     #[getter]
     fn max_bytes(&self) -> u64 {
         self.inner.max_bytes()

@@ -68,6 +68,22 @@ impl RangeAllocator {
         Ok(ra.alloc(nbytes.0, align)?)
     }
 
+    /// Whether alloc(nbytes, align) would succeed, taking nothing.
+    #[pyo3(signature = (nbytes, align = None))]
+    fn would_fit(&self, nbytes: U64, align: Option<U64>) -> PyResult<bool> {
+        let mut ra = self.lock();
+        let align = align.map_or(ra.page_size(), |a| a.0);
+        Ok(ra.would_fit(nbytes.0, align)?)
+    }
+
+    /// The most bytes alloc(nbytes, align) would serve now (whole pages).
+    #[pyo3(signature = (align = None))]
+    fn largest_free(&self, align: Option<U64>) -> PyResult<u64> {
+        let mut ra = self.lock();
+        let align = align.map_or(ra.page_size(), |a| a.0);
+        Ok(ra.largest_free(align)?)
+    }
+
     /// Frees nbytes (rounded up to pages) at offset.
     fn free(&self, offset: U64, nbytes: U64) -> PyResult<()> {
         Ok(self.lock().free(offset.0, nbytes.0)?)
