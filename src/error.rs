@@ -12,6 +12,8 @@ use std::io;
 pub enum Error {
     /// An allocation or free of zero pages.
     ZeroPages,
+    /// `alloc_extents` asked for at most 0 extents.
+    ZeroExtents,
     /// A grow of zero bytes.
     ZeroSize,
     /// An address that is not a multiple of the page size (`page_size` bytes).
@@ -138,6 +140,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::ZeroPages => write!(f, "npages must be at least 1, got 0"),
+            Error::ZeroExtents => write!(f, "max_extents must be at least 1, got 0"),
             Error::ZeroSize => write!(f, "grow size must be at least 1 byte, got 0"),
             Error::Misaligned { addr, page_size } => {
                 write!(

@@ -332,7 +332,10 @@ impl Heap {
         let (mut lo, mut hi) = (0, inside.min(st.grown / PAGE_SIZE));
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if st.pa.would_fit(mid, 1, Some((end - mid * PAGE_SIZE, end)))? {
+            if st
+                .pa
+                .would_fit(mid, 1, Some((end - mid * PAGE_SIZE, end)))?
+            {
                 lo = mid;
             } else {
                 hi = mid - 1;

@@ -40,7 +40,11 @@ impl fmt::Display for AllocFailure {
             f,
             ": {} page(s) are free, the largest request that fits{} is {} page(s)",
             self.free_pages,
-            if self.align > 1 || self.within.is_some() { " so" } else { "" },
+            if self.align > 1 || self.within.is_some() {
+                " so"
+            } else {
+                ""
+            },
             self.largest_fit
         )
     }
@@ -56,7 +60,12 @@ impl PageAlloc {
     /// Cost: one search, the allocating call's without the update: for
     /// `align == 1` and no window Go's `find` (a walk of the radix tree),
     /// else the constrained walk.
-    pub fn first_fit(&mut self, npages: u64, align: u64, within: Option<(u64, u64)>) -> Result<Option<u64>> {
+    pub fn first_fit(
+        &mut self,
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    ) -> Result<Option<u64>> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
@@ -73,7 +82,12 @@ impl PageAlloc {
 
     /// Whether `npages` pages would fit at `align` inside `within`: exactly
     /// when `alloc_constrained` would succeed. Cost: [`PageAlloc::first_fit`].
-    pub fn would_fit(&mut self, npages: u64, align: u64, within: Option<(u64, u64)>) -> Result<bool> {
+    pub fn would_fit(
+        &mut self,
+        npages: u64,
+        align: u64,
+        within: Option<(u64, u64)>,
+    ) -> Result<bool> {
         Ok(self.first_fit(npages, align, within)?.is_some())
     }
 
@@ -129,5 +143,62 @@ impl PageAlloc {
             free_pages: self.pages_grown() - self.pages_in_use(),
             largest_fit: self.largest_free(align, within)?,
         }))
+    }
+
+    /// `npages` pages in at most `max_extents` runs, all or nothing: one
+    /// extent by first fit when a free run holds them all (the same address
+    /// as `alloc`); else the fewest extents, taking the longest free runs
+    /// first (the lowest address among equally long ones), the last cut
+    /// from its start. `None`, and nothing changed, when even that needs
+    /// more than `max_extents`. Free each extent with `free(addr, n)`.
+    ///
+    /// Cost: one `alloc` when a run holds them; else per extent one read
+    /// of the root summaries, one search and one `alloc_at`, plus a
+    /// snapshot of the allocator (O(grown chunks)), restored when the
+    /// extents run out (that is how nothing changes).
+    pub fn alloc_extents(
+        &mut self,
+        npages: u64,
+        max_extents: usize,
+    ) -> Result<Option<Vec<(u64, u64)>>> {
+        if npages == 0 {
+            return Err(Error::ZeroPages);
+        }
+        if max_extents == 0 {
+            return Err(Error::ZeroExtents);
+        }
+        if let Some(a) = self.alloc(npages)? {
+            return Ok(Some(vec![(a, npages)]));
+        }
+        self.refresh_summaries();
+        let longest = self.largest_free_run();
+        if longest == 0 || longest.saturating_mul(max_extents as u64) < npages {
+            // Even max_extents runs as long as the longest fall short.
+            return Ok(None);
+        }
+        let before = self.to_bytes();
+        let mut out = Vec::new();
+        let mut left = npages;
+        while left > 0 && out.len() < max_extents {
+            self.refresh_summaries();
+            let l = self.largest_free_run();
+            if l == 0 {
+                break;
+            }
+            let n = l.min(left);
+            let Some(addr) = self.first_fit(l, 1, None)? else {
+                return Err(Error::Corrupt(format!(
+                    "the root summaries promise a free run of {l} pages that find does not see"
+                )));
+            };
+            self.alloc_at(addr, n)?;
+            out.push((addr, n));
+            left -= n;
+        }
+        if left > 0 {
+            *self = PageAlloc::from_bytes(&before)?;
+            return Ok(None);
+        }
+        Ok(Some(out))
     }
 }

@@ -113,6 +113,27 @@ impl RangeAllocator {
         }))
     }
 
+    /// `nbytes` (rounded up to pages) in at most `max_extents` runs of
+    /// offsets, all or nothing: [`PageAlloc::alloc_extents`] in bytes,
+    /// `(offset, nbytes)` per extent; `None` and nothing changed when it
+    /// needs more. Free each extent with `free(offset, nbytes)`.
+    pub fn alloc_extents(
+        &mut self,
+        nbytes: u64,
+        max_extents: usize,
+    ) -> Result<Option<Vec<(u64, u64)>>> {
+        let n = self.pages_of(nbytes)?;
+        let Some(ext) = self.pa.alloc_extents(n, max_extents)? else {
+            return Ok(None);
+        };
+        self.in_use += n;
+        Ok(Some(
+            ext.into_iter()
+                .map(|(a, k)| (self.offset(a), k << self.page_shift))
+                .collect(),
+        ))
+    }
+
     /// Whether `alloc(nbytes, align)` would succeed, taking nothing.
     /// Cost: one search ([`PageAlloc::first_fit`]).
     pub fn would_fit(&mut self, nbytes: u64, align: u64) -> Result<bool> {

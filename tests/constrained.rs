@@ -47,13 +47,30 @@ fn random_run(arch: Arch, seed: u64) {
             };
             let want = model.first_fit_constrained(n, align, phase_pages, from, to);
             // The questions first: they answer what the call will do.
-            let q = format!("{arch} seed {seed} step {step}: ({n}, align={align}, within={within:x?})");
-            assert_eq!(pa.first_fit(n, align, within).unwrap().map(lin_page), want, "first_fit{q}");
-            assert_eq!(pa.would_fit(n, align, within).unwrap(), want.is_some(), "would_fit{q}");
+            let q =
+                format!("{arch} seed {seed} step {step}: ({n}, align={align}, within={within:x?})");
+            assert_eq!(
+                pa.first_fit(n, align, within).unwrap().map(lin_page),
+                want,
+                "first_fit{q}"
+            );
+            assert_eq!(
+                pa.would_fit(n, align, within).unwrap(),
+                want.is_some(),
+                "would_fit{q}"
+            );
             if step % 4 == 0 {
                 let largest = pa.largest_free(align, within).unwrap();
-                let fits = |k: u64| k == 0 || model.first_fit_constrained(k, align, phase_pages, from, to).is_some();
-                assert!(fits(largest) && !fits(largest + 1), "largest_free{q}: {largest}");
+                let fits = |k: u64| {
+                    k == 0
+                        || model
+                            .first_fit_constrained(k, align, phase_pages, from, to)
+                            .is_some()
+                };
+                assert!(
+                    fits(largest) && !fits(largest + 1),
+                    "largest_free{q}: {largest}"
+                );
             }
             let (got, _) = pa.alloc_constrained(n, align, within).unwrap();
             assert_eq!(
@@ -114,9 +131,20 @@ fn alloc_or_failure_says_why() {
     pa.alloc_at(page(0), 10).unwrap();
     pa.alloc_at(page(600), 10).unwrap();
     assert_eq!(pa.largest_free(1, None).unwrap(), 590);
-    assert_eq!(pa.largest_free(512, None).unwrap(), 88, "[512, 600) is the only 512-aligned room");
-    assert_eq!(pa.largest_free(1, Some((page(610), page(1024)))).unwrap(), 414);
-    assert_eq!(pa.largest_free(1, Some((page(700), page(701) - 1))).unwrap(), 0);
+    assert_eq!(
+        pa.largest_free(512, None).unwrap(),
+        88,
+        "[512, 600) is the only 512-aligned room"
+    );
+    assert_eq!(
+        pa.largest_free(1, Some((page(610), page(1024)))).unwrap(),
+        414
+    );
+    assert_eq!(
+        pa.largest_free(1, Some((page(700), page(701) - 1)))
+            .unwrap(),
+        0
+    );
     let f = pa.alloc_or_failure(600, 1, None).unwrap().unwrap_err();
     assert_eq!((f.npages, f.free_pages, f.largest_fit), (600, 1004, 590));
     assert_eq!(
@@ -125,11 +153,17 @@ fn alloc_or_failure_says_why() {
     );
     let f = pa.alloc_or_failure(100, 512, None).unwrap().unwrap_err();
     assert_eq!(f.largest_fit, 88);
-    assert!(f.to_string().contains("aligned to 512 pages") && f.to_string().contains("that fits so is 88"));
+    assert!(
+        f.to_string().contains("aligned to 512 pages")
+            && f.to_string().contains("that fits so is 88")
+    );
     assert_eq!(pa.first_fit(88, 512, None).unwrap(), Some(page(512)));
     assert_eq!(pa.alloc_or_failure(88, 512, None).unwrap(), Ok(page(512)));
     assert_eq!(pa.largest_free(512, None).unwrap(), 0);
-    assert!(matches!(pa.largest_free(3, None), Err(Error::BadAlign { align: 3 })));
+    assert!(matches!(
+        pa.largest_free(3, None),
+        Err(Error::BadAlign { align: 3 })
+    ));
     assert!(matches!(pa.first_fit(0, 1, None), Err(Error::ZeroPages)));
     pa.verify().unwrap();
 }

@@ -135,3 +135,77 @@ def test_heap_answers_with_the_room_it_may_grow_into():
     with pytest.raises(ValueError):
         heap.would_fit(0)
     heap.verify()
+
+
+def free_runs(pa: PageAlloc) -> list[tuple[int, int]]:
+    """Maximal free runs (address, pages), ascending, across adjacent chunks."""
+    runs: list[tuple[int, int]] = []
+    for a in free_pages(pa):
+        if runs and runs[-1][0] + runs[-1][1] * PS == a:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((a, 1))
+    return runs
+
+
+def model_extents(pa: PageAlloc, npages: int, max_extents: int):
+    runs = free_runs(pa)
+    fit = next((a for a, n in runs if n >= npages), None)
+    if fit is not None:
+        return [(fit, npages)]
+    out, left = [], npages
+    for a, n in sorted(runs, key=lambda r: (-r[1], r[0])):
+        if left == 0 or len(out) == max_extents:
+            break
+        take = min(n, left)
+        out.append((a, take))
+        left -= take
+    return out if left == 0 else None
+
+
+@pytest.mark.parametrize("go", ["1.19", "1.26"])
+def test_alloc_extents_matches_the_model_all_or_nothing(go):
+    rng = random.Random(11)
+    pa = PageAlloc(go=go)
+    base = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
+    pa.grow(base, 3 * pagealloc.PALLOC_CHUNK_BYTES)
+    live = []
+    for step in range(150):
+        r = rng.random()
+        if r < 0.45 or not live:
+            a = pa.alloc(rng.choice([1, 3, 20, 90, 300]))
+            if a:
+                live.append([(a, None)])
+        elif r < 0.75:
+            n, k = rng.choice([50, 400, 900, 1500]), rng.choice([1, 2, 3, 8])
+            want = model_extents(pa, n, k)
+            before = pa.to_bytes()
+            got = pa.alloc_extents(n, k)
+            assert got == want, (step, n, k)
+            if got is None:
+                assert pa.to_bytes() == before, "a refused alloc_extents changed the allocator"
+            else:
+                assert sum(x for _, x in got) == n and len(got) <= k
+                live.append(got)
+        else:
+            for a, n in live.pop(rng.randrange(len(live))):
+                if n is None:
+                    continue
+                pa.free(a, n)
+        pa.verify()
+    with pytest.raises(ValueError, match="max_extents must be at least 1, got 0"):
+        pa.alloc_extents(5, 0)
+
+
+def test_range_allocator_extents_in_bytes():
+    ra = pagealloc.RangeAllocator(64 * 4096, page_size=4096)
+    for off in (10, 30, 50):
+        ra.alloc_at(off * 4096, 4096)
+    # Free runs: [0,10) [11,30) [31,50) [51,64): 10, 19, 19, 13 pages.
+    assert ra.alloc_extents(40 * 4096, 2) is None
+    got = ra.alloc_extents(40 * 4096 - 100, 3)
+    assert got == [(11 * 4096, 19 * 4096), (31 * 4096, 19 * 4096), (51 * 4096, 2 * 4096)]
+    assert ra.stats().in_use == (40 + 3) * 4096
+    for off, n in got:
+        ra.free(off, n)
+    assert ra.stats().in_use == 3 * 4096

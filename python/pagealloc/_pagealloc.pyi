@@ -180,6 +180,8 @@ class PageAlloc:
         """Whether alloc(npages, align, within) would succeed, taking nothing."""
     def largest_free(self, align: int = 1, within: Optional[tuple[int, int]] = None) -> int:
         """The largest npages alloc(npages, align, within) would serve now."""
+    def alloc_extents(self, npages: int, max_extents: int) -> Optional[list[tuple[int, int]]]:
+        """npages in at most max_extents runs, all or nothing: [(address, npages)] or None."""
     def _alloc_or_failure(
         self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None
     ) -> tuple[Optional[int], Optional[tuple[int, int, str]]]: ...
@@ -332,6 +334,8 @@ class RangeAllocator:
     def __init__(self, size: int, page_size: int = 4096) -> None: ...
     def alloc(self, nbytes: int, align: Optional[int] = None) -> Optional[int]:
         """The lowest offset of nbytes (rounded up to pages) that is a multiple of align bytes."""
+    def alloc_extents(self, nbytes: int, max_extents: int) -> Optional[list[tuple[int, int]]]:
+        """nbytes in at most max_extents runs, all or nothing: [(offset, nbytes)] or None."""
     def would_fit(self, nbytes: int, align: Optional[int] = None) -> bool:
         """Whether alloc(nbytes, align) would succeed, taking nothing."""
     def largest_free(self, align: Optional[int] = None) -> int:

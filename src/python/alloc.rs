@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+/// An allocation failure as Python receives it: (free pages, largest fit, message).
+type Failure = (u64, u64, String);
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
@@ -165,7 +168,12 @@ impl PageAlloc {
     /// Where alloc(npages, align, within) would put the pages (None: nothing
     /// fits), taking nothing.
     #[pyo3(signature = (npages, align = U64(1), within = None))]
-    fn first_fit(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
+    fn first_fit(
+        &self,
+        npages: U64,
+        align: U64,
+        within: Option<(U64, U64)>,
+    ) -> PyResult<Option<u64>> {
         let within = within.map(|(lo, hi)| (lo.0, hi.0));
         Ok(self.lock().first_fit(npages.0, align.0, within)?)
     }
@@ -193,12 +201,28 @@ impl PageAlloc {
         npages: U64,
         align: U64,
         within: Option<(U64, U64)>,
-    ) -> PyResult<(Option<u64>, Option<(u64, u64, String)>)> {
+    ) -> PyResult<(Option<u64>, Option<Failure>)> {
         let within = within.map(|(lo, hi)| (lo.0, hi.0));
-        Ok(match self.lock().alloc_or_failure(npages.0, align.0, within)? {
-            Ok(a) => (Some(a), None),
-            Err(f) => (None, Some((f.free_pages, f.largest_fit, f.to_string()))),
-        })
+        Ok(
+            match self.lock().alloc_or_failure(npages.0, align.0, within)? {
+                Ok(a) => (Some(a), None),
+                Err(f) => (None, Some((f.free_pages, f.largest_fit, f.to_string()))),
+            },
+        )
+    }
+
+    /// npages pages in at most max_extents runs, all or nothing: one run by
+    /// first fit when one holds them, else the longest free runs first
+    /// (lowest address among equals), the last cut from its start; a list
+    /// of (address, npages), or None (nothing changed). Free each extent.
+    fn alloc_extents(
+        &self,
+        py: Python<'_>,
+        npages: U64,
+        max_extents: U64,
+    ) -> PyResult<Option<Vec<(u64, u64)>>> {
+        let max = usize::try_from(max_extents.0).unwrap_or(usize::MAX);
+        Ok(py.detach(|| self.lock().alloc_extents(npages.0, max))?)
     }
 
     /// Claims exactly the npages pages at addr; ValueError (and no change)

@@ -68,6 +68,13 @@ impl RangeAllocator {
         Ok(ra.alloc(nbytes.0, align)?)
     }
 
+    /// nbytes (rounded up to pages) in at most max_extents runs, all or
+    /// nothing: a list of (offset, nbytes), or None (nothing changed).
+    fn alloc_extents(&self, nbytes: U64, max_extents: U64) -> PyResult<Option<Vec<(u64, u64)>>> {
+        let max = usize::try_from(max_extents.0).unwrap_or(usize::MAX);
+        Ok(self.lock().alloc_extents(nbytes.0, max)?)
+    }
+
     /// Whether alloc(nbytes, align) would succeed, taking nothing.
     #[pyo3(signature = (nbytes, align = None))]
     fn would_fit(&self, nbytes: U64, align: Option<U64>) -> PyResult<bool> {
