@@ -178,6 +178,7 @@ def make_overlay(tc: Toolchain, workdir: Path) -> Path:
         raise missing("proc.go", "exit(0) in func main")
     hooked("proc.go", proc)
     for name, hook in (("zz_pagealloc_record.go", "record_common.go"),
+                       ("zz_pagealloc_record_shared.go", "record_shared.go"),
                        ("zz_pagealloc_record_hooks.go", f"record_go{tc.version}.go")):
         hooked(name, (HOOKS_DIR / hook).read_text())
     overlay = workdir / "overlay.json"
