@@ -16,6 +16,10 @@ pub enum Error {
     ZeroExtents,
     /// A grow of zero bytes.
     ZeroSize,
+    /// `Heap::new` with `max_bytes == 0`.
+    ZeroHeap,
+    /// A `RangeAllocator` request of 0 bytes.
+    RangeZeroBytes,
     /// An address that is not a multiple of the page size (`page_size` bytes).
     Misaligned { addr: u64, page_size: u64 },
     /// `[addr, addr+len)` does not fit in the layout's `bits`-bit address space.
@@ -142,6 +146,8 @@ impl fmt::Display for Error {
             Error::ZeroPages => write!(f, "npages must be at least 1, got 0"),
             Error::ZeroExtents => write!(f, "max_extents must be at least 1, got 0"),
             Error::ZeroSize => write!(f, "grow size must be at least 1 byte, got 0"),
+            Error::ZeroHeap => write!(f, "max_bytes must be at least 1 byte, got 0"),
+            Error::RangeZeroBytes => write!(f, "nbytes must be at least 1 byte, got 0"),
             Error::Misaligned { addr, page_size } => {
                 write!(
                     f,

@@ -174,11 +174,11 @@ pub struct Heap {
 
 impl Heap {
     /// Reserves `max_bytes` (rounded up to 4 MiB) of address space for a
-    /// heap; commits nothing yet. Errors: `ZeroSize`, or `Reserve` when the
+    /// heap; commits nothing yet. Errors: `ZeroHeap`, or `Reserve` when the
     /// OS refuses.
     pub fn new(max_bytes: u64) -> Result<Heap> {
         if max_bytes == 0 {
-            return Err(Error::ZeroSize);
+            return Err(Error::ZeroHeap);
         }
         let max = max_bytes
             .checked_next_multiple_of(PALLOC_CHUNK_BYTES)

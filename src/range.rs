@@ -248,7 +248,7 @@ impl RangeAllocator {
 
     fn pages_of(&self, nbytes: u64) -> Result<u64> {
         if nbytes == 0 {
-            return Err(Error::ZeroPages);
+            return Err(Error::RangeZeroBytes);
         }
         Ok(nbytes.div_ceil(self.page_size))
     }

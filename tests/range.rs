@@ -107,7 +107,7 @@ fn offset_zero_and_bad_input() {
     let mut ra = RangeAllocator::new(1 << 20, 4096).unwrap();
     assert_eq!(ra.alloc(1, 1).unwrap(), Some(0), "offset 0 is allocatable");
     assert_eq!(ra.alloc(4096, 65536).unwrap(), Some(65536));
-    assert!(matches!(ra.alloc(0, 1), Err(Error::ZeroPages)));
+    assert!(matches!(ra.alloc(0, 1), Err(Error::RangeZeroBytes)));
     // Errors in the range's own terms: offsets and bytes.
     assert!(matches!(
         ra.alloc(1, 3),

@@ -219,7 +219,10 @@ impl Span {
     fn free(&self) -> PyResult<()> {
         let mut st = self.state();
         if !st.alive {
-            return Err(PyValueError::new_err("span already freed"));
+            return Err(PyValueError::new_err(format!(
+                "span at {:#x} ({} pages) already freed",
+                self.addr, self.npages
+            )));
         }
         if st.exports > 0 {
             return Err(PyBufferError::new_err(format!(
@@ -266,7 +269,10 @@ impl Span {
         let span = slf.get();
         let mut st = span.state();
         if !st.alive {
-            return Err(PyValueError::new_err("span already freed"));
+            return Err(PyValueError::new_err(format!(
+                "span at {:#x} ({} pages) already freed: no buffer of it",
+                span.addr, span.npages
+            )));
         }
         let len = ffi::Py_ssize_t::try_from(span.len_bytes())
             .map_err(|_| PyBufferError::new_err("span too large for a buffer"))?;
