@@ -66,6 +66,9 @@ use crate::{GoVersion, PageAlloc};
 
 use tcache::Slot;
 
+/// A span handed out: its first page and its page count.
+pub type Span = (NonNull<u8>, u64);
+
 /// Go's `heapArenaBytes` on 64-bit Linux: the heap grows by this much.
 pub const HEAP_ARENA_BYTES: u64 = 64 << 20;
 
@@ -352,6 +355,58 @@ impl Heap {
             return Err(Error::ZeroPages);
         }
         Ok(npages <= self.largest_free()?)
+    }
+
+    /// `npages` pages in at most `max_extents` spans, all or nothing: one
+    /// span as [`Heap::alloc`] when it fits (growing if it must); else,
+    /// once the heap has grown all it can, the page allocator's
+    /// [`PageAlloc::alloc_extents`] over every free page (thread caches
+    /// are flushed first so that their free pages count). `None`, and
+    /// nothing changed but the flushed caches, when even that needs more
+    /// extents. With `zero`, every page of the spans reads as zero (on the
+    /// several-span path every page is cleared). Free each span with
+    /// [`Heap::free`].
+    ///
+    /// Cost: [`Heap::alloc`]; on the several-span path also the caches'
+    /// flush and [`PageAlloc::alloc_extents`].
+    pub fn alloc_extents(
+        &self,
+        npages: u64,
+        max_extents: usize,
+        zero: bool,
+    ) -> Result<Option<Vec<Span>>> {
+        if max_extents == 0 {
+            return Err(Error::ZeroExtents);
+        }
+        match self.alloc(npages, zero) {
+            Ok(p) => return Ok(Some(vec![(p, npages)])),
+            Err(Error::HeapFull { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut st = self.shared.lock();
+        for slot in std::mem::take(&mut st.slots) {
+            st.retire(&slot)?;
+        }
+        let Some((ext, scav)) = st.pa.alloc_extents_scav(npages, max_extents)? else {
+            return Ok(None);
+        };
+        st.in_use += npages * PAGE_SIZE;
+        st.released -= scav;
+        st.scavenge_eagerly();
+        drop(st);
+        let spans = ext
+            .into_iter()
+            .map(|(a, n)| {
+                if zero {
+                    zero_runs(&[(a, n)]);
+                }
+                (
+                    NonNull::new(a as *mut u8).expect("heap addresses are never 0"),
+                    n,
+                )
+            })
+            .collect();
+        Ok(Some(spans))
     }
 
     /// Whether `p` lies in the heap's reservation, `[base, base +

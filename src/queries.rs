@@ -14,6 +14,9 @@ use crate::arch::PAGE_SHIFT;
 use crate::error::{Error, Result};
 use crate::PageAlloc;
 
+/// Extents as `(address, npages)`, in the order they were taken.
+pub type Extents = Vec<(u64, u64)>;
+
 /// Why an allocation found no room: the request, what was free and the
 /// largest request of the same alignment and window that would have fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,14 +164,26 @@ impl PageAlloc {
         npages: u64,
         max_extents: usize,
     ) -> Result<Option<Vec<(u64, u64)>>> {
+        Ok(self
+            .alloc_extents_scav(npages, max_extents)?
+            .map(|(ext, _)| ext))
+    }
+
+    /// [`PageAlloc::alloc_extents`] with the scavenged bytes among the
+    /// pages taken (the Heap's accounting needs them).
+    pub(crate) fn alloc_extents_scav(
+        &mut self,
+        npages: u64,
+        max_extents: usize,
+    ) -> Result<Option<(Extents, u64)>> {
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
         if max_extents == 0 {
             return Err(Error::ZeroExtents);
         }
-        if let Some(a) = self.alloc(npages)? {
-            return Ok(Some(vec![(a, npages)]));
+        if let (Some(a), scav) = self.alloc_scav(npages)? {
+            return Ok(Some((vec![(a, npages)], scav)));
         }
         self.refresh_summaries();
         let longest = self.largest_free_run();
@@ -178,7 +193,7 @@ impl PageAlloc {
         }
         let before = self.to_bytes();
         let mut out = Vec::new();
-        let mut left = npages;
+        let (mut left, mut scav) = (npages, 0);
         while left > 0 && out.len() < max_extents {
             self.refresh_summaries();
             let l = self.largest_free_run();
@@ -191,7 +206,7 @@ impl PageAlloc {
                     "the root summaries promise a free run of {l} pages that find does not see"
                 )));
             };
-            self.alloc_at(addr, n)?;
+            scav += self.alloc_at(addr, n)?;
             out.push((addr, n));
             left -= n;
         }
@@ -199,6 +214,6 @@ impl PageAlloc {
             *self = PageAlloc::from_bytes(&before)?;
             return Ok(None);
         }
-        Ok(Some(out))
+        Ok(Some((out, scav)))
     }
 }

@@ -209,3 +209,31 @@ def test_range_allocator_extents_in_bytes():
     for off, n in got:
         ra.free(off, n)
     assert ra.stats().in_use == 3 * 4096
+
+
+def test_heap_extents_when_no_run_holds_the_request():
+    heap = pagealloc.Heap(64 << 20)  # one arena: 8192 pages, no room to grow beyond
+    spans = [heap.alloc(512, zero=False) for _ in range(16)]  # the whole heap
+    for s in spans[::2]:
+        s.free()  # 8 free holes of 512 pages
+    assert heap.largest_free() == 512
+    [one] = heap.alloc_extents(300, 4)  # a run holds it: one span
+    assert one.npages == 300
+    one.free()
+    assert heap.alloc_extents(2000, 3) is None  # needs four holes
+    got = heap.alloc_extents(2000, 4)
+    assert [s.npages for s in got] == [512, 512, 512, 464]
+    assert [s.address for s in got] == sorted(s.address for s in got)  # equal lengths: lowest first
+    for s in got:
+        mv = memoryview(s)
+        assert not any(mv[:: 4096])
+        mv[:1] = b"x"
+        mv.release()
+    assert heap.stats().in_use == (8 * 512 + 2000) * PS
+    heap.verify()
+    for s in got + spans[1::2]:
+        s.free()
+    assert heap.stats().in_use == 0
+    heap.verify()
+    with pytest.raises(ValueError, match="max_extents must be at least 1, got 0"):
+        heap.alloc_extents(5, 0)

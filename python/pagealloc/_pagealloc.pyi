@@ -273,6 +273,8 @@ class Heap:
         """npages contiguous 8 KiB pages, growing by 64 MiB arenas; MemoryError past max_bytes."""
     def scavenge(self, nbytes: int) -> int:
         """Returns at least nbytes of free memory to the OS now; the bytes released."""
+    def alloc_extents(self, npages: int, max_extents: int, zero: bool = True) -> Optional[list[Span]]:
+        """npages in at most max_extents Spans, all or nothing (None: nothing changed)."""
     def largest_free(self) -> int:
         """The most pages one alloc would serve now (growing if it must)."""
     def would_fit(self, npages: int) -> bool:

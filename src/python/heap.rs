@@ -81,6 +81,42 @@ impl Heap {
         })
     }
 
+    /// npages pages in at most max_extents Spans, all or nothing: one Span
+    /// when they fit (growing if needed), else the longest free runs first
+    /// of the full heap; None when even that needs more.
+    #[pyo3(signature = (npages, max_extents, zero = true))]
+    fn alloc_extents(
+        slf: &Bound<'_, Self>,
+        npages: U64,
+        max_extents: U64,
+        zero: bool,
+    ) -> PyResult<Option<Vec<Span>>> {
+        let heap = slf.get();
+        let max = usize::try_from(max_extents.0).unwrap_or(usize::MAX);
+        let got = slf.py().detach(|| {
+            heap.inner.alloc_extents(npages.0, max, zero).map(|e| {
+                e.map(|v| {
+                    v.into_iter()
+                        .map(|(p, n)| (p.as_ptr() as u64, n))
+                        .collect::<Vec<_>>()
+                })
+            })
+        })?;
+        Ok(got.map(|v| {
+            v.into_iter()
+                .map(|(addr, n)| Span {
+                    heap: slf.clone().unbind(),
+                    addr,
+                    npages: n,
+                    state: Mutex::new(SpanState {
+                        alive: true,
+                        exports: 0,
+                    }),
+                })
+                .collect()
+        }))
+    }
+
     /// Returns at least nbytes of free memory to the OS now (madvise), highest
     /// addresses first; returns the bytes released.
     fn scavenge(&self, py: Python<'_>, nbytes: U64) -> PyResult<u64> {
