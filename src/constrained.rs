@@ -34,6 +34,18 @@ enum Scan {
 
 const NO_CARRY: Scan = Scan::Carry { start: 0, len: 0 };
 
+/// A constrained request's own checks: at least one page, and a power-of-two
+/// alignment.
+pub(crate) fn check_request(npages: u64, align: u64) -> Result<()> {
+    if npages == 0 {
+        return Err(Error::ZeroPages);
+    }
+    if align == 0 || !align.is_power_of_two() {
+        return Err(Error::BadAlign { align });
+    }
+    Ok(())
+}
+
 impl PageAlloc {
     /// First fit of `npages` pages at an address that is a multiple of
     /// `align` pages (a power of two), inside `within = (lo, hi)` when given
@@ -52,12 +64,7 @@ impl PageAlloc {
         align: u64,
         within: Option<(u64, u64)>,
     ) -> Result<(Option<u64>, u64)> {
-        if npages == 0 {
-            return Err(Error::ZeroPages);
-        }
-        if align == 0 || !align.is_power_of_two() {
-            return Err(Error::BadAlign { align });
-        }
+        check_request(npages, align)?;
         if align == 1 && within.is_none() {
             return self.alloc_scav(npages);
         }

@@ -331,21 +331,12 @@ impl Heap {
         let mut st = self.shared.lock();
         let inside = st.pa.largest_free(1, None)?;
         let end = st.base + st.grown;
-        // Invariant: the last `lo` grown pages are free, the last `hi + 1` not all.
-        let (mut lo, mut hi) = (0, inside.min(st.grown / PAGE_SIZE));
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if st
-                .pa
-                .would_fit(mid, 1, Some((end - mid * PAGE_SIZE, end)))?
-            {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
+        // The free run the heap's last page ends: how far growth extends it.
+        let tail = crate::queries::largest_fitting(inside.min(st.grown / PAGE_SIZE), |n| {
+            st.pa.would_fit(n, 1, Some((end - n * PAGE_SIZE, end)))
+        })?;
         let room = (st.max_bytes - st.grown) / PAGE_SIZE;
-        Ok(inside.max(lo + room))
+        Ok(inside.max(tail + room))
     }
 
     /// Whether `alloc(npages, _)` would succeed now (growing if it must),
@@ -407,6 +398,33 @@ impl Heap {
             })
             .collect();
         Ok(Some(spans))
+    }
+
+    /// Resizes the span of `old_npages` pages at `p` to `new_npages` where
+    /// it is: the same size is kept, a smaller one frees the tail pages, a
+    /// larger one is [`Heap::grow_in_place`]. Returns whether the span now
+    /// has `new_npages` pages at `p`; `Ok(false)` (nothing changed) only
+    /// when growing finds the next pages taken. What `realloc` and
+    /// `Allocator::grow`/`shrink` try before they move a block.
+    pub fn resize_in_place(
+        &self,
+        p: NonNull<u8>,
+        old_npages: u64,
+        new_npages: u64,
+    ) -> Result<bool> {
+        if new_npages > old_npages {
+            return self.grow_in_place(p, old_npages, new_npages);
+        }
+        if new_npages < old_npages {
+            if new_npages == 0 {
+                return Err(Error::ZeroPages);
+            }
+            // SAFETY: pages [new, old) of the caller's span, inside the
+            // heap's reservation; the span keeps [0, new).
+            let tail = unsafe { p.add((new_npages * PAGE_SIZE) as usize) };
+            self.free(tail, old_npages - new_npages)?;
+        }
+        Ok(true)
     }
 
     /// Whether `p` lies in the heap's reservation, `[base, base +

@@ -55,6 +55,23 @@ impl fmt::Display for AllocFailure {
 
 impl std::error::Error for AllocFailure {}
 
+/// The largest `n` in `[0, hi]` for which `fits(n)` holds, given that
+/// `fits` holds for every number below one it holds for (0 always fits).
+/// O(log hi) calls.
+pub(crate) fn largest_fitting(hi: u64, mut fits: impl FnMut(u64) -> Result<bool>) -> Result<u64> {
+    // Invariant: `lo` fits, `hi + 1` does not.
+    let (mut lo, mut hi) = (0, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
 impl PageAlloc {
     /// Where `alloc_constrained(npages, align, within)` would put `npages`
     /// pages (`None`: nothing fits), without taking them. Errors as that
@@ -69,12 +86,7 @@ impl PageAlloc {
         align: u64,
         within: Option<(u64, u64)>,
     ) -> Result<Option<u64>> {
-        if npages == 0 {
-            return Err(Error::ZeroPages);
-        }
-        if align == 0 || !align.is_power_of_two() {
-            return Err(Error::BadAlign { align });
-        }
+        crate::constrained::check_request(npages, align)?;
         self.refresh_summaries();
         if align == 1 && within.is_none() {
             return Ok(self.find(npages)?.map(|(lin, _)| self.ly.unlin(lin)));
@@ -112,17 +124,7 @@ impl PageAlloc {
         if align == 1 && within.is_none() {
             return Ok(longest);
         }
-        // Invariant: `lo` fits (0 trivially), `hi + 1` does not.
-        let (mut lo, mut hi) = (0, longest);
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if self.would_fit(mid, align, within)? {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        Ok(lo)
+        largest_fitting(longest, |n| self.would_fit(n, align, within))
     }
 
     /// `alloc_constrained` that says why when nothing fits: the address, or

@@ -43,9 +43,9 @@ def _progress(done: int, total: int, t0: float) -> None:
     sys.stderr.flush()
 
 
-def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple[TraceReplay, float]:
-    """Parse and replay a trace file; returns the replay and its wall time.
-    Raises TraceFailure naming the file and line of the first problem."""
+def read_trace(path: str) -> str:
+    """A trace file's text (gzip when the name ends in .gz); TraceFailure
+    naming the file when it cannot be read."""
     try:
         opener = gzip.open if path.endswith(".gz") else open
         with opener(path, "rt", encoding="utf-8") as f:
@@ -58,6 +58,13 @@ def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple
         raise TraceFailure(f"{path}: {e.strerror}") from e
     except UnicodeDecodeError as e:
         raise TraceFailure(f"{path}: not a text file ({e.reason})") from e
+    return text
+
+
+def replay_file(path: str, arch: str = "amd64", progress: bool = False) -> tuple[TraceReplay, float]:
+    """Parse and replay a trace file; returns the replay and its wall time.
+    Raises TraceFailure naming the file and line of the first problem."""
+    text = read_trace(path)
     t0 = time.perf_counter()
     try:
         rep = TraceReplay(text, arch=arch)
@@ -105,7 +112,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 real = f.read()
         except OSError as e:
             raise TraceFailure(f"{args.check}: {e.strerror}") from e
-        check = compare_results(rep.results_file(), real)
+        check = Check(rep.results_file(), real)
     if args.map:
         pa.render_map(args.map, title=f"pagealloc heap after {os.path.basename(args.trace)}")
     if args.json:
@@ -190,10 +197,6 @@ class Check:
         return " ".join(parts).replace(" ;", ";").replace(" :", ":")
 
 
-def compare_results(mine: str, real: str) -> Check:
-    return Check(mine, real)
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     from .record import RecordError, record
     from .record.convert import LogError
@@ -237,12 +240,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     for name in ("points", "frames"):
         if getattr(args, name) < (2 if name == "points" else 1):
             raise TraceFailure(f"--{name} must be at least {2 if name == 'points' else 1}")
-    try:
-        opener = gzip.open if args.trace.endswith(".gz") else open
-        with opener(args.trace, "rt", encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise TraceFailure(f"{args.trace}: {e.strerror or e}") from e
+    text = read_trace(args.trace)
     name = os.path.basename(args.trace)
     try:
         points = timeline.sample(text, args.points, args.arch)

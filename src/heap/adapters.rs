@@ -79,7 +79,7 @@ mod api2 {
             debug_assert!(new.size() >= old.size());
             if old.size() != 0 && new.align() <= PAGE_SIZE as usize {
                 let (o, n) = (pages_for(old.size()), pages_for(new.size()));
-                if n == o || self.grow_in_place(ptr, o, n).unwrap_or(false) {
+                if self.resize_in_place(ptr, o, n).unwrap_or(false) {
                     return Ok(NonNull::slice_from_raw_parts(ptr, (n * PAGE_SIZE) as usize));
                 }
             }
@@ -110,12 +110,7 @@ mod api2 {
                 return Ok(dangling(new));
             }
             let (o, n) = (pages_for(old.size()), pages_for(new.size()));
-            if n < o {
-                // SAFETY: pages [n, o) of the block are the caller's and
-                // become the heap's again; the block keeps [0, n).
-                let tail = unsafe { ptr.add((n * PAGE_SIZE) as usize) };
-                self.free(tail, o - n).map_err(|_| AllocError)?;
-            }
+            self.resize_in_place(ptr, o, n).map_err(|_| AllocError)?;
             Ok(NonNull::slice_from_raw_parts(ptr, (n * PAGE_SIZE) as usize))
         }
     }
@@ -277,16 +272,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for LargeAlloc<A> {
         // the heap's reservation.
         let p = unsafe { NonNull::new_unchecked(ptr) };
         let (o, n) = (pages_for(layout.size()), pages_for(new_size));
-        if n == o {
-            return ptr;
-        }
-        if n < o {
-            // SAFETY: pages [n, o) are this block's; the block keeps [0, n).
-            let tail = unsafe { p.add((n * PAGE_SIZE) as usize) };
-            let _ = h.free(tail, o - n);
-            return ptr;
-        }
-        if h.grow_in_place(p, o, n).unwrap_or(false) {
+        // The block stays where it is unless it grows over taken pages
+        // (keeping or shrinking it cannot fail for a block of the heap).
+        if h.resize_in_place(p, o, n).unwrap_or(n <= o) {
             return ptr;
         }
         // SAFETY: a valid layout (the caller's alignment, the new size).

@@ -261,21 +261,17 @@ impl Router {
         };
         let new = pages_for(new_size);
         let engine = self.engine();
-        if new == old {
-            return ptr;
-        }
-        if new < old {
-            // SAFETY: pages [new, old) of the block; it keeps [0, new).
-            let tail = unsafe { p.add((new * PAGE_SIZE) as usize) };
-            if engine.free(tail, old - new).is_ok() {
+        match engine.resize_in_place(p, old, new) {
+            Ok(true) => {
                 self.spans().insert(key, new);
+                if new > old {
+                    self.grown_in_place.fetch_add(1, Relaxed);
+                }
+                return ptr;
             }
-            return ptr;
-        }
-        if engine.grow_in_place(p, old, new).unwrap_or(false) {
-            self.spans().insert(key, new);
-            self.grown_in_place.fetch_add(1, Relaxed);
-            return ptr;
+            // Keeping or shrinking a block of the table cannot fail.
+            _ if new <= old => return ptr,
+            _ => {}
         }
         let Ok(q) = engine.alloc(new, false) else {
             return null_mut(); // realloc's contract: the old block stays valid
