@@ -861,10 +861,14 @@ impl State {
     fn verify(&self) -> Result<()> {
         self.pa.verify()?;
         let pages = |f: &dyn Fn(u64) -> u64| -> u64 { self.pa.grown_chunks().map(f).sum() };
-        // Pages the live caches hold free, and their scavenged part.
-        let (mut cached, mut cached_scav) = (0, 0);
-        for slot in &self.slots {
-            let s = slot.lock();
+        // Pages the live caches hold free, their scavenged part and the
+        // pages they handed out, read in one pass with every slot held (in
+        // `slots` order, as `free` takes them): an owner's fast path moves
+        // pages between a slot's sets without the heap lock, so reading the
+        // slots twice could count a page in neither or in both.
+        let guards: Vec<_> = self.slots.iter().map(|s| s.lock()).collect();
+        let (mut cached, mut cached_scav, mut handed) = (0, 0, 0);
+        for s in &guards {
             let c = &s.local;
             if !s.live || c.handed & c.cache.cache != 0 || c.cache.scav & !c.cache.cache != 0 {
                 return Err(Error::Verify(format!(
@@ -874,16 +878,19 @@ impl State {
             }
             cached += u64::from(c.cache.cache.count_ones());
             cached_scav += u64::from(c.cache.scav.count_ones());
+            handed += u64::from(c.handed.count_ones());
         }
         let in_use = pages(&|ci| self.pa.chunk_bitmap(ci).map_or(0, |b| b.pages_in_use())) - cached;
         let scav =
             pages(&|ci| self.pa.chunk_scavenged(ci).map_or(0, |b| b.pages_in_use())) + cached_scav;
-        let st = self.stats();
-        if in_use * PAGE_SIZE != st.in_use || scav * PAGE_SIZE != st.released {
+        // What `stats` reports, from the same reads.
+        let (st_in_use, st_released) = (
+            self.in_use + handed * PAGE_SIZE,
+            self.released + cached_scav * PAGE_SIZE,
+        );
+        if in_use * PAGE_SIZE != st_in_use || scav * PAGE_SIZE != st_released {
             return Err(Error::Verify(format!(
-                "heap counters in_use={} released={} but the bitmaps say {} and {}",
-                st.in_use,
-                st.released,
+                "heap counters in_use={st_in_use} released={st_released} but the bitmaps say {} and {}",
                 in_use * PAGE_SIZE,
                 scav * PAGE_SIZE
             )));
