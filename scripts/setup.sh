@@ -10,4 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # Builds the Rust extension with maturin (the PEP 517 backend) in release mode.
-.venv/bin/python -m pip install --quiet ".[test,viz]"
+# The docs extra is the tools of the test command's strict docs build.
+.venv/bin/python -m pip install --quiet ".[test,viz,docs]"

@@ -14,7 +14,9 @@ if [ ! -x /usr/lib/go-1.19/bin/go ] && [ "$(id -u)" = 0 ] && command -v apt-get 
 fi
 echo "== cargo test"
 cargo test --all-targets --features allocator-api2
-cargo test --doc
+cargo test --doc --features allocator-api2
+echo "== docs: mkdocs build --strict (warnings are errors)"
+NO_MKDOCS_2_WARNING=1 .venv/bin/python -m mkdocs build --strict --quiet
 echo "== loom: the thread caches' cross-thread free protocol, every interleaving"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom_tcache
 if cargo +nightly --version >/dev/null 2>&1; then

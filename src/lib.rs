@@ -82,13 +82,16 @@
 //! - [`heap`]: [`Heap`], real pages over a reservation of its own (`mheap`
 //!   in miniature): arenas, exact zeroing, `madvise`, a memory limit, and a
 //!   page cache per thread (`heap/tcache.rs`).
-//! - [`trace`]: the text trace formats (v1, v2) and the one replay loop,
+//! - [`scavenge126`]: Go 1.26's scavenge index (`scavChunkData`, cursors,
+//!   generations); [`goversion`]: what differs between the two Gos.
+//! - [`queries`]: the questions (`first_fit`, `would_fit`, `largest_free`,
+//!   `alloc_or_failure`, `alloc_extents`), from the summaries.
+//! - [`trace`]: the text trace formats (v1, v2, v3) and the one replay loop,
 //!   shared by the Python binding, the replay example, the benchmarks and
 //!   Go's harness.
 //! - [`error`]: the one error type; every error leaves the allocator unchanged.
 //! - `python` (feature `python`): the only module that knows Python, one
 //!   file per concern below it.
-//!
 //! - [`snapshot`]: exact snapshots (`to_bytes` / `from_bytes`).
 //! - [`range`]: [`RangeAllocator`], first fit over the byte offsets of any
 //!   address space, on top of the allocator.
@@ -171,3 +174,16 @@ pub use range::{RangeAllocator, RangeStats};
 pub use ranges::AddrRanges;
 pub use scavenge126::ScavChunkData;
 pub use summary::{PallocSum, SumFormat};
+
+// The Rust code blocks of the README and the docs, compiled and run as doc
+// tests (`cargo test --doc --features allocator-api2`), so an example cannot
+// rot; tests/test_docs.py checks that every page with a Rust block is listed.
+#[cfg(doctest)]
+mod doc_pages {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../docs/guides/rust.md")]
+    struct RustGuide;
+}

@@ -1,8 +1,49 @@
-"""The examples in the package docstring run as written."""
+"""Every example runs as written: the docstrings' doctests, and each code
+block of the README and the docs pages (tests/docblocks.py finds them).
 
+- Python blocks run in order, one namespace per page (each builds on the
+  ones before it, as a reader pastes them), in a scratch directory; a text
+  block right after a block is its output and must match what it printed.
+- Shell blocks run line by line under bash in a scratch directory that sees
+  the project's examples/, with .venv/bin first on PATH; the few commands a
+  test cannot run as a step of itself are listed in NOT_HERE with where
+  they run instead, and the test checks that they do.
+- Rust blocks are doc tests: the pages that hold them are included into
+  src/lib.rs under cfg(doctest), and this file checks that none is missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
 import doctest
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 import pagealloc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docblocks import ROOT, blocks, matches, pages  # noqa: E402
+
+ALL = [b for p in pages() for b in blocks(p)]
+KNOWN_LANGS = {"python", "sh", "rust", "text"}
+
+# Shell commands that are not run by this test, and why; each is checked to
+# run where the reason says.
+NOT_HERE = {
+    "./scripts/test.sh": "the test command itself (CI runs it: .ci/run)",
+    "./scripts/demo.sh": "runs setup.sh (reinstalling the package under the running tests), then "
+                         "the commands test_demo_output_is_what_the_readme_shows runs",
+}
+# Blocks run by another test, which reads them from the page itself.
+RUN_BY = {
+    "docs/guides/record.md": "tests/test_record.py::test_the_docs_gofmt_recording_runs_as_written",
+}
 
 
 def test_package_docstring_examples():
@@ -19,71 +60,92 @@ def test_heap_docstring_example():
     assert result.failed == 0
 
 
-def run_readme_block(after):
-    """Runs the first Python block of the README after the text `after`, as
-    written; returns what it printed."""
-    import contextlib
-    import io
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split(after, 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
-    return out.getvalue()
+def test_blocks_are_found_and_of_known_languages():
+    assert len(ALL) >= 25
+    bad = [f"{b.page}:{b.line}: ```{b.lang}" for b in ALL if b.lang not in KNOWN_LANGS]
+    assert not bad, "blocks of a language no test runs: " + ", ".join(bad)
 
 
-def test_readme_go126_example_runs():
-    """The README's Go 1.26 example runs as written, and prints what the
-    background and forced scavengers do."""
-    lines = run_readme_block("### Go 1.26's scavenger beside Go 1.19's").splitlines()
-    assert lines[0] == "(0, 0, 0, True)"  # 100 pages freed in generation 0
-    assert lines[1] == "0"  # the background cursor learns of frees only at nextgen
-    assert int(lines[2]) > 0 and int(lines[3]) >= 0
+PY_PAGES = sorted({b.page for b in ALL if b.lang == "python"})
 
 
-def test_readme_range_allocator_example_runs():
-    """The README's RangeAllocator example runs as written; its errors speak
-    offsets and bytes in the RangeAllocator's own page size."""
-    import pytest
-
-    assert run_readme_block("`RangeAllocator` brings the same first fit").strip() == (
-        "RangeStats(size=2147483648, page_size=4096, in_use=4096, free=2147479552, "
-        "largest_free=2146430976, free_runs=2)"
-    )
-    ra = pagealloc.RangeAllocator(1 << 20, page_size=4096)
-    ra.alloc_at(8192, 4096)
-    for call, fragment in [
-        (lambda: ra.free(12345, 10), "offset 12345 (0x3039) is not a multiple of the page size (4096 bytes)"),
-        (lambda: ra.alloc(10, align=3), "align must be a power of two, in bytes, got 3"),
-        (lambda: ra.alloc_at(4096, 8192), "the page at offset 0x2000 is already allocated"),
-        (lambda: ra.free(0, 4096), "the page at offset 0x0 is not allocated"),
-    ]:
-        with pytest.raises(ValueError) as info:
-            call()
-        assert fragment in str(info.value), str(info.value)
-    assert ra.stats() == ra.stats() and ra.stats() != 3
-
-
-def test_every_readme_python_block_runs(tmp_path, monkeypatch):
-    """Every Python block of the README runs as written, in order, in one
-    namespace (each builds on the ones before it), as a reader would paste
-    them."""
-    import re
-    from pathlib import Path
-
-    pytest = __import__("pytest")
-    pytest.importorskip("PIL.Image", reason="the first example draws heap.png (pagealloc[viz])")
-    pytest.importorskip("numpy", reason="the Heap example wraps a span in a NumPy array")
+@pytest.mark.parametrize("page", PY_PAGES)
+def test_python_blocks_run_and_print_what_they_show(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    assert len(blocks) >= 8
-    ns = {}
-    for k, code in enumerate(blocks):
-        exec(compile(code, f"README.md, Python block {k}", "exec"), ns)
-    assert (tmp_path / "heap.png").stat().st_size > 1000
-    ns["heap"].memory_limit = None
+    ns: dict = {"__name__": "__docs__"}
+    for b in (b for b in ALL if b.page == page and b.lang == "python"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(b.code, f"{b.page}:{b.line}", "exec"), ns)
+        if b.output is not None:
+            assert matches(b.output, out.getvalue()), (
+                f"{b.page}:{b.line} printed\n{out.getvalue()}\nbut the page shows\n{b.output}")
+    heap = ns.get("heap")
+    if isinstance(heap, pagealloc.Heap):
+        heap.memory_limit = None
+
+
+SH = [b for b in ALL if b.lang == "sh" and b.page not in RUN_BY]
+
+
+def commands(block) -> list[str]:
+    return [line for line in block.code.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("block", SH, ids=[f"{b.page}:{b.line}" for b in SH])
+def test_shell_blocks_run(block, tmp_path):
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    printed = []
+    for cmd in commands(block):
+        bare = cmd.split("#", 1)[0].strip()
+        if bare in NOT_HERE:
+            print(f"{block.page}:{block.line}: `{bare}` not run here: {NOT_HERE[bare]}")
+            continue
+        p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, f"{block.page}:{block.line}: `{cmd}` exited {p.returncode}:\n{p.stderr}"
+        printed.append(p.stdout)
+    if block.output is not None:
+        assert matches(block.output, "".join(printed)), "".join(printed)
+
+
+def test_commands_not_run_here_run_elsewhere():
+    assert "exec ./scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    demo = (ROOT / "scripts" / "demo.sh").read_text()
+    assert "./scripts/setup.sh" in demo and ".venv/bin/pagealloc replay" in demo
+    for page, test in RUN_BY.items():
+        path, name = test.split("::")
+        assert f"def {name}(" in (ROOT / path).read_text()
+        assert page in (ROOT / path).read_text()
+
+
+def test_demo_output_is_what_the_readme_shows(tmp_path):
+    """The commands demo.sh runs after setup.sh, as it runs them; the
+    README's block of the replay's output matches (timings aside)."""
+    readme = next(b for b in ALL if b.page == "README.md" and "./scripts/demo.sh" in b.code)
+    shown = next(b for b in blocks(ROOT / "README.md") if b.lang == "text" or b.output)
+    expected = readme.output if readme.output is not None else shown.code
+    demo = (ROOT / "scripts" / "demo.sh").read_text()
+    steps = [line.replace('"$TRACE"', "examples/traces/churn-demo.trace").replace(".venv/bin/", "")
+             for line in demo.split("\n") if line.startswith(".venv/bin/pagealloc")]
+    assert len(steps) == 2
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    p = subprocess.run(["bash", "-c", steps[0]], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    # the timing line varies from run to run
+    exp = [line for line in expected.split("\n") if not line.startswith("replay time")]
+    got = [line for line in p.stdout.split("\n") if not line.startswith("replay time")]
+    assert got == exp
+    p = subprocess.run(["bash", "-c", steps[1].replace("heap-rss.png", str(tmp_path / "rss.png"))],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and (tmp_path / "rss.png").stat().st_size > 1000, p.stderr
+
+
+def test_every_rust_block_is_a_doc_test():
+    lib = (ROOT / "src" / "lib.rs").read_text()
+    included = set(re.findall(r'include_str!\("\.\./([^"]+)"\)', lib))
+    with_rust = {b.page for b in ALL if b.lang == "rust"}
+    assert with_rust, "no Rust blocks found"
+    assert with_rust <= included, f"pages with Rust blocks not compiled as doc tests: {with_rust - included}"
+    assert "cargo test --doc --features allocator-api2" in (ROOT / "scripts" / "test.sh").read_text()

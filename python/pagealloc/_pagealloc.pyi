@@ -43,7 +43,8 @@ class Layout:
     @property
     def address_bits(self) -> int: ...
     @property
-    def arch(self) -> str: ...
+    def arch(self) -> str:
+        """The layout's name: "amd64", "arm64", "386" or "custom"."""
     @property
     def heap_addr_bits(self) -> int: ...
     @property
@@ -93,33 +94,43 @@ class PallocBits:
 
     def __init__(self, value: Optional[int] = None) -> None: ...
     @staticmethod
-    def from_ranges(ranges: Iterable[tuple[int, int]]) -> PallocBits: ...
+    def from_ranges(ranges: Iterable[tuple[int, int]]) -> PallocBits:
+        """A bitmap with each (start, n) run in use."""
     @property
     def value(self) -> int: ...
     @property
-    def pages_in_use(self) -> int: ...
+    def pages_in_use(self) -> int:
+        """Pages in use."""
     def __int__(self) -> int: ...
     def __getitem__(self, i: int) -> bool: ...
     def __len__(self) -> int: ...
     def __eq__(self, other: object) -> bool: ...
     def find(self, npages: int, search_idx: int = 0) -> tuple[Optional[int], int]:
         """Go's find: (lowest run start or None, first free page met in the scan)."""
-    def alloc_range(self, i: int, n: int) -> None: ...
-    def free(self, i: int, n: int) -> None: ...
-    def free1(self, i: int) -> None: ...
-    def alloc_all(self) -> None: ...
-    def free_all(self) -> None: ...
+    def alloc_range(self, i: int, n: int) -> None:
+        """Marks pages [i, i+n) in use (Go's allocRange)."""
+    def free(self, i: int, n: int) -> None:
+        """Marks pages [i, i+n) free (Go's free)."""
+    def free1(self, i: int) -> None:
+        """Marks page i free (Go's free1)."""
+    def alloc_all(self) -> None:
+        """Marks every page in use (Go's allocAll)."""
+    def free_all(self) -> None:
+        """Marks every page free (Go's freeAll)."""
     def summarize(self) -> tuple[int, int, int]:
         """Go's summarize: (start, max, end) of the free pages."""
-    def runs(self) -> list[tuple[int, int]]: ...
-    def copy(self) -> PallocBits: ...
+    def runs(self) -> list[tuple[int, int]]:
+        """The in-use runs (start, n), in page order."""
+    def copy(self) -> PallocBits:
+        """An independent copy."""
 
 class PageCache:
     """Go 1.19's pageCache: up to 64 free pages of one 64-page-aligned block."""
 
     def __init__(self, base: int = 0, cache: int = 0, scav: int = 0) -> None: ...
     @property
-    def base(self) -> int: ...
+    def base(self) -> int:
+        """The first address of the heap's reservation."""
     @property
     def cache(self) -> int: ...
     @property
@@ -137,17 +148,21 @@ class Occupancy:
     @property
     def pages_grown(self) -> int: ...
     @property
-    def pages_in_use(self) -> int: ...
+    def pages_in_use(self) -> int:
+        """Pages in use."""
     @property
-    def largest_free_run(self) -> int: ...
+    def largest_free_run(self) -> int:
+        """The longest run of free pages, from the root summaries."""
     @property
     def free_runs(self) -> int: ...
     @property
     def chunks_grown(self) -> int: ...
     @property
-    def mapped_bytes(self) -> int: ...
+    def mapped_bytes(self) -> int:
+        """Metadata bytes committed so far."""
     @property
-    def reserved_bytes(self) -> int: ...
+    def reserved_bytes(self) -> int:
+        """Metadata address space reserved at creation (never touched until committed)."""
 
 class PageAlloc:
     """Go's pageAlloc: address-ordered first fit over 8 KiB pages. Thread-safe."""
@@ -225,26 +240,37 @@ class PageAlloc:
     def bounds(self) -> tuple[int, int]:
         """Go's Bounds(): chunk indices [start, end)."""
     @property
-    def grown_ranges(self) -> list[tuple[int, int]]: ...
-    def chunk_ranges(self, ci: int) -> list[tuple[int, int]]: ...
-    def chunk_bitmap(self, ci: int) -> int: ...
-    def summary(self, level: int, idx: int) -> tuple[int, int, int]: ...
+    def grown_ranges(self) -> list[tuple[int, int]]:
+        """The grown address ranges [lo, hi), in address order (Go's inUse)."""
+    def chunk_ranges(self, ci: int) -> list[tuple[int, int]]:
+        """The in-use runs (start page, npages) of chunk ci."""
+    def chunk_bitmap(self, ci: int) -> int:
+        """The in-use bitmap of chunk ci as an int, bit i = page i."""
+    def summary(self, level: int, idx: int) -> tuple[int, int, int]:
+        """(start, max, end) of summary idx at level (0 = root); exact even while a walk up is pending."""
     @property
-    def search_addr(self) -> int: ...
+    def search_addr(self) -> int:
+        """The search address: every page below it is in use."""
     def verify(self) -> None:
         """Recompute every summary from the bitmaps; raise CorruptionError on mismatch."""
     @property
-    def mapped_bytes(self) -> int: ...
+    def mapped_bytes(self) -> int:
+        """Metadata bytes committed so far."""
     @property
-    def reserved_bytes(self) -> int: ...
+    def reserved_bytes(self) -> int:
+        """Metadata address space reserved at creation (never touched until committed)."""
     @property
-    def arch(self) -> str: ...
+    def arch(self) -> str:
+        """The layout's name: "amd64", "arm64", "386" or "custom"."""
     @property
-    def layout(self) -> Layout: ...
+    def layout(self) -> Layout:
+        """The layout constants this allocator was made with."""
     @property
-    def pages_in_use(self) -> int: ...
+    def pages_in_use(self) -> int:
+        """Pages in use."""
     @property
-    def largest_free_run(self) -> int: ...
+    def largest_free_run(self) -> int:
+        """The longest run of free pages, from the root summaries."""
     def occupancy(self) -> Occupancy:
         """Pages grown and in use, free runs, metadata bytes, under one lock."""
 
@@ -285,25 +311,33 @@ class Heap:
     @memory_limit.setter
     def memory_limit(self, limit: Optional[int]) -> None: ...
     @property
-    def max_bytes(self) -> int: ...
+    def max_bytes(self) -> int:
+        """The size of the heap's reservation in bytes."""
     @property
-    def base(self) -> int: ...
-    def counters(self) -> HeapCounters: ...
-    def verify(self) -> None: ...
+    def base(self) -> int:
+        """The first address of the heap's reservation."""
+    def counters(self) -> HeapCounters:
+        """The heap's counters, read under one lock."""
+    def verify(self) -> None:
+        """Checks the page allocator, the thread caches and the counters against each other; CorruptionError on a mismatch."""
 
 class Span:
     """npages pages of a Heap: a writable buffer (memoryview(span), numpy.frombuffer)."""
 
     @property
-    def address(self) -> int: ...
+    def address(self) -> int:
+        """The span's first address."""
     @property
-    def npages(self) -> int: ...
+    def npages(self) -> int:
+        """Its length in 8 KiB pages."""
     @property
-    def nbytes(self) -> int: ...
+    def nbytes(self) -> int:
+        """Its length in bytes."""
     @property
     def heap(self) -> Heap: ...
     @property
-    def alive(self) -> bool: ...
+    def alive(self) -> bool:
+        """False once freed."""
     def free(self) -> None:
         """Pages back to the heap; BufferError while a buffer is exported, ValueError if freed."""
     def __enter__(self) -> Span: ...
@@ -333,7 +367,8 @@ class RangeStats:
 class RangeAllocator:
     """Exact first fit over offsets [0, size) of any space, in pages of page_size bytes."""
 
-    def __init__(self, size: int, page_size: int = 4096) -> None: ...
+    def __init__(self, size: int, page_size: int = 4096) -> None:
+        """A space of size bytes (a multiple of page_size) in pages of page_size bytes, a power of two from 4 KiB."""
     def alloc(self, nbytes: int, align: Optional[int] = None) -> Optional[int]:
         """The lowest offset of nbytes (rounded up to pages) that is a multiple of align bytes."""
     def alloc_extents(self, nbytes: int, max_extents: int) -> Optional[list[tuple[int, int]]]:
@@ -342,15 +377,20 @@ class RangeAllocator:
         """Whether alloc(nbytes, align) would succeed, taking nothing."""
     def largest_free(self, align: Optional[int] = None) -> int:
         """The most bytes alloc(nbytes, align) would serve now (whole pages)."""
-    def free(self, offset: int, nbytes: int) -> None: ...
-    def alloc_at(self, offset: int, nbytes: int) -> None: ...
-    def grow(self, new_size: int) -> None: ...
-    def stats(self) -> RangeStats: ...
+    def free(self, offset: int, nbytes: int) -> None:
+        """Frees nbytes (rounded up to pages) at offset; ValueError naming the first page not in use."""
+    def alloc_at(self, offset: int, nbytes: int) -> None:
+        """Claims exactly these bytes (rounded out to pages); ValueError naming the first page taken."""
+    def grow(self, new_size: int) -> None:
+        """Extends the space to new_size bytes; the new bytes are free."""
+    def stats(self) -> RangeStats:
+        """Sizes in bytes, read under one lock."""
     @property
     def size(self) -> int: ...
     @property
     def page_size(self) -> int: ...
-    def verify(self) -> None: ...
+    def verify(self) -> None:
+        """Recomputes every summary from the bitmaps; CorruptionError on a mismatch."""
 
 class NumpyHeap:
     """NumPy's array data from a Heap (NEP 49); made by ``numpy_heap()``.
@@ -383,20 +423,23 @@ def numpy_heap(heap: Heap, threshold: int = 65536) -> NumpyHeap:
     threshold bytes come from the heap, the rest from the current handler."""
 
 class TraceReplay:
-    """Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps.
-    A v2 trace sets the allocator's phys_huge_page_size to 2 MiB first."""
+    """Replays a trace (v1, v2 or v3; see the trace formats) on an allocator, in steps.
+    v1 and v2 follow Go 1.19 (v2 sets phys_huge_page_size to 2 MiB first), v3 Go 1.26."""
 
-    def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None) -> None: ...
+    def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None) -> None:
+        """Parses text (ValueError naming the line) for a new allocator of arch, or for allocator."""
     @property
     def version(self) -> int:
-        """1, or 2 when the first op line is ``version 2``."""
+        """1, 2 or 3: the ``version N`` of the first op line (1 without one)."""
     @property
     def counts(self) -> dict[str, int]:
-        """Ops of each kind (grow, alloc, free, scavenge, cache, calloc, flush)."""
+        """Ops of each kind (grow, alloc, free, scavenge, cache, calloc, flush, nextgen, pad)."""
     @property
-    def ops(self) -> int: ...
+    def ops(self) -> int:
+        """Ops in the trace."""
     @property
-    def done(self) -> int: ...
+    def done(self) -> int:
+        """Ops replayed so far."""
     @property
     def allocs(self) -> int: ...
     @property
@@ -404,10 +447,14 @@ class TraceReplay:
     @property
     def frees(self) -> int: ...
     @property
-    def elapsed_ns(self) -> int: ...
+    def elapsed_ns(self) -> int:
+        """Nanoseconds spent inside the allocator so far."""
     @property
     def allocator(self) -> PageAlloc: ...
     @property
-    def addresses(self) -> list[int]: ...
-    def run(self, max_ops: Optional[int] = None) -> int: ...
-    def results_file(self) -> str: ...
+    def addresses(self) -> list[int]:
+        """Each allocation's address so far (0 for a failed one)."""
+    def run(self, max_ops: Optional[int] = None) -> int:
+        """Replays up to max_ops more ops (all when None) without the GIL; the ops replayed."""
+    def results_file(self) -> str:
+        """The results file (DESIGN.md's format) of what was replayed, then the final state."""

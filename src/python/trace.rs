@@ -53,7 +53,7 @@ impl TraceReplay {
     fn done(&self) -> usize {
         self.replay.done
     }
-    /// The trace format version: 1, or 2 (Go 1.19's scavenged pages and caches).
+    /// The trace format version: 1, 2 (Go 1.19: scavenged pages and caches) or 3 (Go 1.26).
     #[getter]
     fn version(&self) -> u8 {
         self.trace.version
