@@ -1,7 +1,9 @@
-"""Bad arguments to the public methods that tests/test_bad_input.py does not
-walk (the questions, extents, RangeAllocator, Heap, Span, TraceReplay, the
-NumPy handler): each raises, names the value as the caller gave it (in the
-caller's units), and changes nothing."""
+"""Bad arguments to the public methods: the questions, extents,
+RangeAllocator, Heap, Span, TraceReplay and the NumPy handler first, then a
+table over every other public method (PageAlloc, page caches, layouts, the
+chunk-level pieces, traces). Each raises, names the value as the caller
+gave it (in the caller's units), and changes nothing.
+tests/test_bad_input.py adds the integer conversions and state checks."""
 
 from __future__ import annotations
 
@@ -102,3 +104,74 @@ def test_trace_replay_and_numpy_handler():
         pagealloc.numpy_heap(heap, threshold=0)
     with pytest.raises(TypeError, match="Heap"):
         pagealloc.numpy_heap(object())
+
+
+# --- every other public method: PageAlloc, its page caches, layouts, the
+# chunk-level pieces, traces, Heap construction, the NumPy handler ---------
+
+BASE = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
+CI = pagealloc.BASE_CHUNK_IDX
+FAR = 0x1000_0000_0000  # never grown
+
+EVERYWHERE = [
+    ("grow zero bytes", lambda p: p.grow(BASE + (1 << 33), 0), ValueError, 0),
+    ("grow over a grown chunk", lambda p: p.grow(BASE, 4 << 20), ValueError, BASE),
+    ("alloc 0 pages", lambda p: p.alloc(0), ValueError, 0),
+    ("alloc -5 pages", lambda p: p.alloc(-5), (ValueError, OverflowError), -5),
+    ("alloc 2**70 pages", lambda p: p.alloc(1 << 70), (ValueError, OverflowError), 1 << 70),
+    ("alloc a str", lambda p: p.alloc("x"), TypeError, "str"),
+    ("alloc align 3", lambda p: p.alloc(1, align=3), ValueError, 3),
+    ("alloc within reversed", lambda p: p.alloc(1, within=(BASE + PS, BASE)), ValueError, BASE),
+    ("free misaligned", lambda p: p.free(BASE + 1, 1), ValueError, BASE + 1),
+    ("free not in use", lambda p: p.free(BASE + 100 * PS, 1), ValueError, BASE + 100 * PS),
+    ("free 0 pages", lambda p: p.free(BASE, 0), ValueError, 0),
+    ("free outside the heap", lambda p: p.free(FAR, 1), ValueError, FAR),
+    ("alloc_at outside the heap", lambda p: p.alloc_at(FAR, 1), ValueError, FAR),
+    ("alloc_at 0 pages", lambda p: p.alloc_at(BASE + 10 * PS, 0), ValueError, 0),
+    ("scavenge -1 bytes", lambda p: p.scavenge(-1), (ValueError, OverflowError), -1),
+    ("scav_chunk_data of an ungrown chunk", lambda p: p.scav_chunk_data(CI + 5), ValueError, CI + 5),
+    ("summary at level 9", lambda p: p.summary(9, 0), ValueError, 9),
+    ("summary past the level", lambda p: p.summary(0, 1 << 20), ValueError, 1 << 20),
+    ("mark_padding outside the heap", lambda p: p.mark_padding(FAR, 1), ValueError, FAR),
+    ("alloc_many of 0 pages", lambda p: p.alloc_many(0, 5), ValueError, 0),
+    ("free_many of a free page", lambda p: p.free_many([BASE + 7 * PS], 1), ValueError, BASE + 7 * PS),
+    ("page cache alloc 0", lambda p: pagealloc.PageAlloc.from_chunks({CI: []}).alloc_to_cache().alloc(0),
+     ValueError, 0),
+    ("from_bytes of 4 bytes", lambda p: pagealloc.PageAlloc.from_bytes(b"junk"), ValueError, 4),
+    ("PageAlloc arch", lambda p: pagealloc.PageAlloc("sparc"), ValueError, "sparc"),
+    ("PageAlloc go", lambda p: pagealloc.PageAlloc(go="1.20"), ValueError, "1.20"),
+    ("from_chunks run past the chunk", lambda p: pagealloc.PageAlloc.from_chunks({CI: [(500, 20)]}), ValueError, 500),
+    ("Layout.custom page_size", lambda p: pagealloc.Layout.custom(page_size=3000, address_bits=48), ValueError, 3000),
+    ("Layout.custom address_bits", lambda p: pagealloc.Layout.custom(page_size=4096, address_bits=70), ValueError, 70),
+    ("layout arch", lambda p: pagealloc.layout("mips"), ValueError, "mips"),
+    ("chunk_base past the space", lambda p: pagealloc.chunk_base(1 << 40), ValueError, 1 << 40),
+    ("PallocBits alloc_range past 512", lambda p: pagealloc.PallocBits().alloc_range(510, 5), ValueError, 510),
+    ("PallocBits find 0 pages", lambda p: pagealloc.PallocBits().find(0, 0), ValueError, 0),
+    ("pack_summary start 600", lambda p: pagealloc.pack_summary(600, 1, 1), ValueError, 600),
+    ("TraceReplay misspelt op", lambda p: pagealloc.TraceReplay("grow 0x3000000000 0x400000\nallok 3\n"),
+     ValueError, "allok"),
+    ("Heap alloc 0 pages", lambda p: pagealloc.Heap(1 << 30).alloc(0), ValueError, 0),
+    ("Heap(0)", lambda p: pagealloc.Heap(0), ValueError, 0),
+    ("Heap memory_limit -1", lambda p: setattr(pagealloc.Heap(1 << 30), "memory_limit", -1),
+     (ValueError, OverflowError), -1),
+    ("Heap scavenge -1", lambda p: pagealloc.Heap(1 << 30).scavenge(-1), (ValueError, OverflowError), -1),
+    ("numpy_heap threshold -1", lambda p: pagealloc.numpy_heap(pagealloc.Heap(1 << 30), threshold=-1),
+     (ValueError, OverflowError), -1),
+    ("RangeAllocator page_size 3000", lambda p: pagealloc.RangeAllocator(1 << 20, page_size=3000), ValueError, 3000),
+]
+
+
+@pytest.mark.parametrize("what, call, exc, value", EVERYWHERE, ids=[c[0] for c in EVERYWHERE])
+def test_every_public_method_names_the_value_given(pa, what, call, exc, value):
+    """The message names the value as the caller gave it (decimal or hex
+    for an integer), and the allocator is unchanged."""
+    before = pa.to_bytes()
+    with pytest.raises(exc) as info:
+        call(pa)
+    msg = str(info.value)
+    if isinstance(value, int):
+        forms = {str(value), hex(value)} | ({f"{value:#x}".replace("0x-", "-0x")} if value < 0 else set())
+        assert any(f in msg for f in forms), f"{what}: {msg!r} does not name {value}"
+    else:
+        assert value in msg, f"{what}: {msg!r} does not name {value!r}"
+    assert pa.to_bytes() == before
