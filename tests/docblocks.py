@@ -4,7 +4,10 @@ it, if any (a ```text block separated from it by blank lines only)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +50,7 @@ def blocks(page: Path) -> list[Block]:
             raise AssertionError(f"{page}:{start + 1}: unclosed code block")
         code = "\n".join(body) + "\n"
         between = lines[last_end + 1:start]
-        if lang == "text" and out and last_end >= 0 and all(not s.strip() for s in between) \
+        if lang == "text" and out and all(not s.strip() for s in between) \
                 and out[-1].output is None and out[-1].lang in ("python", "sh"):
             out[-1].output = code
         else:
@@ -68,3 +71,15 @@ def matches(expected: str, got: str) -> bool:
         else:
             parts.append("[^\n]*".join(re.escape(p) for p in line.split("...")) + r"\n")
     return re.fullmatch("".join(parts), got.rstrip("\n") + "\n") is not None
+
+
+def commands(block: Block) -> list[str]:
+    """A shell block's command lines (comment and blank lines left out)."""
+    return [line for line in block.code.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+
+
+def run_shell(cmd: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """One command line under bash, as a reader runs it after the first
+    README command: the venv's bin (pagealloc) first on PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    return subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

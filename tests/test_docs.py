@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import doctest
 import io
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +26,7 @@ import pytest
 import pagealloc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docblocks import ROOT, blocks, matches, pages  # noqa: E402
+from docblocks import ROOT, blocks, commands, matches, pages, run_shell  # noqa: E402
 
 ALL = [b for p in pages() for b in blocks(p)]
 KNOWN_LANGS = {"python", "sh", "rust", "text"}
@@ -88,22 +86,16 @@ def test_python_blocks_run_and_print_what_they_show(page, tmp_path, monkeypatch)
 SH = [b for b in ALL if b.lang == "sh" and b.page not in RUN_BY]
 
 
-def commands(block) -> list[str]:
-    return [line for line in block.code.split("\n") if line.strip() and not line.lstrip().startswith("#")]
-
-
 @pytest.mark.parametrize("block", SH, ids=[f"{b.page}:{b.line}" for b in SH])
 def test_shell_blocks_run(block, tmp_path):
     (tmp_path / "examples").symlink_to(ROOT / "examples")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     printed = []
     for cmd in commands(block):
         bare = cmd.split("#", 1)[0].strip()
         if bare in NOT_HERE:
             print(f"{block.page}:{block.line}: `{bare}` not run here: {NOT_HERE[bare]}")
             continue
-        p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=600)
+        p = run_shell(cmd, tmp_path)
         assert p.returncode == 0, f"{block.page}:{block.line}: `{cmd}` exited {p.returncode}:\n{p.stderr}"
         printed.append(p.stdout)
     if block.output is not None:
@@ -132,16 +124,13 @@ def test_demo_output_is_what_the_pages_show(tmp_path):
     steps = [line.replace('"$TRACE"', "examples/traces/churn-demo.trace").replace(".venv/bin/", "")
              for line in demo.split("\n") if line.startswith(".venv/bin/pagealloc")]
     assert len(steps) == 2
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    p = subprocess.run(["bash", "-c", steps[0].replace("heap.png", str(tmp_path / "heap.png"))], cwd=ROOT,
-                       env=env, capture_output=True, text=True)
+    p = run_shell(steps[0].replace("heap.png", str(tmp_path / "heap.png")), ROOT)
     assert p.returncode == 0, p.stderr
     got = [line.replace(str(tmp_path / "heap.png"), "heap.png") for line in p.stdout.split("\n")
            if not line.startswith("replay time")]
     for b in shown:
         assert [line for line in b.code.split("\n") if not line.startswith("replay time")] == got, b.page
-    p = subprocess.run(["bash", "-c", steps[1].replace("heap-rss.png", str(tmp_path / "rss.png"))],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    p = run_shell(steps[1].replace("heap-rss.png", str(tmp_path / "rss.png")), ROOT, timeout=300)
     assert p.returncode == 0 and (tmp_path / "rss.png").stat().st_size > 1000, p.stderr
 
 

@@ -55,6 +55,11 @@ RANGE_CALLS = [
     ("free misaligned", lambda r: r.free(4095, 1), "offset 4095 (0xfff) is not a multiple of the page size (4096 bytes)"),
     ("alloc_at misaligned", lambda r: r.alloc_at(100, 10), "offset 100 (0x64)"),
     ("grow smaller", lambda r: r.grow(10), "size 10"),
+    ("alloc align 3", lambda r: r.alloc(10, align=3), "align must be a power of two, in bytes, got 3"),
+    ("free at offset 12345", lambda r: r.free(12345, 10),
+     "offset 12345 (0x3039) is not a multiple of the page size (4096 bytes)"),
+    ("alloc_at over an allocated page", lambda r: r.alloc_at(8192, 8192), "the page at offset 0x2000 is already allocated"),
+    ("free of a free page", lambda r: r.free(1 << 19, 4096), "the page at offset 0x80000 is not allocated"),
 ]
 
 
@@ -67,6 +72,11 @@ def test_range_allocator(what, call, fragment):
         call(ra)
     assert fragment in str(info.value), f"{what}: {info.value}"
     assert ra.stats() == before
+
+
+def test_range_stats_compare_by_value():
+    ra = pagealloc.RangeAllocator(1 << 20, page_size=4096)
+    assert ra.stats() == ra.stats() and ra.stats() != 3
 
 
 def test_heap_and_spans():

@@ -105,16 +105,14 @@ def test_the_docs_gofmt_recording_runs_as_written(tmp_path):
     the page shows; the replay is identical to the real run."""
     need("1.26")
     sys.path.insert(0, str(ROOT / "tests"))
-    from docblocks import blocks, matches
+    from docblocks import blocks, commands, matches, run_shell
 
     block = next(b for b in blocks(ROOT / "docs/guides/record.md") if b.lang == "sh")
-    cmds = [c for c in block.code.split("\n") if c.strip()]
+    cmds = commands(block)
     assert len(cmds) == 3 and "record" in cmds[0] and "--check" in cmds[1] and "timeline" in cmds[2]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     printed = ""
     for k, cmd in enumerate(cmds):
-        p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=900)
+        p = run_shell(cmd, tmp_path, timeout=900)
         if k == 0:
             # gofmt reports the testdata files that do not parse on purpose
             # (status 2), which `go run` turns into 1: passed through.
