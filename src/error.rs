@@ -69,6 +69,18 @@ pub enum Error {
     BadLayout(String),
     /// A page size that is not a power of two.
     BadPageSize { page_size: u64 },
+    /// A physical page size (Go's `physPageSize`) that is not a power of
+    /// two from 4 KiB to 512 KiB.
+    BadPhysPageSize { bytes: u64 },
+    /// A huge page size (Go's `physHugePageSize`) that is neither 0 nor a
+    /// power of two at least the physical page size, up to 1 GiB.
+    BadHugePageSize { bytes: u64, phys_page: u64 },
+    /// The physical page size changed after the allocator grew: it fixes
+    /// how the scavenge index was mapped, so it is set before the first grow.
+    PhysPageAfterGrow,
+    /// A scavenger step (`scavenge_take`, `scavenge_give`) out of order, or
+    /// of a chunk or run that is not what the step found or took.
+    BadScavengeStep(String),
     /// A `RangeAllocator` size smaller than the current one, or too large.
     BadRangeSize { size: u64, current: u64 },
     /// `[offset, offset + nbytes)` does not lie inside a `RangeAllocator`.
@@ -243,6 +255,20 @@ impl fmt::Display for Error {
             Error::BadPageSize { page_size } => {
                 write!(f, "page_size must be a power of two, got {page_size}")
             }
+            Error::BadPhysPageSize { bytes } => write!(
+                f,
+                "phys_page_size must be a power of two from 4096 to 524288 bytes, got {bytes}"
+            ),
+            Error::BadHugePageSize { bytes, phys_page } => write!(
+                f,
+                "huge_page_size must be 0 or a power of two from the physical page size \
+                 ({phys_page}) to 1073741824 bytes, got {bytes}"
+            ),
+            Error::PhysPageAfterGrow => write!(
+                f,
+                "phys_page_size can only be set before the allocator's first grow"
+            ),
+            Error::BadScavengeStep(why) => write!(f, "bad scavenger step: {why}"),
             Error::BadRangeSize { size, current } => write!(
                 f,
                 "size {size} cannot replace {current}: a range only grows, within 96 Ti pages"

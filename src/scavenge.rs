@@ -21,7 +21,7 @@ use crate::arch::{
     Layout, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
 };
 use crate::error::Result;
-use crate::vm::{phys_page_size, Reservation};
+use crate::vm::Reservation;
 
 /// Go 1.19's `scavengeIndex`.
 pub(crate) struct ScavengeIndex {
@@ -134,9 +134,11 @@ impl ScavengeIndex {
     /// the committed range one contiguous run that starts at byte 0 (Go
     /// extends `[min, max)` toward the new chunks and starts it at 0 on the
     /// first growth). Returns the bytes newly committed.
-    pub(crate) fn grow(&mut self, base: u64, limit: u64) -> Result<usize> {
+    /// `phys_page` is the allocator's physical page size in bytes: Go maps
+    /// the index in whole physical pages.
+    pub(crate) fn grow(&mut self, base: u64, limit: u64, phys_page: u64) -> Result<usize> {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
-        let page = phys_page_size();
+        let page = phys_page as usize;
         let (bci, lci) = (
             base >> LOG_PALLOC_CHUNK_BYTES,
             limit >> LOG_PALLOC_CHUNK_BYTES,
@@ -254,6 +256,13 @@ impl ScavengeIndex {
 
     /// Restores what [`ScavengeIndex::search_state`] read, and chunk marks
     /// (for snapshots; the chunks' bytes must be committed).
+    pub(crate) fn set_search_state(&mut self, search_addr: u64, marked: bool) {
+        self.search_addr = search_addr;
+        self.marked = marked;
+    }
+
+    /// Restores what [`ScavengeIndex::search_state`] read, and chunk marks
+    /// (for snapshots; the chunks' bytes must be committed).
     pub(crate) fn restore(&mut self, search_addr: u64, marked: bool, chunks: &[u64]) {
         self.search_addr = search_addr;
         self.marked = marked;
@@ -268,10 +277,17 @@ impl ScavengeIndex {
     }
 }
 
+/// The smallest physical page size an allocator accepts (Go's
+/// `minPhysPageSize`).
+pub const MIN_PHYS_PAGE: u64 = 4096;
+/// The largest physical page size an allocator accepts (Go's
+/// `maxPhysPageSize`, 512 KiB: 64 runtime pages, one bitmap word).
+pub const MAX_PHYS_PAGE: u64 = 512 << 10;
+
 /// The scavenger's unit in runtime pages: one physical page, or one runtime
 /// page when physical pages are smaller (Go's `minPages`).
-pub(crate) fn min_scav_pages(page_size: u64) -> u64 {
-    (phys_page_size() as u64 / page_size).max(1)
+pub(crate) fn min_scav_pages(phys_page: u64, page_size: u64) -> u64 {
+    (phys_page / page_size).max(1)
 }
 
 impl crate::PageAlloc {
@@ -337,7 +353,14 @@ impl crate::PageAlloc {
             let Some((ci, search_idx)) = self.scav_find(force) else {
                 break;
             };
-            released += self.scavenge_one(ci, search_idx, nbytes - released, &mut release)?;
+            let max = nbytes - released;
+            released += match self.scavenge_take(ci, search_idx, max)? {
+                Some((addr, npages)) => {
+                    release(addr, npages << self.ly.page_shift);
+                    self.scavenge_give(addr, npages)?
+                }
+                None => 0,
+            };
             taken += 1;
             if steps.is_some_and(|n| taken >= n) {
                 break;
@@ -360,22 +383,74 @@ impl crate::PageAlloc {
         }
     }
 
-    /// Go's `scavengeOne`: releases the highest run of free, unscavenged
-    /// pages of chunk `ci` at or below the word of page `search_idx` (at
-    /// most `max` bytes, rounded up to pages, unless a huge page must be
-    /// taken whole), or tells the index the chunk has none (Go 1.19 unmarks
-    /// it, Go 1.26 sets it empty). Returns the bytes released. The pages
-    /// are taken and given back at chunk level, as Go does, so neither
-    /// index hears of it.
-    fn scavenge_one(
-        &mut self,
-        ci: u64,
-        search_idx: u64,
-        max: u64,
-        release: &mut impl FnMut(u64, u64),
-    ) -> Result<u64> {
+    /// The first of a scavenger step's three parts, as Go runs it with more
+    /// than one P: the scavenge index's lock-free `find` (forced or
+    /// background cursor; Go 1.19 has only the forced one), moving its
+    /// cursor. Returns the chunk and the page to search down from, or `None`
+    /// when nothing is left. [`scavenge_go_steps`](Self::scavenge_go_steps)
+    /// is the three parts run back to back; a recorded trace runs them one
+    /// by one where other Ps' operations came between them.
+    pub fn scavenge_find(&mut self, force: bool) -> Result<Option<(u64, u64)>> {
+        if !force && self.scav126.is_none() {
+            return Err(crate::Error::WrongGoVersion {
+                what: "the background scavenger (scavenge with force=False)",
+                need: crate::GoVersion::Go126,
+                have: crate::GoVersion::Go119,
+            });
+        }
+        // Go 1.19's find also names a page (its cursor's, in the cursor's
+        // own chunk), which its scavengeOne then ignores.
+        Ok(match self.scav126.as_deref_mut() {
+            Some(ix) => ix.find(force),
+            None => self.scav_index.find(),
+        })
+    }
+
+    /// Sets a scavenge index cursor to what a recorded run's `find` left
+    /// there (`addr` a heap address, or Go's `minOffAddr` for cleared: 0, or
+    /// `0xffff800000000000` on amd64; Go 1.19 has one
+    /// cursor, used for both kinds): how a replay follows a `find` that
+    /// raced with another P.
+    pub fn set_scavenge_cursor(&mut self, force: bool, addr: u64, marked: bool) -> Result<()> {
+        // Go's cleared cursor is `minOffAddr`, address 0 once linearized.
+        let lin = self.ly.lin(addr);
+        if lin != 0 && (lin % PAGE_SIZE != 0 || !self.is_grown(lin >> LOG_PALLOC_CHUNK_BYTES)) {
+            return Err(crate::Error::BadScavengeStep(format!(
+                "cursor {addr:#x} is not a page of the heap"
+            )));
+        }
+        match self.scav126.as_deref_mut() {
+            Some(ix) => {
+                let slot = if force { &mut ix.force } else { &mut ix.bg };
+                *slot = crate::scavenge126::Cursor { lin, marked };
+            }
+            None => self.scav_index.set_search_state(lin, marked),
+        }
+        Ok(())
+    }
+
+    /// The second part of a scavenger step, Go's `scavengeOne` up to its
+    /// `unlock` before `sysUnused`: in chunk `ci`, the highest run of free,
+    /// unscavenged pages at or below the word of page `search_idx` (at most
+    /// `max` bytes, rounded up to pages, unless a huge page must be taken
+    /// whole; Go 1.19 searches from the chunk's last page), taken in use so
+    /// that nothing allocates it while it is released. Returns its address
+    /// and pages; `None` when the chunk has none (Go 1.19 unmarks it, Go 1.26
+    /// sets it empty). The pages are taken at chunk level, as Go does, so
+    /// neither index hears of it.
+    pub fn scavenge_take(&mut self, ci: u64, search_idx: u64, max: u64) -> Result<Option<(u64, u64)>> {
+        if !self.is_grown(ci) || search_idx >= PALLOC_CHUNK_PAGES {
+            return Err(crate::Error::BadScavengeStep(format!(
+                "chunk {ci:#x} page {search_idx} is not on the heap"
+            )));
+        }
+        let search_idx = if self.scav126.is_some() {
+            search_idx
+        } else {
+            PALLOC_CHUNK_PAGES - 1
+        };
         let max_pages = max.div_ceil(self.ly.page_size());
-        let min_pages = min_scav_pages(self.ly.page_size());
+        let min_pages = self.min_scav_pages();
         let leaf = self.ly.leaf();
         if self.sum_fmt.unpack_below_root(self.sum(leaf, ci)).1 >= min_pages {
             let (base, npages) = self.data(ci).find_scavenge_candidate(
@@ -396,17 +471,66 @@ impl crate::PageAlloc {
                 // allocates them meanwhile.
                 self.data_mut(ci).alloc_range(base, npages);
                 self.update(lin, npages, true, true);
-                release(self.ly.unlin(lin), npages << self.ly.page_shift);
-                self.free_pages(lin, npages, true);
-                self.data_mut(ci).scavenged.alloc_range(base, npages);
-                return Ok(npages << self.ly.page_shift);
+                return Ok(Some((self.ly.unlin(lin), npages)));
             }
         }
         match self.scav126.as_deref_mut() {
             Some(ix) => ix.set_empty(ci),
             None => self.scav_index.clear(ci),
         }
-        Ok(0)
+        Ok(None)
+    }
+
+    /// The third part of a scavenger step, `scavengeOne` after `sysUnused`:
+    /// the `npages` pages at `addr` that [`scavenge_take`](Self::scavenge_take)
+    /// took become free again, now scavenged. Returns the bytes released.
+    pub fn scavenge_give(&mut self, addr: u64, npages: u64) -> Result<u64> {
+        let lin = self.ly.lin(addr);
+        let (ci, base) = (lin >> LOG_PALLOC_CHUNK_BYTES, (lin % PALLOC_CHUNK_BYTES) / PAGE_SIZE);
+        let whole = addr % self.ly.page_size() == 0
+            && npages >= 1
+            && base + npages <= PALLOC_CHUNK_PAGES
+            && self.is_grown(ci)
+            && self.data(ci).bits.popcnt_range(base, npages) == npages
+            && self.data(ci).scavenged.popcnt_range(base, npages) == 0;
+        if !whole {
+            return Err(crate::Error::BadScavengeStep(format!(
+                "{npages} pages at {addr:#x} are not a run the scavenger holds"
+            )));
+        }
+        self.free_pages(lin, npages, true);
+        self.data_mut(ci).scavenged.alloc_range(base, npages);
+        Ok(npages << self.ly.page_shift)
+    }
+
+    /// The scavenger's unit in runtime pages (Go's `minPages`).
+    pub(crate) fn min_scav_pages(&self) -> u64 {
+        min_scav_pages(self.phys_page, self.ly.page_size())
+    }
+
+    /// Go's `physPageSize` for this allocator, in bytes: the scavenger
+    /// releases only whole, aligned physical pages. By default the host's.
+    pub fn phys_page_size(&self) -> u64 {
+        self.phys_page
+    }
+
+    /// Sets the physical page size (a power of two from 4 KiB to 512 KiB),
+    /// as if Go ran on a machine with such pages (linux/arm64 with 16 or
+    /// 64 KiB pages, say). Only before the first grow: the scavenge index
+    /// is mapped in physical pages. A huge page size below the new physical
+    /// page size becomes 0 (none).
+    pub fn set_phys_page_size(&mut self, bytes: u64) -> Result<()> {
+        if !bytes.is_power_of_two() || !(MIN_PHYS_PAGE..=MAX_PHYS_PAGE).contains(&bytes) {
+            return Err(crate::Error::BadPhysPageSize { bytes });
+        }
+        if self.end != 0 {
+            return Err(crate::Error::PhysPageAfterGrow);
+        }
+        self.phys_page = bytes;
+        if self.phys_huge_page_size() < bytes {
+            self.huge_pages = 0;
+        }
+        Ok(())
     }
 
     /// Huge pages of this many bytes are never split by the scavenger (Go's
@@ -415,14 +539,19 @@ impl crate::PageAlloc {
         self.huge_pages << self.ly.page_shift
     }
 
-    /// Sets the huge page size the scavenger respects: 0 for none, else a
-    /// power of two (Go ignores a size that is not one, as it does here).
-    pub fn set_phys_huge_page_size(&mut self, bytes: u64) {
-        self.huge_pages = if bytes.is_power_of_two() {
-            bytes >> self.ly.page_shift
-        } else {
-            0
-        };
+    /// Sets the huge page size the scavenger respects (Go's
+    /// `physHugePageSize`): 0 for none, else a power of two from the
+    /// physical page size to 1 GiB. Go's scavenger never splits a free,
+    /// aligned huge page; with 0 it releases runs of any length.
+    pub fn set_phys_huge_page_size(&mut self, bytes: u64) -> Result<()> {
+        if bytes != 0 && (!bytes.is_power_of_two() || bytes < self.phys_page || bytes > 1 << 30) {
+            return Err(crate::Error::BadHugePageSize {
+                bytes,
+                phys_page: self.phys_page,
+            });
+        }
+        self.huge_pages = bytes >> self.ly.page_shift;
+        Ok(())
     }
 
     /// The scavenged bitmap of chunk `ci` (Go's `PallocData(i).Scavenged()`).
@@ -449,7 +578,7 @@ mod tests {
     fn lowest_chunk_in_byte_zero_stays_scavengeable() {
         let ly = Arch::Arm64.layout();
         let mut pa = PageAlloc::new_go(Arch::Arm64, crate::GoVersion::Go119).unwrap();
-        pa.set_phys_huge_page_size(0);
+        pa.set_phys_huge_page_size(0).unwrap();
         pa.grow(ly.chunk_base(1), PALLOC_CHUNK_BYTES).unwrap();
         let a = pa.alloc(1).unwrap().unwrap();
         pa.free(a, 1).unwrap();

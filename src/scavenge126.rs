@@ -28,7 +28,6 @@ use crate::arch::{
 };
 use crate::error::Result;
 use crate::scavenge::IndexMem;
-use crate::vm::phys_page_size;
 
 /// Go's `scavChunkHiOccPages`: 496 of 512 pages (`0.96875 * 512`).
 pub const SCAV_CHUNK_HI_OCC_PAGES: u16 = 496;
@@ -190,7 +189,8 @@ impl ScavIndex126 {
     /// Go's `grow` then `sysGrow` for the chunk-aligned linearized range
     /// `[base, limit)`: the entries of the new chunks' whole physical pages,
     /// extended to join the committed run, less what it holds already.
-    pub(crate) fn grow(&mut self, base: u64, limit: u64) -> Result<usize> {
+    /// `phys_page` is the allocator's physical page size in bytes.
+    pub(crate) fn grow(&mut self, base: u64, limit: u64, phys_page: u64) -> Result<usize> {
         let (bc, lc) = (
             base >> LOG_PALLOC_CHUNK_BYTES,
             limit >> LOG_PALLOC_CHUNK_BYTES,
@@ -201,7 +201,7 @@ impl ScavIndex126 {
         if !self.chunks.counted {
             return Ok(0);
         }
-        let per_page = (phys_page_size() / ENTRY).max(1) as u64;
+        let per_page = (phys_page / ENTRY as u64).max(1);
         let (have_min, have_max) = (self.min, self.max);
         let mut need_min = bc / per_page * per_page;
         let mut need_max = lc.next_multiple_of(per_page);

@@ -14,7 +14,9 @@
 //! page shift and address bits (u8 each, zero for presets), a zero byte and
 //! the arena base offset (u64); the huge page size in pages (u64), the
 //! search address (u64, linearized), the scavenge index's search address
-//! (u64) and marked flag (u8) and 7 zero bytes, the number of grown ranges
+//! (u64) and marked flag (u8), the log2 of the physical page size (u8; 0 in
+//! snapshots from before it was a setting: the host's) and 6 zero bytes,
+//! the number of grown ranges
 //! (u64) and each range's first and limit chunk (u64, u64); then for every
 //! grown chunk in order its alloc bitmap and its scavenged bitmap (8 words
 //! each); then one bit per grown chunk, in order, set when the chunk is
@@ -109,7 +111,8 @@ impl PageAlloc {
         out.extend_from_slice(&self.search_addr.to_le_bytes());
         let (sa, marked) = self.scav_index.search_state();
         out.extend_from_slice(&sa.to_le_bytes());
-        out.extend_from_slice(&[u8::from(marked), 0, 0, 0, 0, 0, 0, 0]);
+        let phys_log = self.phys_page.trailing_zeros() as u8;
+        out.extend_from_slice(&[u8::from(marked), phys_log, 0, 0, 0, 0, 0, 0]);
         out.extend_from_slice(&(ranges.len() as u64).to_le_bytes());
         for r in ranges {
             out.extend_from_slice(&r.start.to_le_bytes());
@@ -193,8 +196,8 @@ impl PageAlloc {
         let huge_pages = r.u64()?;
         let search_addr = r.u64()?;
         let scav_search = r.u64()?;
-        let scav_marked = match r.take(8)? {
-            [m @ (0 | 1), 0, 0, 0, 0, 0, 0, 0] => *m == 1,
+        let (scav_marked, phys_log) = match r.take(8)? {
+            [m @ (0 | 1), p, 0, 0, 0, 0, 0, 0] => (*m == 1, *p),
             _ => return Err(bad("bad scavenge index flags")),
         };
         let nranges = r.u64()?;
@@ -225,6 +228,10 @@ impl PageAlloc {
             )));
         }
         let mut pa = PageAlloc::with_layout_go(ly, go)?;
+        if phys_log != 0 {
+            pa.set_phys_page_size(1u64.checked_shl(u32::from(phys_log)).unwrap_or(0))
+                .map_err(|e| bad(format!("{e}")))?;
+        }
         for &(s, e) in &ranges {
             pa.grow(
                 ly.chunk_base(s),

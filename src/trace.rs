@@ -98,6 +98,35 @@ pub enum Op {
         addr: u64,
         npages: u64,
     },
+    /// v2/v3: the first part of a scavenger step that other Ps' operations
+    /// interleaved with, the index's `find` (steps are numbered by
+    /// `scavfind` line). `nbytes` is what the call still had to release
+    /// (the step's `max`); `saw`, when Go's lock-free `find` raced with
+    /// another P, is what it returned and left in its cursor.
+    ScavFind {
+        nbytes: u64,
+        bg: bool,
+        saw: Option<SawFind>,
+    },
+    /// v2/v3: the second part of step `s`: `scavengeOne` under the heap
+    /// lock, taking the run to release (or marking the chunk empty).
+    ScavTake {
+        s: usize,
+    },
+    /// v2/v3: the third part of step `s`: the run it took back, scavenged.
+    ScavGive {
+        s: usize,
+    },
+}
+
+/// What a recorded `find` that raced with another P returned (chunk 0:
+/// nothing) and where it left its cursor (`cursor` 0: cleared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SawFind {
+    pub ci: u64,
+    pub page: u64,
+    pub cursor: u64,
+    pub marked: bool,
 }
 
 impl Op {
@@ -115,6 +144,9 @@ impl Op {
             Op::Flush { .. } => OpKind::Flush,
             Op::NextGen => OpKind::NextGen,
             Op::Pad { .. } => OpKind::Pad,
+            Op::ScavFind { .. } => OpKind::ScavFind,
+            Op::ScavTake { .. } => OpKind::ScavTake,
+            Op::ScavGive { .. } => OpKind::ScavGive,
         }
     }
 }
@@ -132,11 +164,14 @@ pub enum OpKind {
     AllocAt,
     NextGen,
     Pad,
+    ScavFind,
+    ScavTake,
+    ScavGive,
 }
 
 impl OpKind {
     /// Every kind, in a fixed order ([`OpKind::index`] is the position here).
-    pub const ALL: [OpKind; 10] = [
+    pub const ALL: [OpKind; 13] = [
         OpKind::Grow,
         OpKind::Alloc,
         OpKind::Free,
@@ -147,6 +182,9 @@ impl OpKind {
         OpKind::AllocAt,
         OpKind::NextGen,
         OpKind::Pad,
+        OpKind::ScavFind,
+        OpKind::ScavTake,
+        OpKind::ScavGive,
     ];
 
     /// The op's name in the trace text.
@@ -162,6 +200,9 @@ impl OpKind {
             OpKind::AllocAt => "allocat",
             OpKind::NextGen => "nextgen",
             OpKind::Pad => "pad",
+            OpKind::ScavFind => "scavfind",
+            OpKind::ScavTake => "scavtake",
+            OpKind::ScavGive => "scavgive",
         }
     }
 
@@ -180,7 +221,13 @@ impl OpKind {
     pub const fn v2_only(self) -> bool {
         matches!(
             self,
-            OpKind::Scavenge | OpKind::Cache | OpKind::Calloc | OpKind::Flush
+            OpKind::Scavenge
+                | OpKind::Cache
+                | OpKind::Calloc
+                | OpKind::Flush
+                | OpKind::ScavFind
+                | OpKind::ScavTake
+                | OpKind::ScavGive
         )
     }
 
@@ -220,6 +267,19 @@ pub struct Trace {
     pub lines: Vec<usize>,
     /// How many ops of each kind.
     pub counts: OpCounts,
+    /// The `physpage` header: Go's `physPageSize` for the replay (v2/v3;
+    /// 4096 when absent).
+    pub phys_page: u64,
+    /// The `hugepage` header: Go's `physHugePageSize` (0: none; 2 MiB when
+    /// absent).
+    pub huge_page: u64,
+    /// Per op, Go's monotonic time in nanoseconds since the recording
+    /// started (`t=NS` on the op's line); empty when no line carries one,
+    /// else one per op (an op without `t=` takes the time before it).
+    pub times: Vec<u64>,
+    /// Per op, the P that ran it (`p=N`), or `u32::MAX` where unknown;
+    /// empty when no line carries one.
+    pub procs: Vec<u32>,
 }
 
 impl Default for Trace {
@@ -229,9 +289,17 @@ impl Default for Trace {
             ops: Vec::new(),
             lines: Vec::new(),
             counts: OpCounts::default(),
+            phys_page: DEFAULT_PHYS_PAGE,
+            huge_page: V2_HUGE_PAGE_SIZE,
+            times: Vec::new(),
+            procs: Vec::new(),
         }
     }
 }
+
+/// The physical page size v2 and v3 traces replay with when they have no
+/// `physpage` header: linux/amd64's 4 KiB.
+pub const DEFAULT_PHYS_PAGE: u64 = 4096;
 
 /// A trace problem, tied to its 1-based line.
 #[derive(Debug)]
@@ -265,6 +333,8 @@ struct Liveness {
     freed: Vec<bool>,
     /// Per cache: flushed already.
     flushed: Vec<bool>,
+    /// Per scavenger step (`scavfind` line): 0 found, 1 taken, 2 given back.
+    steps: Vec<u8>,
 }
 
 impl Trace {
@@ -287,6 +357,7 @@ impl Trace {
         let mut t = Trace::default();
         let mut live = Liveness::default();
         let mut seen_version = false;
+        let mut seen_header = [false; 2];
         for (idx, raw) in text.lines().enumerate() {
             let line = idx + 1;
             let body = raw.split('#').next().unwrap_or("");
@@ -296,7 +367,7 @@ impl Trace {
             };
             let err = |msg: String| TraceError { line, msg };
             if op == "version" {
-                if !t.ops.is_empty() || seen_version {
+                if !t.ops.is_empty() || seen_version || seen_header != [false; 2] {
                     return Err(err(
                         "`version` must be the first op line, and only once".into()
                     ));
@@ -314,10 +385,85 @@ impl Trace {
                 seen_version = true;
                 continue;
             }
+            if op == "physpage" || op == "hugepage" {
+                t.parse_header(op, args, &mut seen_header).map_err(err)?;
+                continue;
+            }
+            // `t=NS` and `p=N` after an op: when and where Go ran it.
+            let (mut args, mut time, mut proc) = (args, None, None);
+            while let Some((last, rest)) = args.split_last() {
+                if let Some(v) = last.strip_prefix("t=") {
+                    time = Some(parse_num(v).ok_or_else(|| err(format!("bad t={v:?}: want nanoseconds")))?);
+                } else if let Some(v) = last.strip_prefix("p=") {
+                    proc = Some(
+                        parse_num(v)
+                            .and_then(|p| u32::try_from(p).ok())
+                            .filter(|&p| p != u32::MAX)
+                            .ok_or_else(|| err(format!("bad p={v:?}: want a P number")))?,
+                    );
+                } else {
+                    break;
+                }
+                args = rest;
+            }
             let parsed = t.parse_op(op, args, &mut live).map_err(err)?;
             t.push(parsed, line);
+            if let Some(ns) = time {
+                if t.times.is_empty() {
+                    t.times = vec![0; t.ops.len() - 1];
+                }
+                t.times.push(ns);
+            } else if !t.times.is_empty() {
+                t.times.push(*t.times.last().unwrap_or(&0));
+            }
+            if proc.is_some() || !t.procs.is_empty() {
+                if t.procs.is_empty() {
+                    t.procs = vec![u32::MAX; t.ops.len() - 1];
+                }
+                t.procs.push(proc.unwrap_or(u32::MAX));
+            }
         }
         Ok(t)
+    }
+
+    /// `physpage BYTES` / `hugepage BYTES`: v2 and v3 only, after `version`
+    /// and before any other op, each at most once.
+    fn parse_header(&mut self, op: &str, args: &[&str], seen: &mut [bool; 2]) -> Result<(), String> {
+        if self.version < 2 || !self.ops.is_empty() {
+            return Err(format!(
+                "`{op}` is a header of v2 and v3 traces: it goes after `version` and before any other op"
+            ));
+        }
+        let [arg] = args else {
+            return Err(format!("`{op}` takes 1 operand (bytes), got {}", args.len()));
+        };
+        let v = parse_num(arg)
+            .ok_or_else(|| format!("{op} {arg:?} is not a decimal or 0x-hex number of bytes"))?;
+        let which = usize::from(op == "hugepage");
+        if seen[which] {
+            return Err(format!("`{op}` given twice"));
+        }
+        seen[which] = true;
+        if which == 0 {
+            if !v.is_power_of_two() || !(4096..=65536).contains(&v) {
+                return Err(format!("physpage {v}: want a power of two from 4096 to 65536"));
+            }
+            self.phys_page = v;
+        } else {
+            if v != 0 && (!v.is_power_of_two() || !(2 << 20..=1 << 30).contains(&v)) {
+                return Err(format!(
+                    "hugepage {v}: want 0 or a power of two from 2097152 (2 MiB) to 1073741824 (1 GiB)"
+                ));
+            }
+            self.huge_page = v;
+        }
+        if self.huge_page != 0 && self.huge_page < self.phys_page {
+            return Err(format!(
+                "hugepage {} is smaller than physpage {}",
+                self.huge_page, self.phys_page
+            ));
+        }
+        Ok(())
     }
 
     fn parse_op(&self, op: &str, args: &[&str], live: &mut Liveness) -> Result<Op, String> {
@@ -339,9 +485,9 @@ impl Trace {
         }
         // `scavenge N [bg] [stop=K]`: `bg` is the background scavenger, Go
         // 1.26's only; `stop=K` a call its `shouldStop` ended after K runs.
-        let (mut bg, mut stop) = (false, None);
+        let (mut bg, mut stop, mut saw, mut cursor) = (false, None, None, None);
         let mut args = args;
-        if kind == OpKind::Scavenge {
+        if kind == OpKind::Scavenge || kind == OpKind::ScavFind {
             while args.len() > 1 {
                 let last = args[args.len() - 1];
                 if last == "bg" {
@@ -349,7 +495,25 @@ impl Trace {
                         return Err("`bg` given twice".into());
                     }
                     bg = true;
-                } else if let Some(k) = last.strip_prefix("stop=") {
+                } else if let (Some(v), OpKind::ScavFind) = (last.strip_prefix("saw="), kind) {
+                    let bad = || format!("bad saw={v:?}: want saw=0xCI:PAGE");
+                    let (ci, page) = v.split_once(':').ok_or_else(bad)?;
+                    let (ci, page) = (parse_num(ci).ok_or_else(bad)?, parse_num(page).ok_or_else(bad)?);
+                    if page >= crate::PALLOC_CHUNK_PAGES || saw.replace((ci, page)).is_some() {
+                        return Err(bad());
+                    }
+                } else if let (Some(v), OpKind::ScavFind) = (last.strip_prefix("cursor="), kind) {
+                    let bad = || format!("bad cursor={v:?}: want cursor=0xADDR or cursor=0xADDR:marked");
+                    let (a, m) = match v.split_once(':') {
+                        Some((a, "marked")) => (a, true),
+                        Some(_) => return Err(bad()),
+                        None => (v, false),
+                    };
+                    let a = parse_num(a).ok_or_else(bad)?;
+                    if cursor.replace((a, m)).is_some() {
+                        return Err(bad());
+                    }
+                } else if let (Some(k), OpKind::Scavenge) = (last.strip_prefix("stop="), kind) {
                     if stop.is_some() {
                         return Err("`stop=K` given twice".into());
                     }
@@ -363,6 +527,9 @@ impl Trace {
                 args = &args[..args.len() - 1];
             }
         }
+        if saw.is_some() != cursor.is_some() {
+            return Err("`saw=` and `cursor=` go together (what a raced find returned and left)".into());
+        }
         if bg && self.version < 3 {
             return Err(
                 "`scavenge N bg` needs a v3 trace (first op line `version 3`, Go 1.26)".into(),
@@ -371,6 +538,7 @@ impl Trace {
         let want = match kind {
             OpKind::Grow | OpKind::Calloc | OpKind::AllocAt | OpKind::Pad => 2,
             OpKind::Cache | OpKind::NextGen => 0,
+            OpKind::ScavFind | OpKind::ScavTake | OpKind::ScavGive => 1,
             _ => 1,
         };
         // `alloc` may add `align=A` and `within=LO:HI` after its page count.
@@ -489,6 +657,40 @@ impl Trace {
                 stop,
             },
             OpKind::NextGen => Op::NextGen,
+            OpKind::ScavFind => {
+                live.steps.push(0);
+                Op::ScavFind {
+                    nbytes: num(0, "nbytes")?,
+                    bg,
+                    saw: saw.zip(cursor).map(|((ci, page), (cursor, marked))| SawFind {
+                        ci,
+                        page,
+                        cursor,
+                        marked,
+                    }),
+                }
+            }
+            OpKind::ScavTake | OpKind::ScavGive => {
+                let k = num(0, "step")?;
+                let want = u8::from(kind == OpKind::ScavGive);
+                let i = usize::try_from(k)
+                    .ok()
+                    .filter(|&i| i < live.steps.len())
+                    .ok_or_else(|| {
+                        format!("{k} names no earlier scavfind (there are {} so far)", live.steps.len())
+                    })?;
+                if live.steps[i] != want {
+                    return Err(format!(
+                        "step {k} is not waiting for `{op}` (each step is scavfind, scavtake, scavgive, in order)"
+                    ));
+                }
+                live.steps[i] += 1;
+                if kind == OpKind::ScavTake {
+                    Op::ScavTake { s: i }
+                } else {
+                    Op::ScavGive { s: i }
+                }
+            }
             OpKind::Pad => {
                 let addr = num(0, "addr")?;
                 let npages = at_least_1(num(1, "npages")?, "npages")?;
@@ -605,6 +807,23 @@ pub enum Outcome {
     Scavenged(u64),
     /// `cache`: the cache as taken.
     Cache(PageCache),
+    /// `scavfind`: the chunk and page the index's find returned (chunk 0:
+    /// nothing left).
+    Found { ci: u64, page: u64 },
+    /// `scavtake`: the run taken to release (address 0: none, the chunk was
+    /// marked empty).
+    Taken { addr: u64, npages: u64 },
+}
+
+/// A scavenger step in progress in a replay (`scavfind` .. `scavgive`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScavStep {
+    /// What the call still had to release when the step began (its `max`).
+    pub max: u64,
+    /// What `find` returned (`None`: nothing).
+    pub found: Option<(u64, u64)>,
+    /// What `scavengeOne` took (`None`: nothing, or not yet).
+    pub taken: Option<(u64, u64)>,
 }
 
 /// The state of a replay in progress. This is the one replay loop of the
@@ -622,6 +841,14 @@ pub struct Replay {
     /// Every result of a v2 replay in trace order (empty for v1, whose only
     /// results are `addrs`).
     pub outcomes: Vec<Outcome>,
+    /// The scavenger steps so far, by `scavfind` line.
+    pub steps: Vec<ScavStep>,
+    /// `scavfind` ops whose `find` raced with another P in the recorded
+    /// run: the replay followed what Go saw (`saw=`, `cursor=`).
+    pub followed: usize,
+    /// Of those, how many the replay's own `find` would have answered
+    /// otherwise.
+    pub followed_differed: usize,
     /// Ops replayed so far (the next op to run is `ops[done]`).
     pub done: usize,
     v2: bool,
@@ -637,6 +864,9 @@ impl Replay {
             npages: Vec::with_capacity(allocs),
             caches: Vec::with_capacity(trace.counts.of(OpKind::Cache)),
             outcomes: Vec::with_capacity(if v2 { trace.ops.len() } else { 0 }),
+            steps: Vec::new(),
+            followed: 0,
+            followed_differed: 0,
             done: 0,
             v2,
         }
@@ -715,8 +945,63 @@ impl Replay {
                 cache.flush(pa)?;
                 self.caches[c] = cache;
             }
+            Op::ScavFind { nbytes, bg, saw } => self.scav_find(pa, nbytes, bg, saw)?,
+            Op::ScavTake { s } => {
+                let step = self.step_at(s)?;
+                let Some((ci, page)) = step.found else {
+                    return Err(StepError::Engine(Error::BadScavengeStep(format!(
+                        "scavtake {s}: its find found nothing"
+                    ))));
+                };
+                let taken = pa.scavenge_take(ci, page, step.max)?;
+                self.steps[s].taken = taken;
+                let (addr, npages) = taken.unwrap_or((0, 0));
+                self.outcomes.push(Outcome::Taken { addr, npages });
+            }
+            Op::ScavGive { s } => {
+                let Some((addr, npages)) = self.step_at(s)?.taken else {
+                    return Err(StepError::Engine(Error::BadScavengeStep(format!(
+                        "scavgive {s}: its scavtake took nothing"
+                    ))));
+                };
+                pa.scavenge_give(addr, npages)?;
+            }
         }
         Ok(())
+    }
+
+    #[cold]
+    fn scav_find(
+        &mut self,
+        pa: &mut PageAlloc,
+        max: u64,
+        bg: bool,
+        saw: Option<SawFind>,
+    ) -> Result<(), StepError> {
+        let mut found = pa.scavenge_find(!bg)?;
+        if let Some(saw) = saw {
+            // Go's lock-free find raced with another P: follow what it saw.
+            let seen = (saw.ci != 0).then_some((saw.ci, saw.page));
+            self.followed += 1;
+            self.followed_differed += usize::from(seen != found);
+            pa.set_scavenge_cursor(!bg, saw.cursor, saw.marked)?;
+            found = seen;
+        }
+        self.steps.push(ScavStep {
+            max,
+            found,
+            taken: None,
+        });
+        let (ci, page) = found.unwrap_or((0, 0));
+        self.outcomes.push(Outcome::Found { ci, page });
+        Ok(())
+    }
+
+    fn step_at(&self, s: usize) -> Result<ScavStep, StepError> {
+        self.steps.get(s).copied().ok_or(StepError::NoSuch {
+            what: "scavenger step",
+            k: s,
+        })
     }
 
     fn cache(&mut self, c: usize) -> Result<&mut PageCache, StepError> {
@@ -755,7 +1040,16 @@ impl Replay {
                 });
             }
             if self.v2 {
-                pa.set_phys_huge_page_size(V2_HUGE_PAGE_SIZE);
+                // The machine of the trace (its headers, else linux/amd64).
+                let line = trace.lines.first().copied().unwrap_or(1);
+                let machine = |e: Error| TraceError {
+                    line,
+                    msg: e.to_string(),
+                };
+                if pa.phys_page_size() != trace.phys_page {
+                    pa.set_phys_page_size(trace.phys_page).map_err(machine)?;
+                }
+                pa.set_phys_huge_page_size(trace.huge_page).map_err(machine)?;
             }
         }
         let to = to.min(trace.ops.len());
@@ -799,6 +1093,13 @@ impl Replay {
                     Outcome::Scavenged(r) => writeln!(out, "scavenged {r}"),
                     Outcome::Cache(c) => {
                         writeln!(out, "cache {:#x} {:#x} {:#x}", c.base, c.cache, c.scav)
+                    }
+                    Outcome::Found { ci, page } => writeln!(out, "found {ci:#x} {page}"),
+                    Outcome::Taken { addr: 0, .. } => writeln!(out, "taken 0x0 0 0"),
+                    Outcome::Taken { addr, npages } => {
+                        let lin = pa.layout().lin(*addr);
+                        let (ci, page) = (lin >> crate::arch::LOG_PALLOC_CHUNK_BYTES, (lin % crate::PALLOC_CHUNK_BYTES) / crate::PAGE_SIZE);
+                        writeln!(out, "taken {ci:#x} {page} {npages}")
                     }
                 };
             }

@@ -50,8 +50,8 @@ fn side_by_side(ly: Layout, seed: u64) {
     let pre = Arch::Arm64.layout();
     let mut a = PageAlloc::with_layout(ly).unwrap();
     let mut b = PageAlloc::new(Arch::Arm64).unwrap();
-    a.set_phys_huge_page_size(0);
-    b.set_phys_huge_page_size(0);
+    a.set_phys_huge_page_size(0).unwrap();
+    b.set_phys_huge_page_size(0).unwrap();
     let ps = ly.page_size();
     // Chunk indices both layouts have.
     let base = ly.base_chunk_idx().min(pre.base_chunk_idx()).max(2);

@@ -63,7 +63,7 @@ fn round_trips_are_exact() {
     {
         for seed in 1..=5 {
             let mut pa = PageAlloc::new_go(arch, go).unwrap();
-            pa.set_phys_huge_page_size(2 << 20);
+            pa.set_phys_huge_page_size(2 << 20).unwrap();
             let ly = arch.layout();
             pa.grow(ly.chunk_base(ly.base_chunk_idx()), 4 * PALLOC_CHUNK_BYTES)
                 .unwrap();

@@ -99,6 +99,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "ops": rep.ops,
         **{_plural(k): n for k, n in counts.items()},
         "failed_allocs": failed,
+        "followed_finds": rep.followed,
+        "followed_finds_differed": rep.followed_differed,
         "engine_ns_per_op": rep.elapsed_ns / max(1, rep.ops),
         "wall_ns_per_op": wall * 1e9 / max(1, rep.ops),
     }
@@ -123,6 +125,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"replayed {args.trace} (v{rep.version}): {rep.ops} ops ({kinds}; "
           f"{failed} allocation(s) failed)")
     print(stats)
+    if rep.followed:
+        print(f"followed {rep.followed} recorded find(s) that raced with another P "
+              f"({rep.followed_differed} differed from the replay's own)")
     print(f"replay time: {timing['engine_ns_per_op']:.1f} ns/op in the allocator, "
           f"{timing['wall_ns_per_op']:.1f} ns/op including parsing ({wall * 1e3:.1f} ms)")
     if args.results:
@@ -226,7 +231,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         say(f"pid {pid}: {conv.ops} ops ({kinds}) -> {path}, {path}.real")
         if conv.interleaved_scavenges:
             say(f"  {conv.interleaved_scavenges} scavenge call(s) had other operations between their "
-                "steps (GOMAXPROCS > 1?); each run of steps is an op of its own (stop=K)")
+                f"steps (GOMAXPROCS > 1?); each run of whole steps is an op of its own (stop=K), "
+                f"{conv.split_steps} step(s) other Ps came inside of are written part by part "
+                f"(scavfind/scavtake/scavgive), {conv.raced_finds} of whose finds raced and are followed (saw=)")
         if conv.truncated or not conv.complete:
             say("  the log ends early (the program was killed or crashed): the trace replays up to its "
                 "last whole op, and the final state is missing")

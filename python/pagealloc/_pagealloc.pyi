@@ -225,7 +225,13 @@ class PageAlloc:
     def chunk_scavenged(self, ci: int) -> int:
         """The scavenged bitmap of chunk ci, bit i = page i."""
     phys_huge_page_size: int
-    """Huge pages of this many bytes are never split by the scavenger."""
+    """Go's physHugePageSize: free, aligned huge pages of this many bytes are never
+    split by the scavenger. 0 (none) or a power of two from phys_page_size to 1 GiB;
+    anything else raises ValueError."""
+    phys_page_size: int
+    """Go's physPageSize: the scavenger releases only whole, aligned physical pages of
+    this many bytes (by default the host's). A power of two from 4096 to 524288, set
+    before the first grow; otherwise ValueError."""
     def free(self, base: int, npages: int) -> None:
         """Return npages in-use pages at base to the heap."""
     def _probe_alloc(self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None) -> Optional[int]:
@@ -454,6 +460,22 @@ class TraceReplay:
     @property
     def addresses(self) -> list[int]:
         """Each allocation's address so far (0 for a failed one)."""
+    @property
+    def followed(self) -> int:
+        """scavfind ops so far whose find raced with another P in the recorded run,
+        where the replay followed what Go saw (saw=)."""
+    @property
+    def followed_differed(self) -> int:
+        """Of followed, how many the replay's own find would have answered otherwise."""
+    @property
+    def phys_page_size(self) -> int:
+        """The trace's physpage header (4096 when absent)."""
+    @property
+    def huge_page_size(self) -> int:
+        """The trace's hugepage header (2097152 when absent; 0 for none)."""
+    @property
+    def times(self) -> Optional[list[int]]:
+        """Per op, Go's monotonic time in ns since the recording began (t=), or None."""
     def run(self, max_ops: Optional[int] = None) -> int:
         """Replays up to max_ops more ops (all when None) without the GIL; the ops replayed."""
     def results_file(self) -> str:

@@ -87,7 +87,7 @@ impl PageAlloc {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
         if !self.ly.commits_on_grow() {
             if let Some(ix) = self.scav126.as_deref_mut() {
-                ix.grow(base, limit)?;
+                ix.grow(base, limit, self.phys_page)?;
             }
             return Ok(());
         }
@@ -102,8 +102,8 @@ impl PageAlloc {
             )?;
         }
         match self.scav126.as_deref_mut() {
-            Some(ix) => ix.grow(base, limit)?,
-            None => self.scav_index.grow(base, limit)?,
+            Some(ix) => ix.grow(base, limit, self.phys_page)?,
+            None => self.scav_index.grow(base, limit, self.phys_page)?,
         };
         Ok(())
     }

@@ -112,6 +112,12 @@ pub struct PageAlloc {
     /// Huge pages of this many runtime pages are never split by the
     /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
     pub(crate) huge_pages: u64,
+    /// Go's `physPageSize` in bytes, the scavenger's unit: it releases only
+    /// whole, aligned physical pages (`max(1, phys_page / page_size)`
+    /// runtime pages at a time) and maps its index in them. By default the
+    /// host's; a replay sets the trace's (`physpage`, 4 KiB by default).
+    /// Invariant: a power of two in `MIN_PHYS_PAGE..=MAX_PHYS_PAGE`.
+    pub(crate) phys_page: u64,
     /// Lower bounds for aligned searches: `aligned_hint[c]` is a
     /// (linearized) page below which no page at a position aligned to
     /// `2^HINT_LOG_ALIGN[c]` pages is free (nor, so, at any coarser
@@ -237,6 +243,8 @@ impl PageAlloc {
             scav_index: ScavengeIndex::new(&ly)?,
             scav126: None,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
+            phys_page: (crate::vm::phys_page_size() as u64)
+                .clamp(crate::scavenge::MIN_PHYS_PAGE, crate::scavenge::MAX_PHYS_PAGE),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
             stale: Vec::with_capacity(STALE_CAP),
             stale_next: Vec::with_capacity(STALE_CAP),
@@ -317,7 +325,7 @@ impl PageAlloc {
         list.sort_by_key(|(ci, _)| *ci);
         let mut pa = PageAlloc::with_layout_go(ly, go)?;
         let (min, huge) = (
-            crate::scavenge::min_scav_pages(ly.page_size()),
+            pa.min_scav_pages(),
             pa.huge_pages,
         );
         for (ci, runs) in list {

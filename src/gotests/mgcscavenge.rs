@@ -284,7 +284,7 @@ fn test_palloc_data_find_scavenge_candidate() {
 
 #[test]
 fn test_page_alloc_scavenge() {
-    let min = min_scav_pages(PAGE_SIZE);
+    let min = min_scav_pages(crate::vm::phys_page_size() as u64, PAGE_SIZE);
     let ps = PAGE_SIZE;
     type Map = Vec<(u64, Vec<(u64, u64)>)>;
     // (Go's case name, beforeAlloc, beforeScav, [(request, expect)], afterScav),
@@ -368,7 +368,7 @@ fn test_page_alloc_scavenge() {
                 .flat_map(|g| [(g, 0), (g, 2 << 20)])
             {
                 let mut pa = new_page_alloc_go(arch, go, &at(before), &at(before_scav));
-                pa.set_phys_huge_page_size(huge);
+                pa.set_phys_huge_page_size(huge).unwrap();
                 for (k, &(request, want)) in expect.iter().enumerate() {
                     let got = pa.scavenge(request).unwrap();
                     assert_eq!(

@@ -284,8 +284,20 @@ impl PageAlloc {
         self.lock().phys_huge_page_size()
     }
     #[setter]
-    fn set_phys_huge_page_size(&self, bytes: U64) {
-        self.lock().set_phys_huge_page_size(bytes.0);
+    fn set_phys_huge_page_size(&self, bytes: U64) -> PyResult<()> {
+        Ok(self.lock().set_phys_huge_page_size(bytes.0)?)
+    }
+
+    /// Go's physPageSize for this allocator, in bytes: the scavenger releases
+    /// only whole, aligned physical pages (by default the host's). Settable
+    /// before the first grow: a power of two from 4096 to 524288.
+    #[getter]
+    fn get_phys_page_size(&self) -> u64 {
+        self.lock().phys_page_size()
+    }
+    #[setter]
+    fn set_phys_page_size(&self, bytes: U64) -> PyResult<()> {
+        Ok(self.lock().set_phys_page_size(bytes.0)?)
     }
 
     /// Go's free: returns npages pages at base to the heap. Every page must be

@@ -9,7 +9,7 @@ use super::alloc::PageAlloc;
 use super::{ArchArg, AMD64};
 use crate::trace::{OpKind, Replay, Trace};
 
-/// Replays a trace (DESIGN.md format, v1 or v2) on an allocator, in steps,
+/// Replays a trace (v1, v2 or v3) on an allocator, in steps,
 /// so a caller can show progress. Parsing checks every line first: a bad line
 /// raises ValueError("line N: ...") before any op runs.
 #[pyclass(subclass, name = "TraceReplay", module = "pagealloc._pagealloc")]
@@ -87,6 +87,34 @@ impl TraceReplay {
     #[getter]
     fn elapsed_ns(&self) -> u128 {
         self.elapsed_ns
+    }
+    /// `scavfind` ops so far whose find raced with another P in the
+    /// recorded run, so the replay followed what Go saw (`saw=`).
+    #[getter]
+    fn followed(&self) -> usize {
+        self.replay.followed
+    }
+    /// Of `followed`, how many the replay's own find would have answered
+    /// otherwise.
+    #[getter]
+    fn followed_differed(&self) -> usize {
+        self.replay.followed_differed
+    }
+    /// The trace's machine: its `physpage` header (4096 when absent).
+    #[getter]
+    fn phys_page_size(&self) -> u64 {
+        self.trace.phys_page
+    }
+    /// Its `hugepage` header (2097152 when absent; 0: none).
+    #[getter]
+    fn huge_page_size(&self) -> u64 {
+        self.trace.huge_page
+    }
+    /// Per op, Go's monotonic time in nanoseconds since the recording began
+    /// (`t=`), or None when the trace has no times.
+    #[getter]
+    fn times(&self) -> Option<Vec<u64>> {
+        (!self.trace.times.is_empty()).then(|| self.trace.times.clone())
     }
     /// The allocator being replayed into.
     #[getter]

@@ -49,7 +49,6 @@ _RENAMES = {
         ],
         "mgcscavenge.go": [
             "func (p *pageAlloc) scavenge(nbytes uintptr, shouldStop func() bool) uintptr {",
-            "func (p *pageAlloc) scavengeOne(ci chunkIdx, searchIdx uint, max uintptr) uintptr {",
             "func (s *scavengeIndex) find() (chunkIdx, uint) {",
         ],
     },
@@ -66,24 +65,43 @@ _RENAMES = {
         ],
         "mgcscavenge.go": [
             "func (p *pageAlloc) scavenge(nbytes uintptr, shouldStop func() bool, force bool) uintptr {",
-            "func (p *pageAlloc) scavengeOne(ci chunkIdx, searchIdx uint, max uintptr) uintptr {",
             "func (s *scavengeIndex) find(force bool) (chunkIdx, uint) {",
             "func (s *scavengeIndex) nextGen() {",
         ],
     },
 }
 
-# file -> (anchor, replacement): calls added where no method can be wrapped.
-_INSERTS = {
-    # The page cache a refill went into (allocToCache returns it by value).
-    "mheap.go": ("\t\t\t*c = h.pages.allocToCache()\n",
-                 "\t\t\t*c = h.pages.allocToCache()\n\t\t\tpageallocRecordCache(c)\n"),
+# (file, anchor, replacement): calls added where no method can be wrapped,
+# in every version.
+_INSERTS = [
+    # The page cache a refill went into (allocToCache returns it by value);
+    # the refill is a write the scavenge index's find can see.
+    ("mheap.go", "\t\t\t*c = h.pages.allocToCache()\n",
+     "\t\t\tprecWriteBegin()\n\t\t\t*c = h.pages.allocToCache()\n\t\t\tpageallocRecordCache(c)\n"),
     # os.Exit, and a test binary's exit.
-    "runtime.go": ("func syscall_Exit(code int) {\n",
-                   "func syscall_Exit(code int) {\n\tpageallocRecordExit()\n"),
+    ("runtime.go", "func syscall_Exit(code int) {\n", "func syscall_Exit(code int) {\n\tpageallocRecordExit()\n"),
     # A fatal panic: keep what is buffered.
-    "panic.go": ("func fatalpanic(msgs *_panic) {\n",
-                 "func fatalpanic(msgs *_panic) {\n\tpageallocRecordFlush()\n"),
+    ("panic.go", "func fatalpanic(msgs *_panic) {\n", "func fatalpanic(msgs *_panic) {\n\tpageallocRecordFlush()\n"),
+    # scavengeOne's parts, each logged where it takes effect under the
+    # heap lock: the run given back, scavenged (the take is per version).
+    ("mgcscavenge.go", "\t\t\tp.chunkOf(ci).scavenged.setRange(base, npages)\n",
+     "\t\t\tp.chunkOf(ci).scavenged.setRange(base, npages)\n\t\t\tpageallocRecordScavGive(ci, base, npages)\n"),
+]
+# The same, per version: the run taken in use before the heap lock is
+# dropped for sysUnused, and a chunk the index is told to skip.
+_VERSION_INSERTS = {
+    "1.19": [
+        ("mgcscavenge.go", '\t\t\t\tthrow("double scavenge")\n\t\t\t}\n',
+         '\t\t\t\tthrow("double scavenge")\n\t\t\t}\n\t\t\tpageallocRecordScavTake(ci, base, npages)\n'),
+        ("mgcscavenge.go", "\tp.scav.index.clear(ci)\n",
+         "\tprecWriteBegin()\n\tp.scav.index.clear(ci)\n\tpageallocRecordScavEmpty(ci)\n"),
+    ],
+    "1.26": [
+        ("mgcscavenge.go", "\t\t\tp.update(addr, uintptr(npages), true, true)\n",
+         "\t\t\tp.update(addr, uintptr(npages), true, true)\n\t\t\tpageallocRecordScavTake(ci, base, npages)\n"),
+        ("mgcscavenge.go", "\tp.scav.index.setEmpty(ci)\n",
+         "\tprecWriteBegin()\n\tp.scav.index.setEmpty(ci)\n\tpageallocRecordScavEmpty(ci)\n"),
+    ],
 }
 # main's return (the first `exit(0)` of func main in proc.go).
 _MAIN_EXIT = re.compile(r"(\nfunc main\(\) \{\n(?:.*\n)*?)(\texit\(0\)\n)")
@@ -157,8 +175,15 @@ def make_overlay(tc: Toolchain, workdir: Path) -> Path:
         return RecordError(f"{tc.release}'s runtime/{name} has no `{what.strip()}` to hook; "
                            f"the recorder's hooks support Go {' and '.join(SUPPORTED)}")
 
+    texts: dict[str, str] = {}
+
+    def text_of(name: str) -> str:
+        if name not in texts:
+            texts[name] = (src / name).read_text()
+        return texts[name]
+
     for name, defs in _RENAMES[tc.version].items():
-        text = (src / name).read_text()
+        text = text_of(name)
         for d in defs:
             if text.count(d) != 1:
                 raise missing(name, d)
@@ -166,12 +191,14 @@ def make_overlay(tc: Toolchain, workdir: Path) -> Path:
             recv, rest = d.split(") ", 1)
             fname, args = rest.split("(", 1)
             text = text.replace(d, f"{recv}) {fname}Unrecorded({args}")
-        hooked(name, text)
-    for name, (anchor, repl) in _INSERTS.items():
-        text = (src / name).read_text()
+        texts[name] = text
+    for name, anchor, repl in [*_INSERTS, *_VERSION_INSERTS[tc.version]]:
+        text = text_of(name)
         if text.count(anchor) != 1:
             raise missing(name, anchor)
-        hooked(name, text.replace(anchor, repl))
+        texts[name] = text.replace(anchor, repl)
+    for name, text in texts.items():
+        hooked(name, text)
     proc = (src / "proc.go").read_text()
     proc, n = _MAIN_EXIT.subn(lambda m: m.group(1) + "\tpageallocRecordExit()\n" + m.group(2), proc, count=1)
     if n != 1:

@@ -11,8 +11,13 @@ page allocator's state changed:
     ca CACHE NPAGES ADDR SCAV  pageCache.alloc on that cache
     fl CACHE                   pageCache.flush
     S G NBYTES FORCE           pageAlloc.scavenge called for goroutine G ...
-    sf G CI PAGE               ... its index find (CI 0: nothing left)
-    so G CI MAX RELEASED       ... one scavengeOne
+    sf G CI PAGE RACED CURSOR MARKED
+                               ... a step's index find (CI 0: nothing left);
+                               RACED 1 when it overlapped a change of what
+                               it reads, CURSOR MARKED what it left behind
+    st G CI PAGE NPAGES        ... the run scavengeOne took, under the lock
+    sg G CI PAGE NPAGES        ... and gave back, scavenged
+    se G CI                    ... or the chunk it found nothing in
     E G RELEASED               ... and what the call returned
     ng                         scavengeIndex.nextGen (Go 1.26)
     pad BASE NPAGES            markRandomPaddingPages (Go 1.26)
@@ -20,17 +25,24 @@ page allocator's state changed:
     C CI W0..W7 S0..S7         every grown chunk's bitmaps,
     X                          and the end of the log
 
-(numbers in hex). Frees name a base address; the trace names the
-allocation (`free K`), so the converter keeps the live allocations. A
-scavenge call becomes one `scavenge` op when nothing happened between its
-steps; when other operations interleaved (another goroutine, or GOMAXPROCS
-> 1), each uninterrupted run of its steps becomes an op of its own,
-`scavenge REMAINING [bg] stop=K`, which replays exactly those K steps.
+(numbers in hex). Every line but H and X ends with two more fields: the
+nanoseconds since the first line and the P plus one (0: none); they become
+`t=NS p=P` on the trace op. Frees name a base address; the trace names the
+allocation (`free K`), so the converter keeps the live allocations.
+
+A scavenge call becomes one `scavenge` op when nothing happened between its
+steps. When other operations interleaved (another goroutine, or other Ps),
+each uninterrupted run of whole steps becomes `scavenge REMAINING [bg]
+stop=K`, which replays exactly those K steps; a step that other operations
+came inside of (between its find and its take, or while the OS released
+its pages) is written part by part, `scavfind REMAINING [bg]`, `scavtake S`,
+`scavgive S`, each where it took effect; and a find that raced is written
+`scavfind ... saw=0xCI:PAGE cursor=0xADDR[:marked]`, which the replay follows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PAGE_SIZE = 8192
 CHUNK_BYTES = 512 * PAGE_SIZE
@@ -42,23 +54,39 @@ class LogError(ValueError):
 
 
 @dataclass
+class _Step:
+    """One scavenger step: find, then take and give back (or set empty)."""
+
+    max: int  # what the call still had to release
+    ci: int
+    page: int
+    saw: str = ""  # " saw=... cursor=..." when the find raced
+    phase: str = "found"  # found, taken, done
+    npages: int = 0
+    released: int = 0
+    number: int = -1  # its step number once written part by part
+    at: str = ""  # t=/p= of its find
+    page_taken: int = 0  # the first page of the run it took
+    at_take: str = ""  # t=/p= of its take (or set empty)
+    at_give: str = ""  # and of its give back
+
+
+@dataclass
 class _Call:
     nbytes: int
     force: bool
     released: int = 0
+    steps: int = 0
     segments: int = 0  # ops it became (more than one: other ops interleaved)
+    open: _Step | None = None  # a step written part by part, not done yet
 
 
 @dataclass
-class _Segment:
-    """Consecutive steps of one scavenge call with nothing in between."""
+class _Pending:
+    """Steps of one call with nothing in between, not written yet."""
 
     g: int
-    start_released: int
-    steps: int = 0
-    released: int = 0
-    exhausted: bool = False  # its last find found nothing
-    pending_find: bool = False  # its last find's scavengeOne came later
+    steps: list[_Step] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +102,9 @@ class Converted:
     interleaved_scavenges: int  # scavenge calls split into steps
     phys_page: int = 0
     huge_page: int = 0
+    split_steps: int = 0  # steps written part by part
+    raced_finds: int = 0  # finds the replay follows
+    duration_ns: int = 0  # from the first line to the last
 
 
 def _runs(words: list[int]) -> str:
@@ -110,53 +141,90 @@ def convert(log: str, go: str, header: str = "") -> Converted:
 
     ops: list[str] = [f"# {h}" for h in header.splitlines()] + [f"version {version}"]
     results: list[str] = []
-    counts = {k: 0 for k in ("grow", "alloc", "free", "scavenge", "cache", "calloc", "flush", "nextgen", "pad")}
+    counts = {k: 0 for k in ("grow", "alloc", "free", "scavenge", "cache", "calloc", "flush", "nextgen", "pad",
+                             "scavfind", "scavtake", "scavgive")}
     live: dict[int, tuple[int, int]] = {}  # base -> (allocation index, pages)
     nalloc = 0
     caches: dict[int, int] = {}  # cache address -> trace cache number
     ncache = 0
+    nstep = 0
     calls: dict[int, _Call] = {}
-    seg: _Segment | None = None
-    split = 0
+    pending: _Pending | None = None
+    split = split_steps = raced = 0
     final: list[str] = []
     scav_final: list[str] = []
     bounds = None
     complete = False
     phys = huge = 0
+    last_ns = 0
+    at = ""
 
-    def emit(op: str, kind: str, result: str | None = None) -> None:
-        ops.append(op)
+    def emit(op: str, kind: str, result: str | None = None, when: str | None = None) -> None:
+        ops.append(op + (at if when is None else when))
         counts[kind] += 1
         if result is not None:
             results.append(result)
 
-    def close_segment() -> None:
-        nonlocal seg
-        s, seg = seg, None
-        if s is None or (s.steps == 0 and not s.exhausted):
-            # Only a find whose step comes later: it replays with that step.
-            return
-        call = calls[s.g]
-        remaining = call.nbytes - s.start_released
-        op = f"scavenge {remaining}"
-        if not call.force:
-            op += " bg"
-        # The replay's loop ends by itself when the find found nothing or
-        # the bytes asked are released; otherwise it must stop where Go did.
-        if not s.exhausted and call.released < call.nbytes:
-            op += f" stop={s.steps}"
-        emit(op, "scavenge", f"scavenged {s.released}")
+    def bg(call: _Call) -> str:
+        return "" if call.force else " bg"
 
-    def segment_for(g: int) -> _Segment:
-        nonlocal seg
-        if seg is not None and seg.g == g:
-            return seg
-        close_segment()
-        if g not in calls:
+    def write_parts(call: _Call, st: _Step) -> None:
+        """A step written part by part: its find, and its take if done."""
+        nonlocal nstep, split_steps
+        st.number = nstep
+        nstep += 1
+        split_steps += 1
+        emit(f"scavfind {st.max}{bg(call)}{st.saw}", "scavfind", f"found {st.ci:#x} {st.page}", st.at)
+        call.open = st if st.ci else None
+
+    def flush() -> None:
+        """Writes the pending steps: runs of whole steps as `scavenge`, a
+        step still in progress part by part."""
+        nonlocal pending
+        p, pending = pending, None
+        if p is None or not p.steps:
+            return
+        call = calls[p.g]
+        group: list[_Step] = []
+
+        def write_group() -> None:
+            if not group:
+                return
+            call.segments += 1
+            steps = sum(1 for s in group if s.ci)
+            rel = sum(s.released for s in group)
+            op = f"scavenge {group[0].max}{bg(call)}"
+            # The replay's loop ends by itself when the find found nothing
+            # or the bytes asked are released; otherwise it must stop where
+            # Go did.
+            if group[-1].ci and group[0].max - rel > 0:
+                op += f" stop={steps}"
+            emit(op, "scavenge", f"scavenged {rel}", group[0].at)
+            group.clear()
+
+        for st in p.steps:
+            if st.phase == "done" and not st.saw:
+                group.append(st)
+                continue
+            write_group()
+            call.segments += 1
+            write_parts(call, st)
+            if st.phase in ("taken", "done") and st.ci:
+                emit(f"scavtake {st.number}", "scavtake", _taken(st), st.at_take)
+            if st.phase == "done" and st.npages:
+                emit(f"scavgive {st.number}", "scavgive", None, st.at_give)
+            if st.phase == "done":
+                call.open = None
+        write_group()
+
+    def step_event(g: int) -> _Call:
+        nonlocal pending
+        call = calls.get(g)
+        if call is None:
             raise LogError("a scavenge step of a call that never started")
-        calls[g].segments += 1
-        seg = _Segment(g, calls[g].released)
-        return seg
+        if pending is not None and pending.g != g:
+            flush()
+        return call
 
     for lineno, line in enumerate(lines, 1):
         f = line.split()
@@ -171,6 +239,13 @@ def convert(log: str, go: str, header: str = "") -> Converted:
             if tag == "H":
                 phys, huge = a[1], a[2]
                 continue
+            if tag != "X":
+                if len(a) < 2:
+                    raise IndexError
+                ns, pid = a[-2], a[-1]
+                a = a[:-2]
+                last_ns = max(last_ns, ns)
+                at = f" t={ns}" + (f" p={pid - 1}" if pid else "")
             if tag in ("S", "E"):
                 g = a[0]
                 if tag == "S":
@@ -179,29 +254,71 @@ def convert(log: str, go: str, header: str = "") -> Converted:
                 call = calls.get(g)
                 if call is None:
                     raise LogError("a scavenge call ended that never started")
-                if seg is not None and seg.g == g:
-                    close_segment()
-                elif call.nbytes == 0:
-                    emit(f"scavenge 0{'' if call.force else ' bg'}", "scavenge", "scavenged 0")
+                if pending is not None and pending.g == g:
+                    flush()
+                elif call.steps == 0 and call.nbytes == 0:
+                    emit(f"scavenge 0{bg(call)}", "scavenge", "scavenged 0")
                 if a[1] != call.released:
                     raise LogError(f"scavenge returned {a[1]} but its steps released {call.released}")
                 split += call.segments > 1
                 del calls[g]
                 continue
             if tag == "sf":
-                s = segment_for(a[0])
-                s.exhausted = a[1] == 0
-                s.pending_find = a[1] != 0
+                call = step_event(a[0])
+                if call.open is not None:
+                    raise LogError("a find while the call's last step is still in progress")
+                call.steps += 1
+                st = _Step(call.nbytes - call.released, a[1], a[2], at=at)
+                if a[3]:
+                    mark = ":marked" if a[5] else ""
+                    st.saw = f" saw={a[1]:#x}:{a[2]} cursor={a[4]:#x}{mark}"
+                    raced += 1
+                if not st.ci:
+                    st.phase = "done"
+                if pending is None:
+                    pending = _Pending(a[0])
+                pending.steps.append(st)
                 continue
-            if tag == "so":
-                s = segment_for(a[0])
-                calls[a[0]].released += a[3]
-                s.steps += 1
-                s.released += a[3]
-                s.pending_find = False
+            if tag in ("st", "sg", "se"):
+                call = step_event(a[0])
+                st = call.open
+                if st is None:
+                    if pending is None or not pending.steps or pending.steps[-1].phase == "done":
+                        raise LogError("a scavenge step without its find")
+                    st = pending.steps[-1]
+                if a[1] != st.ci:
+                    raise LogError(f"a step in chunk {a[1]:#x} after a find of chunk {st.ci:#x}")
+                if tag == "sg":
+                    st.at_give = at
+                else:
+                    st.at_take = at
+                if tag == "st":
+                    if st.phase != "found":
+                        raise LogError("a step took two runs")
+                    st.phase, st.page_taken, st.npages = "taken", a[2], a[3]
+                elif tag == "se":
+                    if st.phase != "found":
+                        raise LogError("a step both took a run and found nothing")
+                    st.phase = "done"
+                else:
+                    if st.phase != "taken" or (a[2], a[3]) != (st.page_taken, st.npages):
+                        raise LogError("a step gave back what it did not take")
+                    st.phase = "done"
+                    st.released = st.npages * PAGE_SIZE
+                    call.released += st.released
+                if st is call.open:
+                    # Written part by part already: this part goes now.
+                    if pending is not None:
+                        flush()
+                    if tag == "sg":
+                        emit(f"scavgive {st.number}", "scavgive")
+                    else:
+                        emit(f"scavtake {st.number}", "scavtake", _taken(st))
+                    if st.phase == "done":
+                        call.open = None
                 continue
-            # Every other line changes the allocator: a scavenge run ends here.
-            close_segment()
+            # Every other line changes the allocator: a run of steps ends here.
+            flush()
             if tag == "g":
                 emit(f"grow {a[0]:#x} {a[1]:#x}", "grow")
             elif tag == "a":
@@ -256,9 +373,9 @@ def convert(log: str, go: str, header: str = "") -> Converted:
                 raise LogError(f"log line {lineno} ({line!r}): {e}") from None
             raise LogError(f"log line {lineno}: too few fields in {line!r}") from None
     if calls:
-        # A scavenge still running when the log stopped: keep its whole steps.
+        # A scavenge still running when the log stopped: keep its whole parts.
         truncated = True
-    close_segment()
+    flush()
 
     real = "\n".join(results)
     if complete:
@@ -266,6 +383,10 @@ def convert(log: str, go: str, header: str = "") -> Converted:
         real = "\n".join([*results, *tail])
     if real:
         real += "\n"
+    if version >= 2 and phys and (phys, huge) != (4096, 2 << 20):
+        # The machine Go ran on, as the trace's headers (after `version`).
+        at_version = ops.index(f"version {version}") + 1
+        ops[at_version:at_version] = [f"physpage {phys}", f"hugepage {huge}"]
     return Converted(
         trace="\n".join(ops) + "\n",
         real=real,
@@ -276,4 +397,14 @@ def convert(log: str, go: str, header: str = "") -> Converted:
         interleaved_scavenges=split,
         phys_page=phys,
         huge_page=huge,
+        split_steps=split_steps,
+        raced_finds=raced,
+        duration_ns=last_ns,
     )
+
+
+def _taken(st: _Step) -> str:
+    """The result line of a step's take, as the replay writes it."""
+    if st.phase == "done" and not st.npages:
+        return "taken 0x0 0 0"
+    return f"taken {st.ci:#x} {st.page_taken} {st.npages}"

@@ -24,6 +24,19 @@
 //     variable logs nothing.
 //   - The final state (bounds, every grown chunk's bitmaps) is dumped at
 //     exit so that the replay can be checked against the real run.
+//   - Every line ends with two more fields: nanoseconds since the first
+//     line (Go's monotonic clock) and the P that logged it plus one (0:
+//     none).
+//   - With more than one P, the scavenger's steps run partly without the
+//     heap lock: the index's find is lock-free, and scavengeOne unlocks
+//     while the OS releases the pages. Each part is logged where it takes
+//     effect (sf after find, st when the run is taken, sg when it is given
+//     back, se when a chunk is set empty), so the log keeps the real
+//     interleaving. find is the one step whose outcome can depend on a
+//     race: every state change find reads is bracketed as a write
+//     (precWriteBegin before, precBeginWrite when it is logged), and a find
+//     that overlapped a write or another find is logged as raced, with
+//     what it returned and the cursor it left, for the replay to follow.
 
 package runtime
 
@@ -46,6 +59,11 @@ var prec struct {
 	started bool
 	fd      int32
 	n       int
+	t0      int64 // nanotime of the first line
+	writing int32 // writes begun and not yet logged (find-visible state)
+	writes  uint64 // writes begun
+	finding int32  // finds in progress
+	finds   uint64 // finds begun
 	buf     [precBufBytes]byte
 	path    [4096]byte
 }
@@ -57,6 +75,71 @@ func precBegin() bool {
 		return false
 	}
 	lock(&precLock)
+	return precOpen()
+}
+
+// precWriteBegin is called before a change of state that the scavenge
+// index's lock-free find reads; the change's own log line is then begun
+// with precBeginWrite, which ends the write.
+func precWriteBegin() {
+	if prec.state == precOff {
+		return
+	}
+	lock(&precLock)
+	prec.writing++
+	prec.writes++
+	unlock(&precLock)
+}
+
+// precWriteDone ends a write whose line was logged before it took effect.
+func precWriteDone() {
+	if prec.state == precOff {
+		return
+	}
+	lock(&precLock)
+	prec.writing--
+	unlock(&precLock)
+}
+
+// precBeginWrite is precBegin for the line of a write precWriteBegin began.
+func precBeginWrite() bool {
+	if prec.state == precOff {
+		return false
+	}
+	lock(&precLock)
+	prec.writing--
+	return precOpen()
+}
+
+// precFindBegin notes a find starting: what it may race with is counted
+// from here.
+func precFindBegin() (writes, finds uint64, busy bool) {
+	if prec.state == precOff {
+		return 0, 0, false
+	}
+	lock(&precLock)
+	prec.finding++
+	prec.finds++
+	writes, finds, busy = prec.writes, prec.finds, prec.writing != 0
+	unlock(&precLock)
+	return
+}
+
+// precBeginFind is precBegin for a find's line; raced reports whether a
+// write or another find overlapped it (or a write is still unlogged).
+func precBeginFind(writes, finds uint64, busy bool) (ok, raced bool) {
+	if prec.state == precOff {
+		return false, false
+	}
+	lock(&precLock)
+	raced = busy || prec.writing != 0 || prec.writes != writes || prec.finds != finds || prec.finding > 1
+	prec.finding--
+	return precOpen(), raced
+}
+
+// precOpen, with precLock held: whether a line should be written (when
+// not, it unlocks).
+func precOpen() bool {
 	if prec.state == precUndecided {
 		precDecide()
 	}
@@ -66,6 +149,7 @@ func precBegin() bool {
 	}
 	if !prec.started {
 		prec.started = true
+		prec.t0 = nanotime()
 		precStr("H 1")
 		precHex(uint64(physPageSize))
 		precHex(uint64(physHugePageSize))
@@ -107,6 +191,12 @@ func precDecide() {
 }
 
 func precEnd() {
+	precHex(uint64(nanotime() - prec.t0))
+	var pid uint64
+	if mp := getg().m; mp != nil && mp.p != 0 {
+		pid = uint64(mp.p.ptr().id) + 1
+	}
+	precHex(pid)
 	precByte('\n')
 	if prec.n > precBufBytes-precLineMax {
 		precFlushLocked()
@@ -189,9 +279,10 @@ func precGoid() uint64 {
 
 // pageallocRecordCache logs a page cache just refilled by allocToCache
 // (mheap.allocSpan, heap lock held): the cache's own address names it in
-// later calloc and flush lines.
+// later calloc and flush lines. The refill is a write (precWriteBegin is
+// inserted before it).
 func pageallocRecordCache(c *pageCache) {
-	if precBegin() {
+	if precBeginWrite() {
 		precStr("c")
 		precHex(uint64(uintptr(unsafe.Pointer(c))))
 		precHex(uint64(c.base))
@@ -259,6 +350,43 @@ func pageallocRecordFlush() {
 		precFlushLocked()
 		unlock(&precLock)
 	})
+}
+
+// pageallocRecordScavTake logs the run scavengeOne just took in use to
+// release it (heap lock held): the step's second part.
+func pageallocRecordScavTake(ci chunkIdx, base, npages uint) {
+	if precBegin() {
+		precStr("st")
+		precHex(precGoid())
+		precHex(uint64(ci))
+		precHex(uint64(base))
+		precHex(uint64(npages))
+		precEnd()
+	}
+}
+
+// pageallocRecordScavGive logs the run scavengeOne just gave back,
+// scavenged (heap lock held): the step's third part.
+func pageallocRecordScavGive(ci chunkIdx, base, npages uint) {
+	if precBegin() {
+		precStr("sg")
+		precHex(precGoid())
+		precHex(uint64(ci))
+		precHex(uint64(base))
+		precHex(uint64(npages))
+		precEnd()
+	}
+}
+
+// pageallocRecordScavEmpty logs scavengeOne finding nothing in chunk ci,
+// which the index now skips (heap lock held; a write, begun just before).
+func pageallocRecordScavEmpty(ci chunkIdx) {
+	if precBeginWrite() {
+		precStr("se")
+		precHex(precGoid())
+		precHex(uint64(ci))
+		precEnd()
+	}
 }
 
 func precBool(b bool) uint64 {

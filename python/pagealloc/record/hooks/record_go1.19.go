@@ -10,10 +10,16 @@ package runtime
 
 //go:systemstack
 func (p *pageAlloc) free(base, npages uintptr, scavenged bool) {
-	p.freeUnrecorded(base, npages, scavenged)
 	// scavengeOne gives its pages back with scavenged set: part of the
-	// scavenge step it logs itself, not an op of its own.
-	if !scavenged && p == &mheap_.pages && precBegin() {
+	// scavenge step it logs itself (sg), not an op of its own, and it
+	// changes nothing find reads.
+	if p != &mheap_.pages || scavenged {
+		p.freeUnrecorded(base, npages, scavenged)
+		return
+	}
+	precWriteBegin()
+	p.freeUnrecorded(base, npages, scavenged)
+	if precBeginWrite() {
 		precStr("f")
 		precHex(uint64(base))
 		precHex(uint64(npages))
@@ -43,13 +49,23 @@ func (p *pageAlloc) scavenge(nbytes uintptr, shouldStop func() bool) uintptr {
 	return r
 }
 
+// find is lock-free: it is logged as raced, with the cursor it left, when
+// anything it reads may have changed while it ran (record_common.go).
 func (s *scavengeIndex) find() (chunkIdx, uint) {
+	if s != &mheap_.pages.scav.index {
+		return s.findUnrecorded()
+	}
+	writes, finds, busy := precFindBegin()
 	ci, page := s.findUnrecorded()
-	if s == &mheap_.pages.scav.index && precBegin() {
+	if ok, raced := precBeginFind(writes, finds, busy); ok {
 		precStr("sf")
 		precHex(precGoid())
 		precHex(uint64(ci))
 		precHex(uint64(page))
+		precHex(precBool(raced))
+		addr, marked := s.searchAddr.Load()
+		precHex(uint64(addr))
+		precHex(precBool(marked))
 		precEnd()
 	}
 	return ci, page

@@ -10,8 +10,13 @@ package runtime
 
 //go:systemstack
 func (p *pageAlloc) free(base, npages uintptr) {
+	if p != &mheap_.pages {
+		p.freeUnrecorded(base, npages)
+		return
+	}
+	precWriteBegin()
 	p.freeUnrecorded(base, npages)
-	if p == &mheap_.pages && precBegin() {
+	if precBeginWrite() {
 		precStr("f")
 		precHex(uint64(base))
 		precHex(uint64(npages))
@@ -20,8 +25,13 @@ func (p *pageAlloc) free(base, npages uintptr) {
 }
 
 func (p *pageAlloc) markRandomPaddingPages(base uintptr, npages uintptr) {
+	if p != &mheap_.pages {
+		p.markRandomPaddingPagesUnrecorded(base, npages)
+		return
+	}
+	precWriteBegin()
 	p.markRandomPaddingPagesUnrecorded(base, npages)
-	if p == &mheap_.pages && precBegin() {
+	if precBeginWrite() {
 		precStr("pad")
 		precHex(uint64(base))
 		precHex(uint64(npages))
@@ -51,21 +61,40 @@ func (p *pageAlloc) scavenge(nbytes uintptr, shouldStop func() bool, force bool)
 	return r
 }
 
+// find is lock-free: it is logged as raced, with the cursor it left, when
+// anything it reads may have changed while it ran (record_common.go).
 func (s *scavengeIndex) find(force bool) (chunkIdx, uint) {
+	if s != &mheap_.pages.scav.index {
+		return s.findUnrecorded(force)
+	}
+	writes, finds, busy := precFindBegin()
 	ci, page := s.findUnrecorded(force)
-	if s == &mheap_.pages.scav.index && precBegin() {
+	if ok, raced := precBeginFind(writes, finds, busy); ok {
 		precStr("sf")
 		precHex(precGoid())
 		precHex(uint64(ci))
 		precHex(uint64(page))
+		precHex(precBool(raced))
+		cursor := &s.searchAddrBg
+		if force {
+			cursor = &s.searchAddrForce
+		}
+		addr, marked := cursor.Load()
+		precHex(uint64(addr))
+		precHex(precBool(marked))
 		precEnd()
 	}
 	return ci, page
 }
 
 func (s *scavengeIndex) nextGen() {
+	if s != &mheap_.pages.scav.index {
+		s.nextGenUnrecorded()
+		return
+	}
+	precWriteBegin()
 	s.nextGenUnrecorded()
-	if s == &mheap_.pages.scav.index && precBegin() {
+	if precBeginWrite() {
 		precStr("ng")
 		precEnd()
 	}

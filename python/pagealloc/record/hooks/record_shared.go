@@ -12,8 +12,12 @@ import "unsafe"
 
 //go:systemstack
 func (p *pageAlloc) alloc(npages uintptr) (addr uintptr, scav uintptr) {
+	if p != &mheap_.pages {
+		return p.allocUnrecorded(npages)
+	}
+	precWriteBegin()
 	addr, scav = p.allocUnrecorded(npages)
-	if p == &mheap_.pages && precBegin() {
+	if precBeginWrite() {
 		precStr("a")
 		precHex(uint64(npages))
 		precHex(uint64(addr))
@@ -24,8 +28,13 @@ func (p *pageAlloc) alloc(npages uintptr) (addr uintptr, scav uintptr) {
 }
 
 func (p *pageAlloc) grow(base, size uintptr) {
+	if p != &mheap_.pages {
+		p.growUnrecorded(base, size)
+		return
+	}
+	precWriteBegin()
 	p.growUnrecorded(base, size)
-	if p == &mheap_.pages && precBegin() {
+	if precBeginWrite() {
 		precStr("g")
 		precHex(uint64(base))
 		precHex(uint64(size))
@@ -48,24 +57,18 @@ func (c *pageCache) alloc(npages uintptr) (uintptr, uintptr) {
 
 //go:systemstack
 func (c *pageCache) flush(p *pageAlloc) {
-	if p == &mheap_.pages && !c.empty() && precBegin() {
+	if p != &mheap_.pages || c.empty() {
+		c.flushUnrecorded(p)
+		return
+	}
+	// Logged before the flush (the cache names itself only until then),
+	// inside the write, which ends once the flush is done.
+	precWriteBegin()
+	if precBegin() {
 		precStr("fl")
 		precHex(uint64(uintptr(unsafe.Pointer(c))))
 		precEnd()
 	}
 	c.flushUnrecorded(p)
-}
-
-//go:systemstack
-func (p *pageAlloc) scavengeOne(ci chunkIdx, searchIdx uint, max uintptr) uintptr {
-	r := p.scavengeOneUnrecorded(ci, searchIdx, max)
-	if p == &mheap_.pages && precBegin() {
-		precStr("so")
-		precHex(precGoid())
-		precHex(uint64(ci))
-		precHex(uint64(max))
-		precHex(uint64(r))
-		precEnd()
-	}
-	return r
+	precWriteDone()
 }

@@ -1,0 +1,3 @@
+module concurrent
+
+go 1.19
