@@ -3,9 +3,9 @@
 The differential oracle here is the recorded program itself: the hooks log
 what each page allocator operation returned in the real run and, at exit,
 the final bounds, bitmaps and scavenged bits (TRACE.real); the replay of the
-trace must produce the same results file. At GOMAXPROCS=1 it must be
-identical: gofmt over GOROOT/src and tests/goprog/allocheavy on Go 1.26.8,
-allocheavy on Go 1.19 too. The converter's handling of interleaved and
+trace must produce the same results file, identical: gofmt over GOROOT/src
+and tests/goprog/allocheavy at GOMAXPROCS=1 on Go 1.26.8, allocheavy on Go
+1.19 too, and tests/goprog/concurrent at GOMAXPROCS 2, 4 and 8 on both. The converter's handling of interleaved and
 cut-short scavenges, truncated logs and bad logs is tested on handmade logs.
 """
 
@@ -89,6 +89,31 @@ def test_allocheavy_replays_exactly(tmp_path, go):
     subprocess.run([sys.executable, "-m", "pagealloc", "replay", str(trace), "--results", str(res)],
                    check=True, capture_output=True)
     assert res.read_bytes() == (tmp_path / "t.trace.real").read_bytes()
+
+
+CONCURRENT = ROOT / "tests" / "goprog" / "concurrent"
+
+
+@pytest.mark.parametrize("go", ["1.26", "1.19"])
+@pytest.mark.parametrize("procs", ["2", "4", "8"])
+def test_a_concurrent_program_replays_exactly_at_any_gomaxprocs(tmp_path, go, procs):
+    """Six goroutines allocating at once under a memory limit, the GC, the
+    background scavenger and FreeOSMemory: with many Ps every result and
+    the final bitmaps equal the real run's."""
+    need(go)
+    p = run_record(tmp_path, go, ["go", "run", "."], CONCURRENT, gomaxprocs=procs)
+    assert p.returncode == 0, p.stderr
+    assert "checksum" in p.stdout
+    trace = tmp_path / "t.trace"
+    rc, out = replay_check(trace)
+    assert rc == 0, out
+    assert out.rstrip().endswith(": identical"), out
+    text = trace.read_text()
+    # The run did what the test is about: scavenger steps that other Ps
+    # came between and inside of, every op timed.
+    assert "stop=" in text and "scavtake" in text, "no interleaved scavenger steps in this run"
+    ops = [line for line in text.splitlines() if line and not line.startswith(("#", "version"))]
+    assert all(" t=" in line for line in ops)
 
 
 def test_go_test_is_recorded(tmp_path):
@@ -233,7 +258,15 @@ BASE = 0xC000000000
 
 
 def log(*lines: str) -> str:
-    return "H 1 1000 200000\n" + "\n".join(lines) + "\n"
+    """A hook log: each line but X gets its time (10 ns apart) and P 0 (logged as 1)."""
+    timed = [line if line == "X" else f"{line} {10 * i:x} 1" for i, line in enumerate(lines)]
+    return "H 1 1000 200000\n" + "\n".join(timed) + "\n"
+
+
+def bare(trace: str) -> list[str]:
+    """The trace's op lines without comments and without t=/p=."""
+    return [" ".join(w for w in line.split() if not w.startswith(("t=", "p=")))
+            for line in trace.splitlines() if line and not line.startswith("#")]
 
 
 def test_convert_names_allocations_and_caches():
@@ -248,9 +281,11 @@ def test_convert_names_allocations_and_caches():
         "ng",
         "X",
     ), "1.26")
-    ops = [line for line in c.trace.splitlines() if not line.startswith("#")]
-    assert ops == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 4", "cache", "calloc 0 2",
-                   "free 0", "free 1", "flush 0", "nextgen"]
+    assert bare(c.trace) == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 4", "cache", "calloc 0 2",
+                             "free 0", "free 1", "flush 0", "nextgen"]
+    # Each op carries when and where Go ran it.
+    assert c.trace.splitlines()[-1] == "nextgen t=70 p=0"
+    assert pagealloc.TraceReplay(c.trace).times == [0, 10, 20, 30, 40, 50, 60, 70]
     assert c.real.splitlines() == [f"{BASE:#x} 32768", f"cache {BASE + 0x8000:#x} 0xfffffffffffffff0 0x0",
                                    f"{BASE + 0x10000:#x} 0"]
     assert not c.complete  # no final dump (B/C lines) before X
@@ -259,36 +294,87 @@ def test_convert_names_allocations_and_caches():
 def test_convert_scavenge_calls_whole_split_and_cut_short():
     c = convert(log(
         # A whole call: one op.
-        "S 1 10000 0", "sf 1 5 1ff", "so 1 5 10000 10000", "E 1 10000",
-        # A call another goroutine's free interleaved with: two ops, the
-        # first stopping after its one step.
+        "S 1 10000 0", "sf 1 5 1ff 0 0 0", "st 1 5 1f8 8", "sg 1 5 1f8 8", "E 1 10000",
+        # A call another goroutine's free interleaved with between its
+        # steps: two ops, the first stopping after its one step.
         f"a 1 {BASE:x} 0",
-        "S 1 30000 1", "sf 1 5 1ff", "so 1 5 30000 10000",
+        "S 1 30000 1", "sf 1 5 1ff 0 0 0", "st 1 5 1f8 8", "sg 1 5 1f8 8",
         f"f {BASE:x} 1",
-        "sf 1 4 1ff", "so 1 4 20000 20000", "E 1 30000",
+        "sf 1 4 1ff 0 0 0", "st 1 4 1f0 10", "sg 1 4 1f0 10", "E 1 30000",
         # Cut short by shouldStop after one step.
-        "S 2 100000 1", "sf 2 3 1ff", "so 2 3 100000 4000", "E 2 4000",
+        "S 2 100000 1", "sf 2 3 1ff 0 0 0", "st 2 3 1fe 2", "sg 2 3 1fe 2", "E 2 4000",
         # Exhausted: the find found nothing.
-        "S 2 100000 1", "sf 2 0 0", "E 2 0",
+        "S 2 100000 1", "sf 2 0 0 0 0 0", "E 2 0",
         "S 2 0 1", "E 2 0",
     ), "1.26")
-    ops = [line for line in c.trace.splitlines() if line.startswith("scavenge")]
+    ops = [line for line in bare(c.trace) if line.startswith("scav")]
     assert ops == ["scavenge 65536 bg", "scavenge 196608 stop=1", "scavenge 131072",
                    "scavenge 1048576 stop=1", "scavenge 1048576", "scavenge 0"]
     assert [r for r in c.real.splitlines() if r.startswith("scavenged")] == [
         "scavenged 65536", "scavenged 65536", "scavenged 131072", "scavenged 16384", "scavenged 0", "scavenged 0"]
-    assert c.interleaved_scavenges == 1
+    assert c.interleaved_scavenges == 1 and c.split_steps == 0
+
+
+def test_convert_writes_a_step_other_ps_came_inside_of_part_by_part():
+    c = convert(log(
+        f"g {BASE:x} 400000",
+        # Another P allocates between the find and the take, and frees
+        # while the OS releases the run.
+        "S 3 10000 1", "sf 3 5 1ff 0 0 0",
+        f"a 1 {BASE:x} 0",
+        "st 3 5 1f8 8",
+        f"f {BASE:x} 1",
+        "sg 3 5 1f8 8", "E 3 10000",
+        # A find that raced: written with what Go saw and left, followed.
+        "S 4 10000 1", "sf 4 5 1ff 1 c0003fe000 1", "se 4 5", "sf 4 0 0 0 0 0", "E 4 0",
+    ), "1.26")
+    assert bare(c.trace)[2:] == ["scavfind 65536", "alloc 1", "scavtake 0", "free 0", "scavgive 0",
+                                 "scavfind 65536 saw=0x5:511 cursor=0xc0003fe000:marked", "scavtake 1",
+                                 "scavenge 65536"]
+    assert c.real.splitlines() == ["found 0x5 511", f"{BASE:#x} 0", "taken 0x5 504 8",
+                                   "found 0x5 511", "taken 0x0 0 0", "scavenged 0"]
+    assert (c.split_steps, c.raced_finds, c.interleaved_scavenges) == (2, 1, 1)
+    # Its step parts carry their own times.
+    assert "scavgive 0 t=60 p=0" in c.trace.splitlines()
+
+
+def test_a_raced_find_is_followed_and_counted():
+    cb = pagealloc.PALLOC_CHUNK_BYTES
+    base = pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX)
+    ci = pagealloc.BASE_CHUNK_IDX
+    head = f"version 3\ngrow {base:#x} {2 * cb:#x}\nalloc 1024\nfree 0\n"
+    # Computed: the forced cursor is at the freed run's top, chunk ci + 1.
+    own = pagealloc.TraceReplay(head + "scavfind 8192\n")
+    own.run()
+    assert own.results_file().splitlines()[1] == f"found {ci + 1:#x} 511" and own.followed == 0
+    # Go's find saw chunk ci (another P had just moved the cursor): the
+    # replay follows it, takes from that chunk and counts the difference.
+    rep = pagealloc.TraceReplay(head + f"scavfind 8192 saw={ci:#x}:511 cursor={base + cb - 8192:#x}\n"
+                                "scavtake 0\nscavgive 0\n")
+    rep.run()
+    res = rep.results_file().splitlines()
+    # (a whole free 2 MiB huge page: 256 pages, not one)
+    assert res[1:3] == [f"found {ci:#x} 511", f"taken {ci:#x} 256 256"]
+    assert (rep.followed, rep.followed_differed) == (1, 1)
+    for bad in ("saw=0x5", "saw=0x5:512 cursor=0x0", "saw=0x5:1", "cursor=0x0:maybe saw=0x5:1"):
+        with pytest.raises(ValueError, match="saw|cursor"):
+            pagealloc.TraceReplay(f"version 3\nscavfind 8192 {bad}\n")
+    with pytest.raises(ValueError, match="line 3: step 0 is not waiting for `scavgive`"):
+        pagealloc.TraceReplay("version 3\nscavfind 1\nscavgive 0\n")
 
 
 def test_convert_truncated_log_keeps_every_whole_op():
-    text = log(f"g {BASE:x} 400000", f"a 1 {BASE:x} 2000", "S 1 10000 1", "sf 1 5 1ff", "so 1 5 10000 2000")
+    ci = pagealloc.chunk_index(BASE)
+    text = log(f"g {BASE:x} 400000", f"a 1 {BASE:x} 2000", f"f {BASE:x} 1", "S 1 10000 1",
+               f"sf 1 {ci:x} 0 0 0 0", f"st 1 {ci:x} 0 1")
     c = convert(text + "a 3 c0", "1.26")  # killed in the middle of a line and of a scavenge
     assert c.truncated and not c.complete
-    ops = [line for line in c.trace.splitlines() if not line.startswith("#")]
-    assert ops == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 1", "scavenge 65536 stop=1"]
+    assert bare(c.trace) == ["version 3", f"grow {BASE:#x} 0x400000", "alloc 1", "free 0", "scavfind 65536",
+                             "scavtake 0"]
     rep = pagealloc.TraceReplay(c.trace)
     rep.run()
-    assert rep.done == 3
+    assert rep.done == 5
+    assert rep.results_file().startswith(c.real)  # the real results so far, all of them
 
 
 def test_convert_refuses_what_a_trace_cannot_say():
