@@ -550,7 +550,13 @@ impl crate::PageAlloc {
                 phys_page: self.phys_page,
             });
         }
-        self.huge_pages = bytes >> self.ly.page_shift;
+        // Go's scavenger heeds huge pages only when they are larger than
+        // both a runtime page and a physical page.
+        self.huge_pages = if bytes > self.phys_page {
+            bytes >> self.ly.page_shift
+        } else {
+            0
+        };
         Ok(())
     }
 

@@ -203,6 +203,55 @@ def test_v3_identical_results_to_go126(tmp_path):
     assert sum("bg" in p.read_text() for p in paths) >= 10
 
 
+# Machines other than linux/amd64's (4 KiB pages, 2 MiB huge pages): arm64
+# kernels with 16 KiB or 64 KiB pages, no transparent huge pages, and arm64's
+# 512 MiB huge pages over 64 KiB pages.
+MACHINES = [(16384, 2 << 20), (65536, 2 << 20), (4096, 0), (65536, 512 << 20)]
+
+
+def with_machine(text: str, phys: int, huge: int) -> str:
+    """The trace with `physpage` and `hugepage` headers after its version line."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("version")) + 1
+    return "\n".join([*lines[:at], f"physpage {phys}", f"hugepage {huge}", *lines[at:]]) + "\n"
+
+
+@pytest.mark.parametrize("go", ["1.26", "1.19"])
+def test_other_machines_identical_to_go(tmp_path, go):
+    """Traces with physpage/hugepage headers replayed on each Go's own
+    pageAlloc with its physPageSize and physHugePageSize set to them
+    (benches/go/run.sh) and on pagealloc: identical results files. The
+    machine matters: every trace's results differ from the same ops on
+    linux/amd64's machine."""
+    if go == "1.19":
+        skip_without_go119()
+    paths = []
+    for k, (phys, huge) in enumerate(MACHINES):
+        for seed in (31 + k, 41 + k, 51 + k):
+            text = generate("mheap", seed=seed, ops=2500, chunks=[4, 16, 40][seed % 3], go=go)
+            p = tmp_path / f"machine-{phys}-{huge}-{seed}.trace"
+            p.write_text(with_machine(text, phys, huge))
+            paths.append((p, text))
+    proc = subprocess.run(
+        [str(RUN), "--go", go, "traces", *(str(p) for p, _ in paths)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    differs = 0
+    for p, plain in paths:
+        gofile = Path(str(p) + ".go-results")
+        assert gofile.exists(), f"Go {go} wrote no results for {p.name}: {proc.stdout}{proc.stderr}"
+        rep = pagealloc.TraceReplay(p.read_text())
+        rep.run()
+        assert (rep.allocator.phys_page_size, rep.allocator.phys_huge_page_size) == (
+            rep.phys_page_size, rep.huge_page_size if rep.huge_page_size > rep.phys_page_size else 0)
+        assert_same_results(p.name, rep.results_file(), gofile.read_text())
+        rep.allocator.verify()
+        amd64 = pagealloc.TraceReplay(plain)
+        amd64.run()
+        differs += amd64.results_file() != rep.results_file()
+    assert differs >= len(paths) - 2, f"only {differs} of {len(paths)} traces depend on the machine"
+
+
 def test_real_workload_identical_through_cli_and_rust_replay(tmp_path):
     """The real Go 1.19 workload (shared/bench, 140,033 ops, v2): Go's results,
     the CLI's and the Rust replay example's must be the same file."""

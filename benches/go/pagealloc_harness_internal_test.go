@@ -40,23 +40,29 @@ func HarnessOutWords(kind uint8, v2 bool) int {
 }
 
 // HarnessReplay replays ops on a fresh pageAlloc under its lock on the
-// system stack, as mheap drives it (frees are never scavenged; a v2 or v3
-// replay, v2 here, runs with 2 MiB huge pages, linux/amd64's, whatever
-// this machine has).
+// system stack, as mheap drives it (frees are never scavenged). A v2 or v3
+// replay, v2 here, runs on the machine its trace names, whatever this one
+// is: physPageSize is phys and physHugePageSize huge (the trace's
+// physpage and hugepage headers; 4 KiB and 2 MiB, linux/amd64's, without
+// them). Go reads both where the scavenger needs them (scavengeOne's
+// minPages, findScavengeCandidate's huge pages, the metadata mappings'
+// alignment), so they are set from before the allocator is made until
+// after the last op, and then restored.
 // addrs and sizes need room for every allocation, caches for every cache op
 // and out for every result word (HarnessOutWords). Ops in [from, to) are
 // timed as one block; the rest are untimed set-up or checks. It returns the
 // timed nanoseconds, the allocator (free it with FreePageAlloc) and the
 // index of a free of a failed allocation, or -1.
-func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, addrs, sizes []uintptr, ncaches int, out []uintptr) (ns int64, pp *PageAlloc, bad int) {
+func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, phys, huge uintptr, addrs, sizes []uintptr, ncaches int, out []uintptr) (ns int64, pp *PageAlloc, bad int) {
+	savedPhys, savedHuge := physPageSize, physHugePageSize
+	if v2 {
+		physPageSize, physHugePageSize = phys, huge
+	}
+	defer func() { physPageSize, physHugePageSize = savedPhys, savedHuge }()
 	pp = NewPageAlloc(map[ChunkIdx][]BitRange{}, nil)
 	p := (*pageAlloc)(pp)
 	caches := make([]pageCache, 0, ncaches)
 	bad = -1
-	savedHuge := physHugePageSize
-	if v2 {
-		physHugePageSize = 2 << 20
-	}
 	systemstack(func() {
 		lock(p.mheapLock)
 		k, o := 0, 0
@@ -118,7 +124,6 @@ func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, addrs, sizes []uintpt
 		}
 		unlock(p.mheapLock)
 	})
-	physHugePageSize = savedHuge
 	return
 }
 

@@ -29,6 +29,7 @@ type harnessTrace struct {
 	ops                    []HarnessOp
 	v2                     bool
 	version                uintptr
+	phys, huge             uintptr // the physpage and hugepage headers
 	nallocs, ncaches, nout int
 }
 
@@ -47,7 +48,11 @@ func (tr *harnessTrace) add(op HarnessOp) {
 func (tr *harnessTrace) replay(from, to int) (ns int64, pp *PageAlloc, bad int, out []uintptr) {
 	addrs, sizes := make([]uintptr, tr.nallocs), make([]uintptr, tr.nallocs)
 	out = make([]uintptr, tr.nout)
-	ns, pp, bad = HarnessReplay(tr.ops, from, to, tr.v2, addrs, sizes, tr.ncaches, out)
+	phys, huge := tr.phys, tr.huge
+	if phys == 0 {
+		phys, huge = 4096, 2<<20
+	}
+	ns, pp, bad = HarnessReplay(tr.ops, from, to, tr.v2, phys, huge, addrs, sizes, tr.ncaches, out)
 	return
 }
 
@@ -87,6 +92,18 @@ func parseTrace(t *testing.T, path string) *harnessTrace {
 				t.Fatalf("%s:%d: a v%d trace; this Go replays v1 and v%d", path, n+1, tr.version, HarnessTraceVersion)
 			}
 			tr.v2 = tr.version >= 2
+			continue
+		}
+		// The machine headers, right after `version`.
+		if (f[0] == "physpage" || f[0] == "hugepage") && len(f) == 2 && tr.v2 && len(tr.ops) == 0 {
+			if tr.phys == 0 {
+				tr.phys, tr.huge = 4096, 2<<20
+			}
+			if f[0] == "physpage" {
+				tr.phys = num(f[1])
+			} else {
+				tr.huge = num(f[1])
+			}
 			continue
 		}
 		// `scavenge N bg`: the background scavenger (v3).

@@ -392,6 +392,7 @@ fn scavenge_index(b: u64) -> ScavengeIndex {
     si.grow(
         b << LOG_PALLOC_CHUNK_BYTES,
         (b + 64) << LOG_PALLOC_CHUNK_BYTES,
+        crate::vm::phys_page_size() as u64,
     )
     .unwrap();
     si
