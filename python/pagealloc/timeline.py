@@ -109,14 +109,26 @@ def other_go_trace(text: str) -> tuple[str, str, list[int]]:
         if not f:
             out.append(line)
             continue
+        if f[0] in ("physpage", "hugepage"):
+            out.append(line)  # the machine: the same for the other Go
+            continue
         if f[0] != "version":
             orig += 1
-            if f[0] != "nextgen" or v != 3:
+            # Ops the rewrite drops count toward the op before them.
+            if (f[0] != "nextgen" or v != 3) and f[0] not in ("scavtake", "scavgive"):
                 index.append(orig)
             else:
                 index[-1] = orig
         if f[0] == "version":
             out.append(f"version {5 - v}")
+        elif f[0] == "scavfind":
+            # A recorded step written part by part: under the other Go's
+            # scavenger it is one whole step where its find was (what that
+            # Go finds need not be what this one found, so its parts and a
+            # raced find's saw= cannot carry over).
+            out.append(f"scavenge {f[1]} stop=1")
+        elif f[0] in ("scavtake", "scavgive"):
+            out.append(f"# {f[0]} {f[1]} (part of the step above)")
         elif v == 3 and f[0] == "scavenge":
             out.append(" ".join(x for x in f if x != "bg"))
         elif v == 3 and f[0] == "nextgen":
