@@ -85,20 +85,20 @@ _INSERTS = [
     # scavengeOne's parts, each logged where it takes effect under the
     # heap lock: the run given back, scavenged (the take is per version).
     ("mgcscavenge.go", "\t\t\tp.chunkOf(ci).scavenged.setRange(base, npages)\n",
-     "\t\t\tp.chunkOf(ci).scavenged.setRange(base, npages)\n\t\t\tpageallocRecordScavGive(ci, base, npages)\n"),
+     "\t\t\tp.chunkOf(ci).scavenged.setRange(base, npages)\n\t\t\tpageallocRecordScavRun(\"sg\", ci, base, npages)\n"),
 ]
 # The same, per version: the run taken in use before the heap lock is
 # dropped for sysUnused, and a chunk the index is told to skip.
 _VERSION_INSERTS = {
     "1.19": [
         ("mgcscavenge.go", '\t\t\t\tthrow("double scavenge")\n\t\t\t}\n',
-         '\t\t\t\tthrow("double scavenge")\n\t\t\t}\n\t\t\tpageallocRecordScavTake(ci, base, npages)\n'),
+         '\t\t\t\tthrow("double scavenge")\n\t\t\t}\n\t\t\tpageallocRecordScavRun(\"st\", ci, base, npages)\n'),
         ("mgcscavenge.go", "\tp.scav.index.clear(ci)\n",
          "\tprecWriteBegin()\n\tp.scav.index.clear(ci)\n\tpageallocRecordScavEmpty(ci)\n"),
     ],
     "1.26": [
         ("mgcscavenge.go", "\t\t\tp.update(addr, uintptr(npages), true, true)\n",
-         "\t\t\tp.update(addr, uintptr(npages), true, true)\n\t\t\tpageallocRecordScavTake(ci, base, npages)\n"),
+         "\t\t\tp.update(addr, uintptr(npages), true, true)\n\t\t\tpageallocRecordScavRun(\"st\", ci, base, npages)\n"),
         ("mgcscavenge.go", "\tp.scav.index.setEmpty(ci)\n",
          "\tprecWriteBegin()\n\tp.scav.index.setEmpty(ci)\n\tpageallocRecordScavEmpty(ci)\n"),
     ],

@@ -352,24 +352,12 @@ func pageallocRecordFlush() {
 	})
 }
 
-// pageallocRecordScavTake logs the run scavengeOne just took in use to
-// release it (heap lock held): the step's second part.
-func pageallocRecordScavTake(ci chunkIdx, base, npages uint) {
+// pageallocRecordScavRun logs a run of scavengeOne's (heap lock held):
+// "st" when it was just taken in use to be released (the step's second
+// part), "sg" when it was just given back, scavenged (the third).
+func pageallocRecordScavRun(tag string, ci chunkIdx, base, npages uint) {
 	if precBegin() {
-		precStr("st")
-		precHex(precGoid())
-		precHex(uint64(ci))
-		precHex(uint64(base))
-		precHex(uint64(npages))
-		precEnd()
-	}
-}
-
-// pageallocRecordScavGive logs the run scavengeOne just gave back,
-// scavenged (heap lock held): the step's third part.
-func pageallocRecordScavGive(ci chunkIdx, base, npages uint) {
-	if precBegin() {
-		precStr("sg")
+		precStr(tag)
 		precHex(precGoid())
 		precHex(uint64(ci))
 		precHex(uint64(base))
