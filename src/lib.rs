@@ -138,6 +138,7 @@ pub mod alloc;
 pub mod arch;
 pub mod bits;
 pub mod cache;
+pub mod census;
 pub mod constrained;
 pub mod error;
 pub mod goversion;

@@ -444,25 +444,31 @@ impl Trace {
             return Err(format!("`{op}` given twice"));
         }
         seen[which] = true;
-        if which == 0 {
-            if !v.is_power_of_two() || !(4096..=65536).contains(&v) {
-                return Err(format!("physpage {v}: want a power of two from 4096 to 65536"));
-            }
-            self.phys_page = v;
+        let (phys, huge) = if which == 0 {
+            (v, self.huge_page)
         } else {
-            if v != 0 && (!v.is_power_of_two() || !(2 << 20..=1 << 30).contains(&v)) {
-                return Err(format!(
-                    "hugepage {v}: want 0 or a power of two from 2097152 (2 MiB) to 1073741824 (1 GiB)"
-                ));
-            }
-            self.huge_page = v;
+            (self.phys_page, v)
+        };
+        self.set_machine(phys, huge)
+    }
+
+    /// Replays this v2 or v3 trace as Go on another machine: `phys` is Go's
+    /// `physPageSize` (a power of two from 4096 to 65536), `huge` its
+    /// `physHugePageSize` (0, or a power of two from 2 MiB to 1 GiB, at
+    /// least `phys`), as the `physpage` and `hugepage` headers say.
+    pub fn set_machine(&mut self, phys: u64, huge: u64) -> Result<(), String> {
+        if !phys.is_power_of_two() || !(4096..=65536).contains(&phys) {
+            return Err(format!("physpage {phys}: want a power of two from 4096 to 65536"));
         }
-        if self.huge_page != 0 && self.huge_page < self.phys_page {
+        if huge != 0 && (!huge.is_power_of_two() || !(2 << 20..=1 << 30).contains(&huge)) {
             return Err(format!(
-                "hugepage {} is smaller than physpage {}",
-                self.huge_page, self.phys_page
+                "hugepage {huge}: want 0 or a power of two from 2097152 (2 MiB) to 1073741824 (1 GiB)"
             ));
         }
+        if huge != 0 && huge < phys {
+            return Err(format!("hugepage {huge} is smaller than physpage {phys}"));
+        }
+        (self.phys_page, self.huge_page) = (phys, huge);
         Ok(())
     }
 
@@ -851,6 +857,14 @@ pub struct Replay {
     pub followed_differed: usize,
     /// Ops replayed so far (the next op to run is `ops[done]`).
     pub done: usize,
+    /// A what-if replay: the trace was recorded on another machine or Go, so
+    /// where this replay's scavenger held other pages, an allocation may
+    /// have failed that succeeded there (its `free K` is then skipped) and a
+    /// step's take or give back may have nothing to do (skipped too).
+    /// `false` (the default): each of those is an error.
+    pub lenient: bool,
+    /// Ops a lenient replay skipped.
+    pub skipped: usize,
     v2: bool,
 }
 
@@ -868,6 +882,8 @@ impl Replay {
             followed: 0,
             followed_differed: 0,
             done: 0,
+            lenient: false,
+            skipped: 0,
             v2,
         }
     }
@@ -885,6 +901,19 @@ impl Replay {
     /// Applies one op. A `free` of an allocation that failed is an error.
     #[inline]
     pub fn step(&mut self, pa: &mut PageAlloc, op: Op) -> Result<(), StepError> {
+        self.step_observed(pa, op, &mut |_, _| {})
+    }
+
+    /// [`step`](Self::step), calling `release(addr, bytes)` for each run the
+    /// scavenger releases (where Go calls `sysUnused`: once per
+    /// `madvise`). With a closure that does nothing it is `step`.
+    #[inline]
+    pub fn step_observed(
+        &mut self,
+        pa: &mut PageAlloc,
+        op: Op,
+        release: &mut impl FnMut(u64, u64),
+    ) -> Result<(), StepError> {
         match op {
             Op::Grow { base, size } => pa.grow(base, size)?,
             Op::Alloc { npages } if !self.v2 => {
@@ -920,12 +949,16 @@ impl Replay {
                     });
                 };
                 if a == 0 {
+                    if self.lenient {
+                        self.skipped += 1;
+                        return Ok(());
+                    }
                     return Err(StepError::FreeOfFailedAlloc { k });
                 }
                 pa.free(a, n)?
             }
             Op::Scavenge { nbytes, bg, stop } => {
-                let r = pa.scavenge_go_steps(nbytes, !bg, stop, |_, _| {})?;
+                let r = pa.scavenge_go_steps(nbytes, !bg, stop, &mut *release)?;
                 self.outcomes.push(Outcome::Scavenged(r));
             }
             Op::NextGen => pa.next_gen()?,
@@ -949,6 +982,11 @@ impl Replay {
             Op::ScavTake { s } => {
                 let step = self.step_at(s)?;
                 let Some((ci, page)) = step.found else {
+                    if self.lenient {
+                        self.skipped += 1;
+                        self.outcomes.push(Outcome::Taken { addr: 0, npages: 0 });
+                        return Ok(());
+                    }
                     return Err(StepError::Engine(Error::BadScavengeStep(format!(
                         "scavtake {s}: its find found nothing"
                     ))));
@@ -960,10 +998,15 @@ impl Replay {
             }
             Op::ScavGive { s } => {
                 let Some((addr, npages)) = self.step_at(s)?.taken else {
+                    if self.lenient {
+                        self.skipped += 1;
+                        return Ok(());
+                    }
                     return Err(StepError::Engine(Error::BadScavengeStep(format!(
                         "scavgive {s}: its scavtake took nothing"
                     ))));
                 };
+                release(addr, npages << pa.layout().page_shift);
                 pa.scavenge_give(addr, npages)?;
             }
         }
@@ -1011,6 +1054,38 @@ impl Replay {
         })
     }
 
+    /// Before the first op: checks that `pa` follows the trace's Go and
+    /// gives it the trace's machine (v2, v3: its physical and huge page
+    /// sizes, from the headers or linux/amd64's).
+    pub fn prepare(&mut self, pa: &mut PageAlloc, trace: &Trace) -> Result<(), TraceError> {
+        // v1 (grow, alloc, free) means the same in every Go; v2 is Go
+        // 1.19's, v3 Go 1.26's.
+        let want = trace.go_version();
+        if trace.version >= 2 && pa.go_version() != want {
+            return Err(TraceError {
+                line: trace.lines.first().copied().unwrap_or(1),
+                msg: format!(
+                    "a v{} trace replays with {want}'s page allocator, not {}'s",
+                    trace.version,
+                    pa.go_version()
+                ),
+            });
+        }
+        if self.v2 {
+            // The machine of the trace (its headers, else linux/amd64).
+            let line = trace.lines.first().copied().unwrap_or(1);
+            let machine = |e: Error| TraceError {
+                line,
+                msg: e.to_string(),
+            };
+            if pa.phys_page_size() != trace.phys_page {
+                pa.set_phys_page_size(trace.phys_page).map_err(machine)?;
+            }
+            pa.set_phys_huge_page_size(trace.huge_page).map_err(machine)?;
+        }
+        Ok(())
+    }
+
     /// Replays the next ops of `trace` up to (not including) op `to`, timing
     /// each with `timer`. Stops at the first op that fails, naming its line;
     /// `done` then counts the ops that succeeded. A v2 or v3 replay sets
@@ -1026,31 +1101,7 @@ impl Replay {
         timer: &mut T,
     ) -> Result<(), TraceError> {
         if self.done == 0 {
-            // v1 (grow, alloc, free) means the same in every Go; v2 is Go
-            // 1.19's, v3 Go 1.26's.
-            let want = trace.go_version();
-            if trace.version >= 2 && pa.go_version() != want {
-                return Err(TraceError {
-                    line: trace.lines.first().copied().unwrap_or(1),
-                    msg: format!(
-                        "a v{} trace replays with {want}'s page allocator, not {}'s",
-                        trace.version,
-                        pa.go_version()
-                    ),
-                });
-            }
-            if self.v2 {
-                // The machine of the trace (its headers, else linux/amd64).
-                let line = trace.lines.first().copied().unwrap_or(1);
-                let machine = |e: Error| TraceError {
-                    line,
-                    msg: e.to_string(),
-                };
-                if pa.phys_page_size() != trace.phys_page {
-                    pa.set_phys_page_size(trace.phys_page).map_err(machine)?;
-                }
-                pa.set_phys_huge_page_size(trace.huge_page).map_err(machine)?;
-            }
+            self.prepare(pa, trace)?;
         }
         let to = to.min(trace.ops.len());
         let ops = &trace.ops[..to];

@@ -113,10 +113,12 @@ class TraceReplay(_pagealloc.TraceReplay):
     allocator is a fresh :class:`PageAlloc` of ``arch`` following the
     trace's Go version (Go 1.26 for a v3 trace, Go 1.19 for v1 and v2)."""
 
-    def __new__(cls, text: str, arch: str = "amd64", allocator: PageAlloc | None = None) -> TraceReplay:
+    def __new__(cls, text: str, arch: str = "amd64", allocator: PageAlloc | None = None,
+                phys_page_size: int | None = None, huge_page_size: int | None = None,
+                lenient: bool = False) -> TraceReplay:
         if allocator is None:
             allocator = PageAlloc(arch, go=_trace_go(text))
-        return super().__new__(cls, text, arch, allocator)
+        return super().__new__(cls, text, arch, allocator, phys_page_size, huge_page_size, lenient)
 
 
 def _trace_go(text: str) -> str:

@@ -266,6 +266,44 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from . import whatif as wi
+
+    try:
+        gos = wi.parse_gos(args.go)
+        phys = wi.parse_phys_pages(args.phys_page)
+        huge = wi.parse_huge_pages(args.huge_page)
+    except wi.WhatIfError as e:
+        raise TraceFailure(str(e)) from e
+    if args.output:
+        _writable(args.output, "-o")
+    text = read_trace(args.trace)
+    try:
+        recorded, configs = wi.whatif(text, gos, phys, huge, args.arch)
+    except wi.WhatIfError as e:
+        raise TraceFailure(f"{args.trace}: {e}" if "trace" in str(e) else str(e)) from e
+    except ValueError as e:
+        raise TraceFailure(f"{args.trace}: {e}") from e
+    if args.output:
+        wi.draw(configs, args.output, title=f"{os.path.basename(args.trace)}: RSS per configuration")
+    if args.json:
+        print(json.dumps({"trace": args.trace, "recorded_go": recorded,
+                          "configs": [c.as_dict() for c in configs]}, indent=2))
+        return 0
+    print(f"what-if for {args.trace} (recorded with Go {recorded}): {len(configs)} configuration(s)")
+    print(wi.table(configs))
+    if args.output:
+        print(f"RSS chart written to {args.output}")
+    return 0
+
+
+def _writable(path: str, flag: str) -> None:
+    """Refuses an output path whose folder does not exist, before any work."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise TraceFailure(f"{flag} {path}: no such folder {folder}")
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     if any(v is not None and v < 0 for v in (args.seed, args.ops, args.chunks)):
         raise TraceFailure("--seed, --ops and --chunks must not be negative")
@@ -340,6 +378,23 @@ def parser() -> argparse.ArgumentParser:
     tl.add_argument("--no-what-if", action="store_true", help="leave out the other Go's scavenger")
     tl.add_argument("--arch", choices=ARCHES, default="amd64")
     tl.set_defaults(func=cmd_timeline)
+
+    w = sub.add_parser("whatif", help="the heap of one trace on other machines and under the other Go",
+                       description="Replay a v2 or v3 trace once per configuration (every combination of "
+                       "--go, --phys-page and --huge-page) and print, per configuration, RSS (final, peak, "
+                       "mean), Go's resident bytes, trapped bytes (free but unreleasable: their physical page "
+                       "holds an in-use page), what the scavenger released and in how many madvise calls, "
+                       "and how much of the heap in use huge pages could back. Sizes take K, M, G suffixes.")
+    w.add_argument("trace")
+    w.add_argument("--go", default="1.19,1.26", help="Go versions, comma-separated (default 1.19,1.26)")
+    w.add_argument("--phys-page", default="4K,16K,64K",
+                   help="physical page sizes, 4K to 64K, comma-separated (default 4K,16K,64K)")
+    w.add_argument("--huge-page", default="0,2M",
+                   help="huge page sizes, 0 (none) or 2M to 1G, comma-separated (default 0,2M)")
+    w.add_argument("--json", action="store_true", help="print the figures as JSON")
+    w.add_argument("-o", "--output", metavar="OUT.png", help="also chart RSS over time, configurations overlaid")
+    w.add_argument("--arch", choices=ARCHES, default="amd64")
+    w.set_defaults(func=cmd_whatif)
 
     g = sub.add_parser("gen", help="write a sample trace",
                        description="Write a sample trace, deterministic for a seed "

@@ -6,7 +6,7 @@ add what is written in Python (``stats()``, ``render_map()``); see
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Literal, Optional, TypeVar
+from typing import Any, Literal, Optional, TypeVar
 
 _PA = TypeVar("_PA", bound="PageAlloc")
 
@@ -430,10 +430,18 @@ def numpy_heap(heap: Heap, threshold: int = 65536) -> NumpyHeap:
 
 class TraceReplay:
     """Replays a trace (v1, v2 or v3; see the trace formats) on an allocator, in steps.
-    v1 and v2 follow Go 1.19 (v2 sets phys_huge_page_size to 2 MiB first), v3 Go 1.26."""
+    v1 and v2 follow Go 1.19, v3 Go 1.26; a v2 or v3 replay first gives the allocator the
+    trace's machine (its physpage and hugepage headers, else 4 KiB and 2 MiB pages)."""
 
-    def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None) -> None:
-        """Parses text (ValueError naming the line) for a new allocator of arch, or for allocator."""
+    def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None,
+                 phys_page_size: Optional[int] = None, huge_page_size: Optional[int] = None,
+                 lenient: bool = False) -> None:
+        """Parses text (ValueError naming the line) for a new allocator of arch, or for allocator.
+        phys_page_size and huge_page_size replay a v2 or v3 trace on another machine, in place
+        of its headers (the same ranges: 4096 to 65536; 0 or 2 MiB to 1 GiB, at least the
+        physical page); ValueError otherwise. lenient (for what-ifs of a trace recorded with
+        many Ps): a free of an allocation that failed here, and a scavenger step part with
+        nothing to do, are skipped and counted (skipped) instead of raising."""
     @property
     def version(self) -> int:
         """1, 2 or 3: the ``version N`` of the first op line (1 without one)."""
@@ -468,6 +476,10 @@ class TraceReplay:
     def followed_differed(self) -> int:
         """Of followed, how many the replay's own find would have answered otherwise."""
     @property
+    def skipped(self) -> int:
+        """Ops a lenient replay skipped (frees of allocations that failed here, scavenger
+        step parts with nothing to take or give back)."""
+    @property
     def phys_page_size(self) -> int:
         """The trace's physpage header (4096 when absent)."""
     @property
@@ -478,5 +490,14 @@ class TraceReplay:
         """Per op, Go's monotonic time in ns since the recording began (t=), or None."""
     def run(self, max_ops: Optional[int] = None) -> int:
         """Replays up to max_ops more ops (all when None) without the GIL; the ops replayed."""
+    def census(self) -> dict[str, Any]:
+        """Replays the rest of the trace, taking a census of the heap after every op. A dict:
+        first_op (the index of the first op counted), then one list entry per op replayed, in
+        bytes: grown (chunks grown), in_use (pages handed out), free_scavenged (free and
+        released, or never touched), go_resident (pages not scavenged: Go's accounting),
+        rss (resident physical pages: those holding any page not scavenged), trapped (free,
+        unreleased pages whose physical page also holds an in-use page), covered (in-use bytes
+        inside aligned huge pages that are resident throughout); and releases, the bytes of
+        each run the scavenger released (one madvise each), in order."""
     def results_file(self) -> str:
         """The results file (DESIGN.md's format) of what was replayed, then the final state."""

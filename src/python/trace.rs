@@ -6,7 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::alloc::PageAlloc;
-use super::{ArchArg, AMD64};
+use super::{ArchArg, U64, AMD64};
+use pyo3::exceptions::PyValueError;
 use crate::trace::{OpKind, Replay, Trace};
 
 /// Replays a trace (v1, v2 or v3) on an allocator, in steps,
@@ -22,22 +23,43 @@ pub(crate) struct TraceReplay {
 
 #[pymethods]
 impl TraceReplay {
-    /// Replays into `allocator` (by default a fresh PageAlloc of `arch`).
+    /// Replays into `allocator` (by default a fresh PageAlloc of `arch`);
+    /// `phys_page_size` and `huge_page_size` replay a v2 or v3 trace as Go on
+    /// another machine, in place of its headers.
     #[new]
-    #[pyo3(signature = (text, arch = AMD64, allocator = None))]
+    #[pyo3(signature = (text, arch = AMD64, allocator = None, phys_page_size = None, huge_page_size = None, lenient = false))]
     fn new(
         py: Python<'_>,
         text: &str,
         arch: ArchArg,
         allocator: Option<Py<PageAlloc>>,
+        phys_page_size: Option<U64>,
+        huge_page_size: Option<U64>,
+        lenient: bool,
     ) -> PyResult<Self> {
-        let trace = py.detach(|| Trace::parse(text))?;
+        let mut trace = py.detach(|| Trace::parse(text))?;
+        if phys_page_size.is_some() || huge_page_size.is_some() {
+            if trace.version < 2 {
+                return Err(PyValueError::new_err(
+                    "phys_page_size and huge_page_size need a v2 or v3 trace (a v1 trace never scavenges)",
+                ));
+            }
+            let phys = phys_page_size.map_or(trace.phys_page, |v| v.0);
+            let huge = huge_page_size.map_or(trace.huge_page, |v| v.0);
+            trace.set_machine(phys, huge).map_err(|e| {
+                PyValueError::new_err(format!(
+                    "phys_page_size={phys}, huge_page_size={huge}: {e}"
+                ))
+            })?;
+        }
         let pa = match allocator {
             Some(pa) => pa,
             None => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
         };
+        let mut replay = Replay::new(&trace);
+        replay.lenient = lenient;
         Ok(TraceReplay {
-            replay: Replay::new(&trace),
+            replay,
             trace,
             pa,
             elapsed_ns: 0,
@@ -100,6 +122,12 @@ impl TraceReplay {
     fn followed_differed(&self) -> usize {
         self.replay.followed_differed
     }
+    /// Ops a lenient (what-if) replay skipped: frees of allocations that
+    /// failed here, scavenger steps with nothing to take or give back.
+    #[getter]
+    fn skipped(&self) -> usize {
+        self.replay.skipped
+    }
     /// The trace's machine: its `physpage` header (4096 when absent).
     #[getter]
     fn phys_page_size(&self) -> u64 {
@@ -145,6 +173,40 @@ impl TraceReplay {
         self.elapsed_ns += elapsed;
         res?;
         Ok(self.replay.done - start)
+    }
+
+    /// Replays the rest of the trace taking a census of the heap after every
+    /// op (bytes): a dict of lists, one entry per op replayed, `in_use`,
+    /// `go_resident` (pages not scavenged), `rss` (resident physical pages),
+    /// `trapped` (free pages whose physical page holds an in-use page),
+    /// `covered` (in-use bytes in wholly resident huge pages); `releases`,
+    /// the bytes of each run the scavenger released (one madvise each), and
+    /// `first_op`, the index of the first op counted.
+    fn census<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let first = self.replay.done;
+        let pa = self.pa.get();
+        let (trace, replay) = (&self.trace, &mut self.replay);
+        let mut run = crate::census::CensusRun::default();
+        let (res, elapsed) = py.detach(|| {
+            let mut engine = pa.lock();
+            let t0 = Instant::now();
+            let res = crate::census::run_census(replay, &mut engine, trace, &mut run);
+            (res, t0.elapsed().as_nanos())
+        });
+        self.elapsed_ns += elapsed;
+        res?;
+        let d = PyDict::new(py);
+        let col = |f: fn(&crate::census::CensusPoint) -> u64| run.points.iter().map(f).collect::<Vec<u64>>();
+        d.set_item("first_op", first)?;
+        d.set_item("grown", col(|p| p.grown_bytes))?;
+        d.set_item("in_use", col(|p| p.in_use_bytes))?;
+        d.set_item("free_scavenged", col(|p| p.free_scavenged_bytes))?;
+        d.set_item("go_resident", col(|p| p.go_resident_bytes))?;
+        d.set_item("rss", col(|p| p.rss_bytes))?;
+        d.set_item("trapped", col(|p| p.trapped_bytes))?;
+        d.set_item("covered", col(|p| p.covered_bytes))?;
+        d.set_item("releases", run.releases)?;
+        Ok(d)
     }
 
     /// The results file (DESIGN.md): one line per result so far, the bounds,
