@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn groups_and_spreads() {
-        assert_eq!(any_in_groups(0b0110_0000, 4), 0b0010_0000);
+        assert_eq!(any_in_groups(0b0110_0000, 4), 0b0001_0000);
         assert_eq!(any_in_groups(0b1000_0001, 8), 0b1);
         assert_eq!(any_in_groups(1 << 63, 8), 1 << 56);
         assert_eq!(spread(1 << 8, 8), 0xff << 8);
