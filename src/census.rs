@@ -244,14 +244,15 @@ pub struct CensusRun {
     pub releases: Vec<u64>,
 }
 
-/// Replays the rest of `trace` from `replay`'s position, taking the census
-/// after every op. Only the chunks an op changed are counted again: those
+/// Replays `trace` from `replay`'s position up to (not including) op `to`,
+/// taking the census after every op. Only the chunks an op changed are counted again: those
 /// its result or operands name, and those holding the runs the scavenger
 /// released. Stops at the first op that fails, naming its line.
 pub fn run_census(
     replay: &mut Replay,
     pa: &mut PageAlloc,
     trace: &Trace,
+    to: usize,
     out: &mut CensusRun,
 ) -> Result<Census, TraceError> {
     if replay.done == 0 {
@@ -259,8 +260,9 @@ pub fn run_census(
     }
     let mut census = Census::new(pa);
     let mut runs: Vec<(u64, u64)> = Vec::new();
-    out.points.reserve(trace.ops.len() - replay.done);
-    while let Some(&op) = trace.ops.get(replay.done) {
+    let to = to.min(trace.ops.len());
+    out.points.reserve(to.saturating_sub(replay.done));
+    while let Some(&op) = trace.ops[..to].get(replay.done) {
         // What the op will change, where only the state before it says.
         let before = match op {
             Op::Free { k } => replay

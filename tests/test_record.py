@@ -468,6 +468,12 @@ def test_timeline_what_if_keeps_every_address_and_only_scavenging_differs():
     assert final.in_use == a.allocator.pages_in_use * 8192
     assert final.largest_free == a.allocator.largest_free_run * 8192
     assert all(0.0 <= p.fragmentation <= 1.0 for p in pts)
+    # Each point knows the least and most in use since the one before: the
+    # peak over every op, read from a per-op census, is the points' peak.
+    every = pagealloc.TraceReplay(text).census()
+    assert max(p.in_use_max for p in pts) == max(every["in_use"])
+    assert min(p.in_use_min for p in pts[1:]) == min(every["in_use"])
+    assert all(p.in_use_min <= p.in_use <= p.in_use_max for p in pts)
     pts_b = timeline.sample(other, 50, op_index=index)
     assert pts_b[-1].op == pts[-1].op  # numbered by the original trace's ops
     assert [p.in_use for p in pts_b][-1] == final.in_use
@@ -486,6 +492,18 @@ def test_timeline_what_if_keeps_every_address_and_only_scavenging_differs():
     assert (go, rep.version, rep.phys_page_size, rep.huge_page_size) == ("1.19", 2, 16384, 0)
     assert rep.done == rep.ops == 8 and index == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert index[-1] == pagealloc.TraceReplay(many).ops
+
+
+def test_timeline_of_a_recording_is_in_seconds():
+    from pagealloc import timeline
+
+    text = ("version 3\ngrow 0xc000000000 0x400000 t=0 p=0\nalloc 300 t=1000\nfree 0 t=2000 p=1\n"
+            "alloc 5 t=1000000000\n")
+    pts = timeline.sample(text, 5)
+    # Points fall evenly in time, each after the last op before its moment;
+    # the idle second holds no point, and the last run starts after it.
+    assert [p.seconds for p in pts] == [0.0, 2e-06, 1.0] and [p.op for p in pts] == [0, 3, 4]
+    assert pts[-1].seconds_from == 1.0 and pts[1].in_use_max == 300 * 8192 and pts[1].in_use == 0
 
 
 def test_timeline_cli_draws_the_chart_and_the_gif(tmp_path, capsys):

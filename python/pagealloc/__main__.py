@@ -255,7 +255,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         if not args.no_what_if and timeline._version(text) >= 2:
             other, go, index = timeline.other_go_trace(text)
             from . import _trace_go
-            what_if = (_trace_go(text), points, go, timeline.sample(other, args.points, args.arch, op_index=index))
+            times = TraceReplay(text, arch=args.arch).times
+            what_if = (_trace_go(text), points, go,
+                       timeline.sample(other, args.points, args.arch, op_index=index, times=times, lenient=True))
         timeline.draw(points, args.output, title=f"{name}: the heap over {points[-1].op:,} ops", what_if=what_if)
         print(f"timeline written to {args.output}")
         if args.gif:
@@ -368,7 +370,8 @@ def parser() -> argparse.ArgumentParser:
 
     tl = sub.add_parser("timeline", help="chart the heap over a trace",
                         description="Replay a trace and chart in use, free and released memory, the largest "
-                        "free run and fragmentation against op index; for v2/v3 traces also the memory the "
+                        "free run and fragmentation against time (seconds, for a recording) or op index, each point with the "
+                        "least and most in use since the one before; for v2/v3 traces also the memory the "
                         "other Go's scavenger would have released (needs pagealloc[viz]).")
     tl.add_argument("trace")
     tl.add_argument("-o", "--output", required=True, metavar="OUT.png")

@@ -490,8 +490,9 @@ class TraceReplay:
         """Per op, Go's monotonic time in ns since the recording began (t=), or None."""
     def run(self, max_ops: Optional[int] = None) -> int:
         """Replays up to max_ops more ops (all when None) without the GIL; the ops replayed."""
-    def census(self) -> dict[str, Any]:
-        """Replays the rest of the trace, taking a census of the heap after every op. A dict:
+    def census(self, max_ops: Optional[int] = None) -> dict[str, Any]:
+        """Replays the rest of the trace (at most max_ops more ops), taking a census of the
+        heap after every op. A dict:
         first_op (the index of the first op counted), then one list entry per op replayed, in
         bytes: grown (chunks grown), in_use (pages handed out), free_scavenged (free and
         released, or never touched), go_resident (pages not scavenged: Go's accounting),

@@ -23,6 +23,7 @@ scavenge, its meaning in a v3 trace.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from dataclasses import dataclass
@@ -36,7 +37,10 @@ _FULL = (1 << 512) - 1
 
 @dataclass
 class Point:
-    """The heap between two ops (bytes, except the fragmentation ratio)."""
+    """The heap between two ops (bytes, except the fragmentation ratio).
+    A point sampled over a run of ops also has the least and most in use
+    and released after any op of the run, so no peak between two points is
+    lost, and the time of its op in seconds when the trace has times."""
 
     op: int
     in_use: int
@@ -44,6 +48,18 @@ class Point:
     released: int
     largest_free: int
     fragmentation: float
+    in_use_min: int | None = None
+    in_use_max: int | None = None
+    released_min: int | None = None
+    released_max: int | None = None
+    seconds: float | None = None
+    seconds_from: float | None = None  # the time of the first op of its run
+
+    def __post_init__(self) -> None:
+        for name in ("in_use", "released"):
+            for end in ("_min", "_max"):
+                if getattr(self, name + end) is None:
+                    setattr(self, name + end, getattr(self, name))
 
 
 def measure(pa, op: int) -> Point:
@@ -69,19 +85,49 @@ def measure(pa, op: int) -> Point:
     )
 
 
-def sample(text: str, points: int = 400, arch: str = "amd64", op_index: list[int] | None = None) -> list[Point]:
+def sample(text: str, points: int = 400, arch: str = "amd64", op_index: list[int] | None = None,
+           times: list[int] | None = None, lenient: bool = False) -> list[Point]:
     """Replays ``text`` and measures the heap about ``points`` times, evenly
-    spaced in ops, first before any op and last after all. ``op_index``
-    (from ``other_go_trace``) numbers the points by another trace's ops."""
+    spaced in ops, first before any op and last after all; each point also
+    has the least and most in use and released after any op since the one
+    before (from the engine's census, exact per op). ``op_index`` (from
+    ``other_go_trace``) numbers the points by another trace's ops;
+    ``times`` (that trace's, else this one's own) gives them seconds."""
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
-    rep = TraceReplay(text, arch=arch)
-    step = max(1, -(-rep.ops // (points - 1)))
+    rep = TraceReplay(text, arch=arch, lenient=lenient)
+    if times is None and op_index is None:
+        times = rep.times
     at = (lambda n: op_index[n]) if op_index else (lambda n: n)  # noqa: E731
-    out = [measure(rep.allocator, at(0))]
-    while rep.done < rep.ops:
-        rep.run(step)
-        out.append(measure(rep.allocator, at(rep.done)))
+
+    def seconds(op: int) -> float | None:
+        return times[max(0, op - 1)] / 1e9 if times else None
+
+    # Where the points fall: evenly in time for a trace with times (each
+    # after the last op at or before its moment), else evenly in ops.
+    if times and times[-1] > 0:
+        own = [times[at(n) - 1] if at(n) else 0 for n in range(rep.ops + 1)]
+        ends = sorted({bisect.bisect_right(own, times[-1] * k / (points - 1)) - 1
+                       for k in range(1, points)} | {rep.ops})
+        ends = [e for e in ends if e > 0]
+    else:
+        step = max(1, -(-rep.ops // (points - 1)))
+        ends = [min(rep.ops, step * k) for k in range(1, -(-rep.ops // step) + 1)]
+    first = measure(rep.allocator, at(0))
+    first.seconds = first.seconds_from = 0.0 if times else None
+    out = [first]
+    for end in ends:
+        start = rep.done
+        if end <= start:
+            continue
+        c = rep.census(end - start)
+        p = measure(rep.allocator, at(rep.done))
+        used, released = c["in_use"], c["free_scavenged"]
+        p.in_use_min, p.in_use_max = min(used), max(used)
+        p.released_min, p.released_max = min(released), max(released)
+        p.seconds = seconds(at(rep.done))
+        p.seconds_from = seconds(at(start + 1))
+        out.append(p)
     return out
 
 
@@ -159,6 +205,7 @@ _COLORS = {
     "free": (170, 205, 170),
     "released": (222, 196, 140),
     "line": (31, 78, 156),
+    "band": (12, 34, 80),
     "other": (200, 90, 40),
 }
 
@@ -178,8 +225,26 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
     img = Image.new("RGB", (w, h), (255, 255, 255))
     d = ImageDraw.Draw(img)
     d.text((left, 12), title or "the heap over the trace", fill=(20, 20, 20), font=font)
+    use_seconds = points[-1].seconds is not None
     n_ops = max(1, points[-1].op)
+    x_end = (points[-1].seconds or 1e-9) if use_seconds else n_ops
     pw = w - left - right
+
+    def x_of(p: Point) -> float:
+        return p.seconds if use_seconds else p.op
+
+    def x_from(a: Point, b: Point) -> float:
+        """Where b's run of ops began: its first op's time (an idle gap
+        before it stays empty), else right after a."""
+        return b.seconds_from if use_seconds and b.seconds_from is not None else x_of(a)
+
+    def steps(pts: list[Point], value) -> list[tuple[float, float]]:
+        """A value that holds from one point to the next, as a staircase."""
+        out = [xy(x_of(pts[0]), value(pts[0]))]
+        for a, b in zip(pts, pts[1:]):
+            x = x_from(a, b)
+            out += [xy(x, value(a)), xy(x, value(b)), xy(x_of(b), value(b))]
+        return out
 
     def panel(k: int, label: str, y_max: float, unit: str, fmt) -> tuple:
         y0 = top + k * (ph + gap) + 14
@@ -192,13 +257,13 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
             d.text((6, y - 6), f"{fmt(v)}{unit}", fill=(60, 60, 60), font=font)
         for i in range(6):
             x = left + pw * i / 5
-            label = f"{round(n_ops * i / 5):,}"
+            label = f"{x_end * i / 5:.2f} s" if use_seconds else f"{round(n_ops * i / 5):,}"
             # The last label ends at the axis's end instead of running off it.
             x -= 6 * len(label) if i == 5 else 10
             d.text((x, y0 + ph + 3), label, fill=(60, 60, 60), font=font)
 
-        def xy(op: int, v: float) -> tuple[float, float]:
-            return left + pw * op / n_ops, y0 + ph - ph * (v / y_max if y_max else 0)
+        def xy(x: float, v: float) -> tuple[float, float]:
+            return left + pw * x / x_end, y0 + ph - ph * (v / y_max if y_max else 0)
         return xy, y0
 
     def legend(y0: int, items: list[tuple[str, tuple]]) -> None:
@@ -209,32 +274,44 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
             d.text((x + 14, y0 - 14), label, fill=(20, 20, 20), font=font)
 
     mib = lambda v: f"{v / MIB:.0f}" if v >= 10 * MIB or v == 0 else f"{v / MIB:.1f}"  # noqa: E731
-    total = max(p.in_use + p.free_resident + p.released for p in points) or 1
-    xy, y0 = panel(0, "memory (MiB) against op index", total, " MiB", lambda v: mib(v))
+    axis = "seconds" if use_seconds else "op index"
+    total = max(max(p.in_use + p.free_resident + p.released, p.in_use_max) for p in points) or 1
+    xy, y0 = panel(0, f"memory (MiB) against {axis}; the dark band: least to most in use between two points",
+                   total, " MiB", lambda v: mib(v))
     layers = [("in_use", lambda p: p.in_use), ("free", lambda p: p.in_use + p.free_resident),
               ("released", lambda p: p.in_use + p.free_resident + p.released)]
-    prev = [xy(p.op, 0) for p in points]
+    prev = steps(points, lambda p: 0)
     for name, top_of in layers:
-        cur = [xy(p.op, top_of(p)) for p in points]
+        cur = steps(points, top_of)
         d.polygon(cur + prev[::-1], fill=_COLORS[name])
         prev = cur
+    # Each point's range since the one before, so a peak between two points shows.
+    for a, b in zip(points, points[1:]):
+        xa, xb = xy(x_from(a, b), 0)[0], xy(x_of(b), 0)[0]
+        d.rectangle([xa, xy(0, b.in_use_max)[1], max(xa, xb), xy(0, b.in_use_min)[1]], fill=_COLORS["band"])
     legend(y0, [("in use", _COLORS["in_use"]), ("free, resident", _COLORS["free"]),
                 ("released (scavenged)", _COLORS["released"])])
 
     big = max(p.largest_free for p in points) or 1
     xy, y0 = panel(1, "largest free run (MiB): the largest allocation that fits without growing", big, " MiB", mib)
-    d.line([xy(p.op, p.largest_free) for p in points], fill=_COLORS["line"], width=2)
+    d.line(steps(points, lambda p: p.largest_free), fill=_COLORS["line"], width=2)
 
     xy, y0 = panel(2, "external fragmentation: 1 - largest free run / free pages", 1.0, "", lambda v: f"{v:.2f}")
-    d.line([xy(p.op, p.fragmentation) for p in points], fill=_COLORS["line"], width=2)
+    d.line(steps(points, lambda p: p.fragmentation), fill=_COLORS["line"], width=2)
 
     if what_if:
         go_a, pa, go_b, pb = what_if
-        peak = max(max(p.released for p in pa), max(p.released for p in pb)) or 1
+        peak = max(max(p.released_max for p in pa), max(p.released_max for p in pb)) or 1
         xy, y0 = panel(3, "what-if: memory released (free and scavenged, MiB) under each Go's scavenger",
                        peak, " MiB", mib)
-        d.line([xy(p.op, p.released) for p in pa], fill=_COLORS["line"], width=2)
-        d.line([xy(p.op, p.released) for p in pb], fill=_COLORS["other"], width=2)
+        # The other Go wide and below, the recorded one thin and on top:
+        # where they agree both stay visible. Each point's range since the
+        # one before is drawn too.
+        for pts, color, width in ((pb, _COLORS["other"], 5), (pa, _COLORS["line"], 2)):
+            for a, b in zip(pts, pts[1:]):
+                x = xy(x_of(b), 0)[0]
+                d.line([(x, xy(0, b.released_min)[1]), (x, xy(0, b.released_max)[1])], fill=color, width=1)
+            d.line(steps(pts, lambda p: p.released), fill=color, width=width)
         legend(y0, [(f"Go {go_a} (as recorded)", _COLORS["line"]), (f"Go {go_b}", _COLORS["other"])])
     img.save(os.fspath(path), format="PNG")
 

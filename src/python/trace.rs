@@ -175,22 +175,24 @@ impl TraceReplay {
         Ok(self.replay.done - start)
     }
 
-    /// Replays the rest of the trace taking a census of the heap after every
-    /// op (bytes): a dict of lists, one entry per op replayed, `in_use`,
+    /// Replays the rest of the trace (at most max_ops ops) taking a census of
+    /// the heap after every op (bytes): a dict of lists, one entry per op replayed, `in_use`,
     /// `go_resident` (pages not scavenged), `rss` (resident physical pages),
     /// `trapped` (free pages whose physical page holds an in-use page),
     /// `covered` (in-use bytes in wholly resident huge pages); `releases`,
     /// the bytes of each run the scavenger released (one madvise each), and
     /// `first_op`, the index of the first op counted.
-    fn census<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    #[pyo3(signature = (max_ops = None))]
+    fn census<'py>(&mut self, py: Python<'py>, max_ops: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
         let first = self.replay.done;
+        let to = max_ops.map_or(usize::MAX, |n| first.saturating_add(n));
         let pa = self.pa.get();
         let (trace, replay) = (&self.trace, &mut self.replay);
         let mut run = crate::census::CensusRun::default();
         let (res, elapsed) = py.detach(|| {
             let mut engine = pa.lock();
             let t0 = Instant::now();
-            let res = crate::census::run_census(replay, &mut engine, trace, &mut run);
+            let res = crate::census::run_census(replay, &mut engine, trace, to, &mut run);
             (res, t0.elapsed().as_nanos())
         });
         self.elapsed_ns += elapsed;
