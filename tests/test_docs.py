@@ -41,6 +41,7 @@ NOT_HERE = {
 # Blocks run by another test, which reads them from the page itself.
 RUN_BY = {
     "docs/guides/record.md": "tests/test_record.py::test_the_docs_gofmt_recording_runs_as_written",
+    "docs/guides/whatif.md": "tests/test_whatif.py::test_the_docs_fragment_recording_runs_as_written",
 }
 
 

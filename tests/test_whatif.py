@@ -6,6 +6,9 @@ which spans 128 chunks)."""
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +192,45 @@ def test_traces_it_cannot_use(tmp_path, capsys):
     bad.write_text("version 3\nalloc 1\nphyspage 16384\n")
     assert main(["whatif", str(bad)]) == 2
     assert "line 3" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_docs_fragment_recording_runs_as_written(tmp_path):
+    """docs/guides/whatif.md's commands, as written: the fragment program
+    recorded at GOMAXPROCS=1 (identical to the real run), then its what-if.
+    The figures vary a little between recordings; what the page says of
+    them holds: on 64 KiB pages memory is trapped and RSS stays far higher."""
+    if shutil.which("go") is None:
+        pytest.skip("no go on PATH to build the fragment program with (scripts/test.sh needs it)")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from docblocks import blocks, commands, run_shell
+
+    block = next(b for b in blocks(ROOT / "docs/guides/whatif.md") if b.lang == "sh")
+    record, ask = commands(block)
+    p = run_shell(record, ROOT, timeout=900)
+    assert p.returncode == 0 and "kept 4096 buffers" in p.stdout, p.stdout + p.stderr
+    check = run_shell("pagealloc replay /tmp/fragment.trace --check /tmp/fragment.trace.real", ROOT)
+    assert check.stdout.rstrip().endswith(": identical"), check.stdout
+    p = run_shell(ask, tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[1]: line.split() for line in p.stdout.splitlines() if line.startswith("1.26 ")}
+    assert set(rows) == {"4K", "16K", "64K"}
+    final_rss = {k: float(r[3]) for k, r in rows.items()}
+    trapped = {k: float(r[9]) for k, r in rows.items()}
+    assert trapped["4K"] == 0 < trapped["16K"] < trapped["64K"]
+    assert final_rss["64K"] > 2 * final_rss["4K"]
+    assert (tmp_path / "fragment-whatif.png").read_bytes()[:4] == b"\x89PNG"
+    # The page shows a run's output, figures within 30% (a
+    # new run's GC and scavenger timing moves them a little).
+    shown = block.output.splitlines()
+    got = [line for line in (p.stdout).splitlines()]
+    assert shown[0] == "kept 4096 buffers, checksum 557056"
+    assert shown[1:3] == got[:2] and shown[-2:] == got[-2:]
+    for want, have in zip(shown[3:-2], got[2:-2]):
+        w, h = want.split(), have.split()
+        assert w[:3] == h[:3], (want, have)
+        for a, b in zip(w[3:], h[3:]):
+            x, y = float(a.rstrip("%")), float(b.rstrip("%"))
+            assert abs(x - y) <= max(2.0, 0.3 * abs(x)), f"the page shows {want!r}, a new run printed {have!r}"

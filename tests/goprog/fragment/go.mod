@@ -1,0 +1,3 @@
+module fragment
+
+go 1.19
