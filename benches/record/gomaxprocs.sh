@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How exact a recording is with more than one P: records each program given
-# (default: tests/goprog/concurrent and tests/goprog/allocheavy) at each
+# (default: tests/goprog/concurrent, allocheavy and fragment) at each
 # GOMAXPROCS (default 1 2 4 8) with each Go (default 1.26 and 1.19), and
 # prints the replay's check (results and final chunks matching) and the
 # finds it followed. Every line must say identical.
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GOS="1.26 1.19"
-PROGS="tests/goprog/concurrent tests/goprog/allocheavy"
+PROGS="tests/goprog/concurrent tests/goprog/allocheavy tests/goprog/fragment"
 while [ $# -gt 0 ]; do
     case "$1" in
         --go) GOS=$2; shift 2 ;;
