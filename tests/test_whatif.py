@@ -234,3 +234,50 @@ def test_the_docs_fragment_recording_runs_as_written(tmp_path):
         for a, b in zip(w[3:], h[3:]):
             x, y = float(a.rstrip("%")), float(b.rstrip("%"))
             assert abs(x - y) <= max(2.0, 0.3 * abs(x)), f"the page shows {want!r}, a new run printed {have!r}"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("physpage 16384\ngrow 0xc000000000 0x400000\n", "line 1: `physpage` is a header of v2 and v3 traces"),
+    ("version 3\ngrow 0xc000000000 0x400000\nphyspage 16384\n", "line 3: `physpage` is a header"),
+    ("version 3\nphyspage 8000\n", "line 2: physpage 8000: want a power of two from 4096 to 65536"),
+    ("version 3\nphyspage 131072\n", "line 2: physpage 131072"),
+    ("version 2\nhugepage 1048576\n", "line 2: hugepage 1048576: want 0 or a power of two from 2097152"),
+    ("version 3\nhugepage 0\nhugepage 0\n", "line 3: `hugepage` given twice"),
+    ("version 3\nphyspage\n", "line 2: `physpage` takes 1 operand"),
+    ("version 3\nphyspage 16384\nversion 3\n", "line 3: `version` must be the first op line"),
+])
+def test_machine_headers_out_of_place_or_range_are_bad_lines(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        pagealloc.TraceReplay(text)
+
+
+def test_machine_headers_set_the_allocators_machine():
+    rep = pagealloc.TraceReplay("version 2\nphyspage 0x10000\nhugepage 0x20000000\ngrow 0xc000000000 0x400000\n")
+    rep.run()
+    assert (rep.allocator.phys_page_size, rep.allocator.phys_huge_page_size) == (65536, 512 << 20)
+    plain = pagealloc.TraceReplay("version 3\ngrow 0xc000000000 0x400000\n")
+    plain.run()
+    assert (plain.allocator.phys_page_size, plain.allocator.phys_huge_page_size) == (4096, 2 << 20)
+    with pytest.raises(ValueError, match="phys_page_size=12288, huge_page_size=2097152: physpage 12288"):
+        pagealloc.TraceReplay("version 3\n", phys_page_size=12288)
+    with pytest.raises(ValueError, match="need a v2 or v3 trace"):
+        pagealloc.TraceReplay("grow 0xc000000000 0x400000\n", phys_page_size=16384)
+
+
+def test_the_physical_page_size_is_set_before_the_first_grow():
+    pa = pagealloc.PageAlloc(go="1.26")
+    pa.phys_page_size = 16384
+    pa.phys_huge_page_size = 0
+    assert (pa.phys_page_size, pa.phys_huge_page_size) == (16384, 0)
+    for bad in (1000, 2048, 1 << 20):
+        with pytest.raises(ValueError, match=f"phys_page_size must be a power of two from 4096 to 524288 bytes, got {bad}"):
+            pa.phys_page_size = bad
+    with pytest.raises(ValueError, match="huge_page_size must be 0 or a power of two"):
+        pa.phys_huge_page_size = 3 << 20
+    pa.grow(pagealloc.chunk_base(pagealloc.BASE_CHUNK_IDX), CB)
+    with pytest.raises(ValueError, match="only be set before the allocator's first grow"):
+        pa.phys_page_size = 65536
+    assert pa.phys_page_size == 16384
+    # A snapshot keeps the machine.
+    back = pagealloc.PageAlloc.from_bytes(pa.to_bytes())
+    assert back.phys_page_size == 16384
