@@ -81,8 +81,13 @@ pub enum Error {
     /// A scavenger step (`scavenge_take`, `scavenge_give`) out of order, or
     /// of a chunk or run that is not what the step found or took.
     BadScavengeStep(String),
-    /// A `RangeAllocator` size smaller than the current one, or too large.
-    BadRangeSize { size: u64, current: u64 },
+    /// A `RangeAllocator` size smaller than the current one, or too large
+    /// (`max`: the most bytes one manages with its page size).
+    BadRangeSize { size: u64, current: u64, max: u64 },
+    /// A `RangeAllocator` size that is not a whole number of pages.
+    RangeNotWholePages { size: u64, page_size: u64 },
+    /// A `Heap` larger than a process's address space can hold.
+    HeapTooLarge { max_bytes: u64, limit: u64 },
     /// `[offset, offset + nbytes)` does not lie inside a `RangeAllocator`.
     OutOfRange { offset: u64, nbytes: u64, size: u64 },
     /// Bytes that are not a snapshot `from_bytes` can restore; the message
@@ -269,9 +274,23 @@ impl fmt::Display for Error {
                 "phys_page_size can only be set before the allocator's first grow"
             ),
             Error::BadScavengeStep(why) => write!(f, "bad scavenger step: {why}"),
-            Error::BadRangeSize { size, current } => write!(
+            Error::BadRangeSize { size, current, max } if size > max => write!(
                 f,
-                "size {size} cannot replace {current}: a range only grows, within 96 Ti pages"
+                "size {size} bytes is more than a RangeAllocator manages with this page size \
+                 (at most {max} bytes)"
+            ),
+            Error::BadRangeSize { size, current, .. } => write!(
+                f,
+                "new size {size} bytes is below the current size {current}: a range only grows"
+            ),
+            Error::RangeNotWholePages { size, page_size } => write!(
+                f,
+                "size {size} bytes is not a whole number of pages of {page_size} bytes"
+            ),
+            Error::HeapTooLarge { max_bytes, limit } => write!(
+                f,
+                "cannot reserve max_bytes={max_bytes} bytes of address space for the heap: \
+                 a process has at most {limit} bytes (128 TiB)"
             ),
             Error::OutOfRange {
                 offset,

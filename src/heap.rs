@@ -183,14 +183,17 @@ impl Heap {
         if max_bytes == 0 {
             return Err(Error::ZeroHeap);
         }
-        let max = max_bytes
-            .checked_next_multiple_of(PALLOC_CHUNK_BYTES)
-            .filter(|&m| m <= isize::MAX as u64 / 2)
-            .ok_or(Error::Reserve {
-                bytes: usize::MAX,
-                what: "heap",
-                source: std::io::Error::from(std::io::ErrorKind::OutOfMemory),
-            })?;
+        // No process has more than 128 TiB of user address space (x86-64
+        // and arm64 with 4-level page tables): refuse more as a bad value,
+        // not as a reservation the OS turned down.
+        const LIMIT: u64 = 1 << 47;
+        if max_bytes > LIMIT {
+            return Err(Error::HeapTooLarge {
+                max_bytes,
+                limit: LIMIT,
+            });
+        }
+        let max = max_bytes.next_multiple_of(PALLOC_CHUNK_BYTES);
         // Room to align the heap's base to a chunk.
         let mem = Reservation::reserve((max + PALLOC_CHUNK_BYTES) as usize, "heap")?;
         let start = mem.base() as u64;

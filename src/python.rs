@@ -55,7 +55,10 @@ impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         let msg = e.to_string();
         match e {
-            Error::Reserve { .. } | Error::Commit { .. } | Error::HeapFull { .. } => {
+            Error::Reserve { .. }
+            | Error::Commit { .. }
+            | Error::HeapFull { .. }
+            | Error::HeapTooLarge { .. } => {
                 PyMemoryError::new_err(msg)
             }
             Error::Verify(_) | Error::Corrupt(_) => CorruptionError::new_err(msg),
@@ -90,6 +93,33 @@ impl<'a, 'py> FromPyObject<'a, 'py> for U64 {
         } else {
             Err(PyTypeError::new_err(format!(
                 "expected an int, got {}",
+                ob.get_type().name()?
+            )))
+        }
+    }
+}
+
+/// A page count argument (`npages`): an integer in `[0, 2**64)`; a bad
+/// value's error names the argument, as an error in the caller's terms.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Npages(pub(crate) u64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Npages {
+    type Error = PyErr;
+
+    #[inline]
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Npages> {
+        if let Ok(v) = ob.extract::<u64>() {
+            return Ok(Npages(v));
+        }
+        if ob.is_instance_of::<PyInt>() {
+            Err(PyValueError::new_err(format!(
+                "npages must be a page count in [1, 2**64), got {}",
+                ob.repr()?
+            )))
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "npages must be an int (a page count), got {}",
                 ob.get_type().name()?
             )))
         }
@@ -212,6 +242,7 @@ mod _pagealloc {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("PAGE_SIZE", PAGE_SIZE)?;
         m.add("PALLOC_CHUNK_PAGES", PALLOC_CHUNK_PAGES)?;
         m.add("PALLOC_CHUNK_BYTES", PALLOC_CHUNK_BYTES)?;

@@ -51,7 +51,7 @@ pub struct RangeAllocator {
 
 impl RangeAllocator {
     /// Offsets `[0, size)` in pages of `page_size` bytes (a power of two);
-    /// a partial last page is not used.
+    /// `size` is a whole number of pages (else `RangeNotWholePages`).
     pub fn new(size: u64, page_size: u64) -> Result<RangeAllocator> {
         if !page_size.is_power_of_two() {
             return Err(Error::BadPageSize { page_size });
@@ -70,13 +70,21 @@ impl RangeAllocator {
         Ok(ra)
     }
 
-    /// Grows the space to `new_size` bytes in all (never shrinks).
+    /// Grows the space to `new_size` bytes in all (never shrinks), a whole
+    /// number of pages.
     pub fn grow(&mut self, new_size: u64) -> Result<()> {
         let pages = new_size >> self.page_shift;
         if pages < self.pages || pages > MAX_PAGES {
             return Err(Error::BadRangeSize {
                 size: new_size,
                 current: self.pages << self.page_shift,
+                max: MAX_PAGES << self.page_shift,
+            });
+        }
+        if new_size & (self.page_size - 1) != 0 {
+            return Err(Error::RangeNotWholePages {
+                size: new_size,
+                page_size: self.page_size,
             });
         }
         if pages == self.pages {

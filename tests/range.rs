@@ -28,9 +28,23 @@ impl Flat {
 }
 
 #[test]
+fn a_size_of_part_of_a_page_is_refused() {
+    assert!(matches!(
+        RangeAllocator::new(10_000 * 4096 + 123, 4096),
+        Err(pagealloc::Error::RangeNotWholePages {
+            size: 40_960_123,
+            page_size: 4096
+        })
+    ));
+    let mut ra = RangeAllocator::new(4096, 4096).unwrap();
+    assert!(ra.grow(8193).is_err());
+    assert_eq!(ra.stats().size, 4096);
+}
+
+#[test]
 fn matches_the_scanning_model() {
     for (page, size) in [
-        (4096, 10_000 * 4096 + 123),
+        (4096, 10_000 * 4096),
         (1, 3000),
         (1 << 20, 700 << 20),
         (65536, 1 << 26),

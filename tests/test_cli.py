@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import pagealloc
+from pagealloc.__main__ import main
 from pagealloc.model import CHUNK_BYTES, Model
 from pagealloc.tracegen import generate
 
@@ -253,3 +254,44 @@ def test_constrained_trace_forms_replay(tmp_path):
     lines = res.read_text().splitlines()
     assert lines[:5] == ["0x3000000000", "0x3000008000", "0x3000400000", "0x3000012000", "0x0"]
     assert lines[5] == "bounds 0x200c000 0x200c002"
+
+
+# --- rough edges a newcomer hit -----------------------------------------------
+
+
+def test_version_and_empty_trace(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"pagealloc {pagealloc.__version__}"
+    empty = tmp_path / "empty.trace"
+    empty.write_text("# nothing here\n")
+    assert main(["replay", str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert "no ops" in out and "ns/op" not in out and "(;" not in out
+    assert main(["replay", str(empty), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["replay"]["engine_ns_per_op"] is None
+
+
+def test_failed_allocations_in_a_recording_are_explained(tmp_path, capsys):
+    t = tmp_path / "t.trace"
+    t.write_text("version 3\ngrow 0xc000000000 0x400000\nalloc 600\ngrow 0xc000400000 0x400000\nalloc 600\n")
+    assert main(["replay", str(t)]) == 0
+    out = capsys.readouterr().out
+    assert "1 allocation(s) failed" in out and "Go then grows the heap and allocates again" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["map", "TRACE", "-o", "m.jpg"], "-o m.jpg: pictures are written as PNG; name the file .png"),
+    (["replay", "TRACE", "--map", "m.jpeg"], "--map m.jpeg: pictures are written as PNG"),
+    (["timeline", "TRACE", "-o", "t.png", "--gif", "a.png"], "--gif a.png: the animation is written as GIF"),
+    (["timeline", "TRACE", "-o", "/no/such/dir/t.png"], "-o /no/such/dir/t.png: no such folder /no/such/dir"),
+    (["replay", "TRACE", "--results", "/no/such/dir/r"], "--results /no/such/dir/r: no such folder"),
+    (["record", "-o", "/no/such/dir/x.trace", "--", "go", "run", "."], "-o /no/such/dir/x.trace: no such folder"),
+])
+def test_outputs_are_checked_before_any_work(tmp_path, capsys, argv, message):
+    t = tmp_path / "t.trace"
+    t.write_text("grow 0xc000000000 0x400000\nalloc 1\n")
+    argv = [str(t) if a == "TRACE" else a for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [t]  # nothing was written

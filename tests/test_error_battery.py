@@ -185,3 +185,51 @@ def test_every_public_method_names_the_value_given(pa, what, call, exc, value):
     else:
         assert value in msg, f"{what}: {msg!r} does not name {value!r}"
     assert pa.to_bytes() == before
+
+
+# --- rough edges a newcomer hit -----------------------------------------------
+
+
+def test_npages_errors_name_the_argument():
+    pa = pagealloc.PageAlloc()
+    for call in (lambda: pa.alloc(-1), lambda: pa.free(0x3000000000, -2), lambda: pa.would_fit(-1)):
+        with pytest.raises(ValueError, match=r"npages must be a page count in \[1, 2\*\*64\), got -\d"):
+            call()
+    with pytest.raises(TypeError, match="npages must be an int"):
+        pa.alloc("3")
+
+
+def test_trace_replay_takes_text_or_utf8_bytes_and_counts_of_ops():
+    rep = pagealloc.TraceReplay(b"grow 0xc000000000 0x400000\nalloc 1\n")
+    assert rep.run() == 2 and rep.addresses == [0xC000000000]
+    with pytest.raises(ValueError, match="text is not UTF-8"):
+        pagealloc.TraceReplay(b"alloc \xff\n")
+    with pytest.raises(TypeError, match=r"text must be a trace's text \(str or UTF-8 bytes\), got int"):
+        pagealloc.TraceReplay(3)
+    for call in (lambda r: r.run(-1), lambda r: r.census(-5)):
+        r = pagealloc.TraceReplay("grow 0xc000000000 0x400000\n")
+        with pytest.raises(ValueError, match="max_ops must be a count of ops, at least 0, got -"):
+            call(r)
+        assert r.done == 0
+
+
+def test_range_allocator_sizes_in_its_own_terms():
+    with pytest.raises(ValueError, match="size 1000 bytes is not a whole number of pages of 4096 bytes"):
+        pagealloc.RangeAllocator(1000, page_size=4096)
+    with pytest.raises(ValueError, match=r"size 1125899906842624 bytes is more than a RangeAllocator manages "
+                                         r"with this page size \(at most \d+ bytes\)"):
+        pagealloc.RangeAllocator(2**50)
+    ra = pagealloc.RangeAllocator(8192, page_size=4096)
+    with pytest.raises(ValueError, match="new size 4096 bytes is below the current size 8192"):
+        ra.grow(4096)
+    with pytest.raises(ValueError, match="size 12289 bytes is not a whole number of pages"):
+        ra.grow(12289)
+    assert ra.stats().size == 8192
+
+
+def test_version_has_one_source():
+    import re
+    from pathlib import Path
+
+    cargo = (Path(__file__).resolve().parents[1] / "Cargo.toml").read_text()
+    assert pagealloc.__version__ == re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)

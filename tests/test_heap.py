@@ -190,6 +190,9 @@ def test_heap_construction_errors():
         pagealloc.Heap(max_bytes=0)
     with pytest.raises(MemoryError):
         pagealloc.Heap(max_bytes=1 << 62)
+    # The message names the value asked for, not an overflowed one.
+    with pytest.raises(MemoryError, match="max_bytes=4611686018427387904 bytes"):
+        pagealloc.Heap(max_bytes=1 << 62)
 
 
 def test_span_lifetimes():

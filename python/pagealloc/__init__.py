@@ -46,6 +46,7 @@ from ._pagealloc import (
     pack_summary,
     unpack_summary,
 )
+from ._pagealloc import __version__  # the crate's version (Cargo.toml), the one source
 from .heap import Heap, HeapStats
 from .stats import Stats
 
@@ -113,9 +114,16 @@ class TraceReplay(_pagealloc.TraceReplay):
     allocator is a fresh :class:`PageAlloc` of ``arch`` following the
     trace's Go version (Go 1.26 for a v3 trace, Go 1.19 for v1 and v2)."""
 
-    def __new__(cls, text: str, arch: str = "amd64", allocator: PageAlloc | None = None,
+    def __new__(cls, text: str | bytes, arch: str = "amd64", allocator: PageAlloc | None = None,
                 phys_page_size: int | None = None, huge_page_size: int | None = None,
                 lenient: bool = False) -> TraceReplay:
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"text is not UTF-8 (byte {e.start}): a trace is text") from None
+        elif not isinstance(text, str):
+            raise TypeError(f"text must be a trace's text (str or UTF-8 bytes), got {type(text).__name__}")
         if allocator is None:
             allocator = PageAlloc(arch, go=_trace_go(text))
         return super().__new__(cls, text, arch, allocator, phys_page_size, huge_page_size, lenient)
@@ -146,6 +154,7 @@ def page_base(ci: int, page_idx: int, arch: str = "amd64") -> int:
 
 
 __all__ = [
+    "__version__",
     "ARCHES",
     "AllocFailure",
     "BASE_CHUNK_IDX",

@@ -89,6 +89,11 @@ def _plural(kind: str) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.map:
+        _png(args.map, "--map")
+    for flag, path in (("--results", args.results),):
+        if path:
+            _writable(path, flag)
     rep, wall = replay_file(args.trace, args.arch, progress=sys.stderr.isatty() and not args.json)
     pa = rep.allocator
     stats = pa.stats()
@@ -101,8 +106,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "failed_allocs": failed,
         "followed_finds": rep.followed,
         "followed_finds_differed": rep.followed_differed,
-        "engine_ns_per_op": rep.elapsed_ns / max(1, rep.ops),
-        "wall_ns_per_op": wall * 1e9 / max(1, rep.ops),
+        "engine_ns_per_op": rep.elapsed_ns / rep.ops if rep.ops else None,
+        "wall_ns_per_op": wall * 1e9 / rep.ops if rep.ops else None,
     }
     if args.results:
         with open(args.results, "w", encoding="utf-8") as f:
@@ -122,14 +127,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(json.dumps({**stats.as_dict(), "replay": timing, **extra}, indent=2))
         return 0 if check is None or check.identical else 1
     kinds = ", ".join(f"{n} {_plural(k)}" for k, n in counts.items())
-    print(f"replayed {args.trace} (v{rep.version}): {rep.ops} ops ({kinds}; "
-          f"{failed} allocation(s) failed)")
+    if rep.ops:
+        print(f"replayed {args.trace} (v{rep.version}): {rep.ops} ops ({kinds}; "
+              f"{failed} allocation(s) failed)")
+    else:
+        print(f"replayed {args.trace} (v{rep.version}): no ops")
+    if failed and rep.version >= 2:
+        print("  (an allocation fails when no run of free pages fits; Go then grows the heap and "
+              "allocates again, which the trace records as a grow and another alloc)")
     print(stats)
     if rep.followed:
         print(f"followed {rep.followed} recorded find(s) that raced with another P "
               f"({rep.followed_differed} differed from the replay's own)")
-    print(f"replay time: {timing['engine_ns_per_op']:.1f} ns/op in the allocator, "
-          f"{timing['wall_ns_per_op']:.1f} ns/op including parsing ({wall * 1e3:.1f} ms)")
+    if rep.ops:
+        print(f"replay time: {timing['engine_ns_per_op']:.1f} ns/op in the allocator, "
+              f"{timing['wall_ns_per_op']:.1f} ns/op including parsing ({wall * 1e3:.1f} ms)")
     if args.results:
         print(f"results written to {args.results}")
     if args.map:
@@ -206,6 +218,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     from .record import RecordError, record
     from .record.convert import LogError
 
+    # Refused before the program runs, not after: the recording would be lost.
+    _writable(args.output, "-o")
     argv = list(args.command)
     if argv and argv[0] == "--":
         argv = argv[1:]
@@ -247,6 +261,11 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     for name in ("points", "frames"):
         if getattr(args, name) < (2 if name == "points" else 1):
             raise TraceFailure(f"--{name} must be at least {2 if name == 'points' else 1}")
+    _png(args.output, "-o")
+    if args.gif:
+        if not args.gif.lower().endswith(".gif"):
+            raise TraceFailure(f"--gif {args.gif}: the animation is written as GIF; name the file .gif")
+        _writable(args.gif, "--gif")
     text = read_trace(args.trace)
     name = os.path.basename(args.trace)
     try:
@@ -278,7 +297,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     except wi.WhatIfError as e:
         raise TraceFailure(str(e)) from e
     if args.output:
-        _writable(args.output, "-o")
+        _png(args.output, "-o")
     text = read_trace(args.trace)
     try:
         recorded, configs = wi.whatif(text, gos, phys, huge, args.arch)
@@ -306,6 +325,13 @@ def _writable(path: str, flag: str) -> None:
         raise TraceFailure(f"{flag} {path}: no such folder {folder}")
 
 
+def _png(path: str, flag: str) -> None:
+    """Refuses a picture path that does not name a PNG, or cannot be written."""
+    if not path.lower().endswith(".png"):
+        raise TraceFailure(f"{flag} {path}: pictures are written as PNG; name the file .png")
+    _writable(path, flag)
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     if any(v is not None and v < 0 for v in (args.seed, args.ops, args.chunks)):
         raise TraceFailure("--seed, --ops and --chunks must not be negative")
@@ -321,6 +347,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    _png(args.output, "-o")
     rep, _ = replay_file(args.trace, args.arch)
     rep.allocator.render_map(args.output, title=f"pagealloc heap after {os.path.basename(args.trace)}")
     print(f"heap map written to {args.output}")
@@ -339,6 +366,8 @@ def cmd_heap_demo(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pagealloc", description="Go's runtime page allocator, in Rust.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"pagealloc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("replay", help="replay a trace and show what the allocator did",

@@ -13,6 +13,8 @@ _PA = TypeVar("_PA", bound="PageAlloc")
 ArchName = Literal["amd64", "arm64", "386"]
 GoName = Literal["1.19", "1.26"]
 
+__version__: str
+"""The version of pagealloc (the crate's, one source for Python and the CLI)."""
 PAGE_SIZE: int
 """The runtime page size, 8192 bytes (Go's pageSize)."""
 PALLOC_CHUNK_PAGES: int

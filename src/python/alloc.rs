@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
-use super::{ArchArg, Bitmap, GoArg, AMD64, GO_DEFAULT, U64};
+use super::{ArchArg, Bitmap, GoArg, AMD64, GO_DEFAULT, U64, Npages};
 use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
 use crate::PageAlloc as Engine;
 
@@ -148,7 +148,7 @@ impl PageAlloc {
     /// the lowest such address that is a multiple of align pages; with
     /// within=(lo, hi) the lowest inside lo <= addr, addr + size <= hi.
     #[pyo3(signature = (npages, align = U64(1), within = None))]
-    fn alloc(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
+    fn alloc(&self, npages: Npages, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
         Ok(self.alloc_scav(npages, align, within)?.0)
     }
 
@@ -157,7 +157,7 @@ impl PageAlloc {
     #[pyo3(signature = (npages, align = U64(1), within = None))]
     fn alloc_scav(
         &self,
-        npages: U64,
+        npages: Npages,
         align: U64,
         within: Option<(U64, U64)>,
     ) -> PyResult<(Option<u64>, u64)> {
@@ -170,7 +170,7 @@ impl PageAlloc {
     #[pyo3(signature = (npages, align = U64(1), within = None))]
     fn first_fit(
         &self,
-        npages: U64,
+        npages: Npages,
         align: U64,
         within: Option<(U64, U64)>,
     ) -> PyResult<Option<u64>> {
@@ -180,7 +180,7 @@ impl PageAlloc {
 
     /// Whether alloc(npages, align, within) would succeed, taking nothing.
     #[pyo3(signature = (npages, align = U64(1), within = None))]
-    fn would_fit(&self, npages: U64, align: U64, within: Option<(U64, U64)>) -> PyResult<bool> {
+    fn would_fit(&self, npages: Npages, align: U64, within: Option<(U64, U64)>) -> PyResult<bool> {
         let within = within.map(|(lo, hi)| (lo.0, hi.0));
         Ok(self.lock().would_fit(npages.0, align.0, within)?)
     }
@@ -198,7 +198,7 @@ impl PageAlloc {
     #[pyo3(signature = (npages, align = U64(1), within = None))]
     fn _alloc_or_failure(
         &self,
-        npages: U64,
+        npages: Npages,
         align: U64,
         within: Option<(U64, U64)>,
     ) -> PyResult<(Option<u64>, Option<Failure>)> {
@@ -218,7 +218,7 @@ impl PageAlloc {
     fn alloc_extents(
         &self,
         py: Python<'_>,
-        npages: U64,
+        npages: Npages,
         max_extents: U64,
     ) -> PyResult<Option<Vec<(u64, u64)>>> {
         let max = usize::try_from(max_extents.0).unwrap_or(usize::MAX);
@@ -227,7 +227,7 @@ impl PageAlloc {
 
     /// Claims exactly the npages pages at addr; ValueError (and no change)
     /// unless they are all grown and free. Returns the scavenged bytes.
-    fn alloc_at(&self, addr: U64, npages: U64) -> PyResult<u64> {
+    fn alloc_at(&self, addr: U64, npages: Npages) -> PyResult<u64> {
         Ok(self.lock().alloc_at(addr.0, npages.0)?)
     }
 
@@ -262,7 +262,7 @@ impl PageAlloc {
 
     /// Go 1.26's markRandomPaddingPages: npages pages at addr, all grown
     /// and free, become in use and scavenged (never free them).
-    fn mark_padding(&self, py: Python<'_>, addr: U64, npages: U64) -> PyResult<()> {
+    fn mark_padding(&self, py: Python<'_>, addr: U64, npages: Npages) -> PyResult<()> {
         Ok(py.detach(|| self.lock().mark_padding(addr.0, npages.0))?)
     }
 
@@ -302,7 +302,7 @@ impl PageAlloc {
 
     /// Go's free: returns npages pages at base to the heap. Every page must be
     /// in use; otherwise ValueError and nothing changes.
-    fn free(&self, base: U64, npages: U64) -> PyResult<()> {
+    fn free(&self, base: U64, npages: Npages) -> PyResult<()> {
         Ok(self.lock().free(base.0, npages.0)?)
     }
 
@@ -312,7 +312,7 @@ impl PageAlloc {
     #[pyo3(signature = (npages, align = U64(1), within = None))]
     fn _probe_alloc(
         &self,
-        npages: U64,
+        npages: Npages,
         align: U64,
         within: Option<(U64, U64)>,
     ) -> PyResult<Option<u64>> {
@@ -322,7 +322,7 @@ impl PageAlloc {
     }
 
     /// For measuring the binding itself: free's arguments and lock, no work.
-    fn _probe_free(&self, base: U64, npages: U64) -> PyResult<()> {
+    fn _probe_free(&self, base: U64, npages: Npages) -> PyResult<()> {
         let _pa = self.lock();
         std::hint::black_box((base.0, npages.0));
         Ok(())
@@ -331,13 +331,13 @@ impl PageAlloc {
     /// Up to count allocations of npages each in one call (one lock, no
     /// per-call overhead); stops at the first that does not fit and returns
     /// the addresses obtained.
-    fn alloc_many(&self, py: Python<'_>, npages: U64, count: U64) -> PyResult<Vec<u64>> {
+    fn alloc_many(&self, py: Python<'_>, npages: Npages, count: U64) -> PyResult<Vec<u64>> {
         Ok(py.detach(|| self.lock().alloc_many(npages.0, count.usize()))?)
     }
 
     /// Frees npages pages at each base, all or nothing: if any free is
     /// invalid, ValueError and the allocator is unchanged.
-    fn free_many(&self, py: Python<'_>, bases: Vec<U64>, npages: U64) -> PyResult<()> {
+    fn free_many(&self, py: Python<'_>, bases: Vec<U64>, npages: Npages) -> PyResult<()> {
         let bases: Vec<u64> = bases.into_iter().map(|b| b.0).collect();
         Ok(py.detach(|| self.lock().free_many(&bases, npages.0))?)
     }

@@ -4,7 +4,7 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 
 use super::alloc::PageAlloc;
-use super::{Bitmap, U64};
+use super::{Bitmap, U64, Npages};
 use crate::arch::PALLOC_CHUNK_PAGES;
 use crate::bits::{self, PallocBits as EngineBits};
 use crate::PageCache as EngineCache;
@@ -67,7 +67,7 @@ impl PallocBits {
     /// first free page met in the scan). The scan starts at the 64-page word
     /// holding search_idx; every page below search_idx must be in use.
     #[pyo3(signature = (npages, search_idx = U64(0)))]
-    fn find(&self, npages: U64, search_idx: U64) -> PyResult<(Option<u64>, u64)> {
+    fn find(&self, npages: Npages, search_idx: U64) -> PyResult<(Option<u64>, u64)> {
         Ok(self.0.try_find(npages.0, search_idx.0)?)
     }
 
@@ -155,7 +155,7 @@ impl PageCache {
 
     /// Go's pageCache.alloc: (address of the lowest run of npages cached
     /// pages or None, bytes of it that were scavenged); npages >= 1.
-    fn alloc(&mut self, npages: U64) -> PyResult<(Option<u64>, u64)> {
+    fn alloc(&mut self, npages: Npages) -> PyResult<(Option<u64>, u64)> {
         Ok(self.0.alloc(npages.0)?)
     }
 

@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use super::Npages;
 use super::U64;
 use crate::arch::PAGE_SIZE;
 use crate::heap::Heap as Engine;
@@ -57,7 +58,7 @@ impl Heap {
 
     /// A Span of npages pages (8 KiB each), zeroed unless zero=False.
     #[pyo3(signature = (npages, zero = true))]
-    fn alloc(slf: &Bound<'_, Self>, npages: U64, zero: bool) -> PyResult<Span> {
+    fn alloc(slf: &Bound<'_, Self>, npages: Npages, zero: bool) -> PyResult<Span> {
         let py = slf.py();
         let heap = slf.get();
         let alloc = || heap.inner.alloc(npages.0, zero).map(|p| p.as_ptr() as u64);
@@ -87,7 +88,7 @@ impl Heap {
     #[pyo3(signature = (npages, max_extents, zero = true))]
     fn alloc_extents(
         slf: &Bound<'_, Self>,
-        npages: U64,
+        npages: Npages,
         max_extents: U64,
         zero: bool,
     ) -> PyResult<Option<Vec<Span>>> {
@@ -141,7 +142,7 @@ impl Heap {
     }
 
     /// Whether alloc(npages) would succeed now (growing if it must).
-    fn would_fit(&self, npages: U64) -> PyResult<bool> {
+    fn would_fit(&self, npages: Npages) -> PyResult<bool> {
         Ok(self.inner.would_fit(npages.0)?)
     }
 

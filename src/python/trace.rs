@@ -7,7 +7,8 @@ use pyo3::types::PyDict;
 
 use super::alloc::PageAlloc;
 use super::{ArchArg, U64, AMD64};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::types::PyInt;
 use crate::trace::{OpKind, Replay, Trace};
 
 /// Replays a trace (v1, v2 or v3) on an allocator, in steps,
@@ -159,7 +160,8 @@ impl TraceReplay {
     /// Replays up to max_ops more ops (all if None); returns how many ran.
     /// A failing op raises ValueError("line N: ...") and stops the replay there.
     #[pyo3(signature = (max_ops = None))]
-    fn run(&mut self, py: Python<'_>, max_ops: Option<usize>) -> PyResult<usize> {
+    fn run(&mut self, py: Python<'_>, max_ops: Option<MaxOps>) -> PyResult<usize> {
+        let max_ops = max_ops.map(|m| m.0);
         let start = self.replay.done;
         let to = max_ops.map_or(usize::MAX, |n| start.saturating_add(n));
         let pa = self.pa.get();
@@ -183,7 +185,8 @@ impl TraceReplay {
     /// the bytes of each run the scavenger released (one madvise each), and
     /// `first_op`, the index of the first op counted.
     #[pyo3(signature = (max_ops = None))]
-    fn census<'py>(&mut self, py: Python<'py>, max_ops: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+    fn census<'py>(&mut self, py: Python<'py>, max_ops: Option<MaxOps>) -> PyResult<Bound<'py, PyDict>> {
+        let max_ops = max_ops.map(|m| m.0);
         let first = self.replay.done;
         let to = max_ops.map_or(usize::MAX, |n| first.saturating_add(n));
         let pa = self.pa.get();
@@ -226,5 +229,29 @@ impl TraceReplay {
             self.trace.counts.allocations(),
             self.pa.get().lock().go_version().name()
         )
+    }
+}
+
+/// `max_ops`: how many ops to replay at most, an int of at least 0.
+pub(crate) struct MaxOps(usize);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for MaxOps {
+    type Error = PyErr;
+
+    fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<MaxOps> {
+        if let Ok(v) = ob.extract::<u64>() {
+            return Ok(MaxOps(usize::try_from(v).unwrap_or(usize::MAX)));
+        }
+        if ob.is_instance_of::<PyInt>() {
+            Err(PyValueError::new_err(format!(
+                "max_ops must be a count of ops, at least 0, got {}",
+                ob.repr()?
+            )))
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "max_ops must be an int or None, got {}",
+                ob.get_type().name()?
+            )))
+        }
     }
 }
