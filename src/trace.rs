@@ -119,6 +119,63 @@ pub enum Op {
     },
 }
 
+impl fmt::Display for Op {
+    /// The op's line in the trace text (without `t=`/`p=`), as `Trace::parse`
+    /// reads it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Grow { base, size } => write!(f, "grow {base:#x} {size:#x}"),
+            Op::Alloc { npages } => write!(f, "alloc {npages}"),
+            Op::AllocConstrained {
+                npages,
+                align,
+                within,
+            } => {
+                write!(f, "alloc {npages}")?;
+                if align != 1 {
+                    write!(f, " align={align}")?;
+                }
+                if let Some((lo, hi)) = within {
+                    write!(f, " within={lo:#x}:{hi:#x}")?;
+                }
+                Ok(())
+            }
+            Op::AllocAt { addr, npages } => write!(f, "allocat {addr:#x} {npages}"),
+            Op::Free { k } => write!(f, "free {k}"),
+            Op::Scavenge { nbytes, bg, stop } => {
+                write!(f, "scavenge {nbytes}")?;
+                if bg {
+                    f.write_str(" bg")?;
+                }
+                if let Some(k) = stop {
+                    write!(f, " stop={k}")?;
+                }
+                Ok(())
+            }
+            Op::Cache => f.write_str("cache"),
+            Op::Calloc { c, npages } => write!(f, "calloc {c} {npages}"),
+            Op::Flush { c } => write!(f, "flush {c}"),
+            Op::NextGen => f.write_str("nextgen"),
+            Op::Pad { addr, npages } => write!(f, "pad {addr:#x} {npages}"),
+            Op::ScavFind { nbytes, bg, saw } => {
+                write!(f, "scavfind {nbytes}")?;
+                if bg {
+                    f.write_str(" bg")?;
+                }
+                if let Some(w) = saw {
+                    write!(f, " saw={:#x}:{} cursor={:#x}", w.ci, w.page, w.cursor)?;
+                    if w.marked {
+                        f.write_str(":marked")?;
+                    }
+                }
+                Ok(())
+            }
+            Op::ScavTake { s } => write!(f, "scavtake {s}"),
+            Op::ScavGive { s } => write!(f, "scavgive {s}"),
+        }
+    }
+}
+
 /// What a recorded `find` that raced with another P returned (chunk 0:
 /// nothing) and where it left its cursor (`cursor` 0: cleared).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -729,6 +786,104 @@ impl Trace {
         })
     }
 
+    /// This trace as the other Go's allocator replays it, for a what-if:
+    /// the same requests under that Go's scavenger (the radix tree and first
+    /// fit are the same in both, so every allocation lands where it did,
+    /// unless a scavenger held other pages meanwhile in a many-P recording).
+    /// From v3 to v2: background scavenges become Go 1.19's (forced) ones,
+    /// `nextgen` is dropped (Go 1.19 has no generations), heap-base padding
+    /// becomes an `allocat` of the same pages (kept out of use; `free K`
+    /// renumbered past it), and raced finds lose their `saw=` (the other Go
+    /// computes its own). From v2 to v3 every op keeps its meaning. The
+    /// same Go, or a v1 trace, is returned as it is.
+    ///
+    /// Returns the trace and, per op of it, the index of the op of `self`
+    /// it came from.
+    pub fn for_go(&self, go: crate::GoVersion) -> (Trace, Vec<usize>) {
+        let identity = || (self.clone(), (0..self.ops.len()).collect());
+        if self.version < 2 || self.go_version() == go {
+            return identity();
+        }
+        let to_v2 = self.version == 3;
+        let mut t = Trace {
+            version: if to_v2 { 2 } else { 3 },
+            phys_page: self.phys_page,
+            huge_page: self.huge_page,
+            ..Trace::default()
+        };
+        let mut source = Vec::with_capacity(self.ops.len());
+        // Allocation k of self is allocation renumber[k] of the new trace.
+        let mut renumber: Vec<usize> = Vec::new();
+        let mut allocations = 0usize;
+        for (k, &op) in self.ops.iter().enumerate() {
+            let new = match op {
+                Op::NextGen if to_v2 => continue,
+                Op::Pad { addr, npages } if to_v2 => {
+                    allocations += 1;
+                    Op::AllocAt { addr, npages }
+                }
+                Op::Scavenge { nbytes, stop, .. } => Op::Scavenge {
+                    nbytes,
+                    bg: false,
+                    stop,
+                },
+                Op::ScavFind { nbytes, .. } => Op::ScavFind {
+                    nbytes,
+                    bg: false,
+                    saw: None,
+                },
+                Op::Free { k } => Op::Free {
+                    k: renumber.get(k).copied().unwrap_or(k),
+                },
+                other => other,
+            };
+            if matches!(
+                op,
+                Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Calloc { .. }
+            ) {
+                renumber.push(allocations);
+                allocations += 1;
+            }
+            t.push(new, self.lines[k]);
+            source.push(k);
+            if !self.times.is_empty() {
+                t.times.push(self.times[k]);
+            }
+            if !self.procs.is_empty() {
+                t.procs.push(self.procs[k]);
+            }
+        }
+        (t, source)
+    }
+
+    /// The trace as text that [`Trace::parse`] reads back to an equal trace
+    /// (comments and line numbers aside): the version line (v2, v3), the
+    /// machine headers where they are not linux/amd64's, then one line per
+    /// op with its `t=` and `p=`.
+    pub fn to_text(&self) -> String {
+        let mut out = String::with_capacity(self.ops.len() * 16 + 64);
+        if self.version >= 2 {
+            let _ = writeln!(out, "version {}", self.version);
+            if self.phys_page != DEFAULT_PHYS_PAGE {
+                let _ = writeln!(out, "physpage {}", self.phys_page);
+            }
+            if self.huge_page != V2_HUGE_PAGE_SIZE {
+                let _ = writeln!(out, "hugepage {}", self.huge_page);
+            }
+        }
+        for (k, op) in self.ops.iter().enumerate() {
+            let _ = write!(out, "{op}");
+            if let Some(t) = self.times.get(k) {
+                let _ = write!(out, " t={t}");
+            }
+            if let Some(&p) = self.procs.get(k).filter(|&&p| p != u32::MAX) {
+                let _ = write!(out, " p={p}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// A trace of `ops` built in code (line `k + 1` is op `k`), of the given
     /// version. The ops are not checked here; replaying reports the first
     /// invalid one.
@@ -865,6 +1020,9 @@ pub struct Replay {
     pub lenient: bool,
     /// Ops a lenient replay skipped.
     pub skipped: usize,
+    /// Whether a raced find's `saw=` is followed (the default); a what-if on
+    /// another machine computes its own.
+    pub follow_races: bool,
     v2: bool,
 }
 
@@ -884,6 +1042,7 @@ impl Replay {
             done: 0,
             lenient: false,
             skipped: 0,
+            follow_races: true,
             v2,
         }
     }
@@ -1022,7 +1181,7 @@ impl Replay {
         saw: Option<SawFind>,
     ) -> Result<(), StepError> {
         let mut found = pa.scavenge_find(!bg)?;
-        if let Some(saw) = saw {
+        if let Some(saw) = saw.filter(|_| self.follow_races) {
             // Go's lock-free find raced with another P: follow what it saw.
             let seen = (saw.ci != 0).then_some((saw.ci, saw.page));
             self.followed += 1;
@@ -1214,6 +1373,30 @@ mod tests {
             assert_eq!(e.line, line, "{text:?}");
             assert!(e.msg.contains(frag), "{text:?}: {}", e.msg);
         }
+    }
+
+    #[test]
+    fn text_round_trips_through_display() {
+        let text = "version 3\nphyspage 16384\nhugepage 0\ngrow 0x3000000000 0x800000 t=5 p=1\n\
+                    alloc 3\nalloc 600 align=8 within=0x3000000000:0x3000800000\nallocat 0x3000400000 2\n\
+                    cache\ncalloc 0 2\nfree 0\nflush 0\nscavenge 8192 bg stop=2\nnextgen\n\
+                    pad 0x3000700000 5\nscavfind 65536 bg saw=0x200c001:511 cursor=0x30007fe000:marked\n\
+                    scavtake 0\nscavgive 0\n";
+        let t = Trace::parse(text).unwrap();
+        let again = Trace::parse(&t.to_text()).unwrap();
+        assert_eq!(again.ops, t.ops);
+        assert_eq!((again.phys_page, again.huge_page), (16384, 0));
+        assert_eq!((again.times, again.procs), (t.times.clone(), t.procs.clone()));
+        assert_eq!(t.ops[1].to_string(), "alloc 3");
+        // For Go 1.19: background and padding gone, frees renumbered.
+        let (v2, from) = t.for_go(crate::GoVersion::Go119);
+        let text2 = v2.to_text();
+        assert!(text2.starts_with("version 2\nphyspage 16384\nhugepage 0\n"));
+        assert!(!text2.contains(" bg") && !text2.contains("nextgen") && !text2.contains("pad "));
+        assert!(text2.contains("allocat 0x3000700000 5 t=5") && text2.contains("scavfind 65536 t=5\n"));
+        assert_eq!(from.len(), v2.ops.len());
+        assert_eq!(v2.ops.len(), t.ops.len() - 1);
+        Trace::parse(&text2).unwrap();
     }
 
     #[test]

@@ -449,16 +449,19 @@ def test_timeline_what_if_keeps_every_address_and_only_scavenging_differs():
 
     text = generate("mheap", seed=3, ops=3000, go="1.26")
     assert "\npad " in text and "\nnextgen" in text and " bg" in text
-    other, go, index = timeline.other_go_trace(text)
-    assert go == "1.19" and "version 2" in other
+    # The engine converts the trace for the other Go (its one owner).
+    a, b = pagealloc.TraceReplay(text), pagealloc.TraceReplay(text, go="1.19")
+    other = b.trace_text()
+    assert (b.go, b.recorded_go, b.version) == ("1.19", "1.26", 2) and other.startswith("version 2\n")
     assert " bg" not in other and "\nnextgen" not in other and "\npad " not in other
-    a, b = pagealloc.TraceReplay(text), pagealloc.TraceReplay(other)
     a.run()
     b.run()
-    # Every allocation lands where it did; the pads became allocat lines.
-    kinds = [f[0] for f in (line.split("#")[0].split() for line in other.splitlines())
-             if f and f[0] in ("alloc", "calloc", "allocat")]
-    assert a.addresses == [x for k, x in zip(kinds, b.addresses) if k != "allocat"]
+    # Every allocation lands where it did; the pads became allocat lines,
+    # allocations the source did not have.
+    src = b.source_allocations
+    assert src.count(-1) == text.count("\npad ")
+    assert a.addresses == [x for x, k in zip(b.addresses, src) if k >= 0]
+    assert [k for k in src if k >= 0] == list(range(len(a.addresses)))
     assert a.allocator.pages_in_use == b.allocator.pages_in_use
     pts = timeline.sample(text, 50)
     assert pts[0].op == 0 and pts[-1].op == a.ops and len(pts) <= 51
@@ -474,24 +477,25 @@ def test_timeline_what_if_keeps_every_address_and_only_scavenging_differs():
     assert max(p.in_use_max for p in pts) == max(every["in_use"])
     assert min(p.in_use_min for p in pts[1:]) == min(every["in_use"])
     assert all(p.in_use_min <= p.in_use <= p.in_use_max for p in pts)
-    pts_b = timeline.sample(other, 50, op_index=index)
+    pts_b = timeline.sample(text, 50, go="1.19")
     assert pts_b[-1].op == pts[-1].op  # numbered by the original trace's ops
     assert [p.in_use for p in pts_b][-1] == final.in_use
-    with pytest.raises(ValueError, match="v1 trace never scavenges"):
-        timeline.other_go_trace("grow 0xc000000000 0x400000\nalloc 1\n")
+    # v1 means the same in both Gos: nothing to convert.
+    v1 = pagealloc.TraceReplay("grow 0xc000000000 0x400000\nalloc 1\n", go="1.26")
+    assert (v1.version, v1.go, v1.op_index) == (1, "1.19", [0, 1, 2])
     # A many-P recording's step parts and machine headers: the other Go
     # runs each part where it was (its own find: no saw=), on the same
     # machine, leniently (what it takes may differ).
     many = ("version 3\nphyspage 16384\nhugepage 0\ngrow 0xc000000000 0x800000 t=1 p=0\nalloc 700\nfree 0\n"
             "nextgen\nscavfind 1048576 bg saw=0x3000:511 cursor=0xc0007fe000 t=9\nscavtake 0\nalloc 1\n"
             "scavgive 0\nscavenge 65536\n")
-    other, go, index = timeline.other_go_trace(many)
-    assert "saw=" not in other and " bg" not in other
-    rep = pagealloc.TraceReplay(other, lenient=True)
+    rep = pagealloc.TraceReplay(many, go="1.19", lenient=True)
+    other = rep.trace_text()
+    assert "saw=" not in other and " bg" not in other and "physpage 16384\nhugepage 0\n" in other
     rep.run()
-    assert (go, rep.version, rep.phys_page_size, rep.huge_page_size) == ("1.19", 2, 16384, 0)
-    assert rep.done == rep.ops == 8 and index == [0, 1, 2, 4, 5, 6, 7, 8, 9]
-    assert index[-1] == pagealloc.TraceReplay(many).ops
+    assert (rep.go, rep.version, rep.phys_page_size, rep.huge_page_size) == ("1.19", 2, 16384, 0)
+    assert rep.done == rep.ops == 8 and rep.op_index == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert rep.times == [1, 1, 1, 9, 9, 9, 9, 9]
 
 
 def test_timeline_of_a_recording_is_in_seconds():

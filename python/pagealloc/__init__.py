@@ -116,7 +116,7 @@ class TraceReplay(_pagealloc.TraceReplay):
 
     def __new__(cls, text: str | bytes, arch: str = "amd64", allocator: PageAlloc | None = None,
                 phys_page_size: int | None = None, huge_page_size: int | None = None,
-                lenient: bool = False) -> TraceReplay:
+                lenient: bool = False, go: str | None = None, follow_races: bool = True) -> TraceReplay:
         if isinstance(text, (bytes, bytearray, memoryview)):
             try:
                 text = bytes(text).decode("utf-8")
@@ -124,18 +124,8 @@ class TraceReplay(_pagealloc.TraceReplay):
                 raise ValueError(f"text is not UTF-8 (byte {e.start}): a trace is text") from None
         elif not isinstance(text, str):
             raise TypeError(f"text must be a trace's text (str or UTF-8 bytes), got {type(text).__name__}")
-        if allocator is None:
-            allocator = PageAlloc(arch, go=_trace_go(text))
-        return super().__new__(cls, text, arch, allocator, phys_page_size, huge_page_size, lenient)
-
-
-def _trace_go(text: str) -> str:
-    """The Go version a trace's first op line selects ("version 3": Go 1.26)."""
-    for raw in text.splitlines():
-        toks = raw.split("#", 1)[0].split()
-        if toks:
-            return "1.26" if toks == ["version", "3"] else "1.19"
-    return "1.19"
+        return super().__new__(cls, text, arch, allocator, phys_page_size, huge_page_size, lenient, go,
+                               follow_races, PageAlloc)
 
 
 def chunk_index(addr: int, arch: str = "amd64") -> int:

@@ -271,12 +271,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     try:
         points = timeline.sample(text, args.points, args.arch)
         what_if = None
-        if not args.no_what_if and timeline._version(text) >= 2:
-            other, go, index = timeline.other_go_trace(text)
-            from . import _trace_go
-            times = TraceReplay(text, arch=args.arch).times
-            what_if = (_trace_go(text), points, go,
-                       timeline.sample(other, args.points, args.arch, op_index=index, times=times, lenient=True))
+        rep = TraceReplay(text, arch=args.arch)
+        if not args.no_what_if and rep.version >= 2:
+            other = "1.19" if rep.go == "1.26" else "1.26"
+            what_if = (rep.go, points, other, timeline.sample(text, args.points, args.arch, go=other))
         timeline.draw(points, args.output, title=f"{name}: the heap over {points[-1].op:,} ops", what_if=what_if)
         print(f"timeline written to {args.output}")
         if args.gif:

@@ -437,13 +437,35 @@ class TraceReplay:
 
     def __init__(self, text: str, arch: ArchName = "amd64", allocator: Optional[PageAlloc] = None,
                  phys_page_size: Optional[int] = None, huge_page_size: Optional[int] = None,
-                 lenient: bool = False) -> None:
+                 lenient: bool = False, go: Optional[str] = None, follow_races: bool = True,
+                 allocator_class: Optional[type] = None) -> None:
         """Parses text (ValueError naming the line) for a new allocator of arch, or for allocator.
         phys_page_size and huge_page_size replay a v2 or v3 trace on another machine, in place
         of its headers (the same ranges: 4096 to 65536; 0 or 2 MiB to 1 GiB, at least the
         physical page); ValueError otherwise. lenient (for what-ifs of a trace recorded with
         many Ps): a free of an allocation that failed here, and a scavenger step part with
-        nothing to do, are skipped and counted (skipped) instead of raising."""
+        nothing to do, are skipped and counted (skipped) instead of raising. go replays a v2
+        or v3 trace under the other Go's allocator (a what-if: v3 to v2 drops nextgen, makes
+        background scavenges forced and padding an allocat; raced finds compute their own);
+        follow_races=False computes every raced find instead of following saw=.
+        allocator_class(arch, go=...) makes the allocator when none is given."""
+    @property
+    def go(self) -> str:
+        """The Go whose allocator replays the trace: "1.19" or "1.26"."""
+    @property
+    def recorded_go(self) -> str:
+        """The Go the trace itself is for ("1.26" for v3, else "1.19"), whatever go replays it."""
+    @property
+    def op_index(self) -> list[int]:
+        """For n = 0..ops: how many ops of the trace as given are covered after n ops of this
+        replay (they differ where go dropped ops)."""
+    @property
+    def source_allocations(self) -> list[int]:
+        """Per allocation of this replay, its number in the trace as given; -1 for one the
+        conversion for go added (Go 1.26's padding, kept out of use under Go 1.19)."""
+    def trace_text(self) -> str:
+        """The trace as this replay runs it, as text the parser reads back (after a conversion
+        for go, with the machine given): version, machine headers, one line per op."""
     @property
     def version(self) -> int:
         """1, 2 or 3: the ``version N`` of the first op line (1 without one)."""

@@ -11,24 +11,22 @@ free pages.
 What-if: a trace's allocations and frees land at the same addresses under
 Go 1.19's and Go 1.26's allocator (their radix tree and first fit are the
 same), so replaying one trace with the other Go's scavenger shows what that
-scavenger would have released. ``other_go_trace`` rewrites the trace for
-the other Go: from v3 to v2, background scavenges become Go 1.19 scavenges,
+scavenger would have released. The engine converts the trace
+(``TraceReplay(text, go=...)``; the trace format has one owner, the Rust
+parser): from v3 to v2, background scavenges become Go 1.19 scavenges,
 ``nextgen`` (Go 1.19 has no generations) is dropped and heap-base padding
 becomes a fixed allocation of the same pages (so every address stays the
-same; the padding is then resident in Go 1.19, as it is absent there, which
-the chart of released memory does not count either way because it counts
-free pages only); from v2 to v3, every scavenge becomes Go 1.26's forced
-scavenge, its meaning in a v3 trace.
+same); from v2 to v3, every scavenge becomes Go 1.26's forced scavenge, its
+meaning in a v3 trace.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import re
 from dataclasses import dataclass
 
-from . import TraceReplay, _trace_go
+from . import TraceReplay
 
 PAGE = 8192
 MIB = 1 << 20
@@ -85,20 +83,21 @@ def measure(pa, op: int) -> Point:
     )
 
 
-def sample(text: str, points: int = 400, arch: str = "amd64", op_index: list[int] | None = None,
-           times: list[int] | None = None, lenient: bool = False) -> list[Point]:
+def sample(text: str, points: int = 400, arch: str = "amd64", go: str | None = None) -> list[Point]:
     """Replays ``text`` and measures the heap about ``points`` times, evenly
-    spaced in ops, first before any op and last after all; each point also
-    has the least and most in use and released after any op since the one
-    before (from the engine's census, exact per op). ``op_index`` (from
-    ``other_go_trace``) numbers the points by another trace's ops;
-    ``times`` (that trace's, else this one's own) gives them seconds."""
+    spaced in time for a trace with times (a recording), else in ops, first
+    before any op and last after all; each point also has the least and
+    most in use and released after any op since the one before (from the
+    engine's census, exact per op). ``go`` replays the trace under that
+    Go's allocator (a what-if, ``TraceReplay(go=...)``, lenient as a
+    many-P recording needs); its points keep the trace's own op numbers and
+    times."""
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
-    rep = TraceReplay(text, arch=arch, lenient=lenient)
-    if times is None and op_index is None:
-        times = rep.times
-    at = (lambda n: op_index[n]) if op_index else (lambda n: n)  # noqa: E731
+    rep = TraceReplay(text, arch=arch, go=go, lenient=go is not None)
+    op_index = rep.op_index
+    times = TraceReplay(text).times if go is not None else rep.times
+    at = op_index.__getitem__
 
     def seconds(op: int) -> float | None:
         return times[max(0, op - 1)] / 1e9 if times else None
@@ -130,75 +129,6 @@ def sample(text: str, points: int = 400, arch: str = "amd64", op_index: list[int
         out.append(p)
     return out
 
-
-_ALLOC_LINE = re.compile(r"^\s*(alloc|calloc|allocat)\b")
-_FREE_LINE = re.compile(r"^(\s*free\s+)(\S+)(.*)$")
-
-
-def other_go_trace(text: str) -> tuple[str, str, list[int]]:
-    """The trace rewritten for the other Go's scavenger (see the module
-    docstring), that Go's name, and for each count of its ops replayed the
-    count of the original's (they differ where ops were dropped). Refuses a
-    v1 trace (no scavenger)."""
-    go = _trace_go(text)
-    v = _version(text)
-    if v not in (2, 3):
-        raise ValueError("a what-if needs a v2 or v3 trace (a v1 trace never scavenges)")
-    out: list[str] = []
-    remap: list[int] = []  # original allocation index -> new one
-    added = 0
-    index = [0]  # index[n]: original ops done after n ops of the rewrite
-    orig = 0
-    for line in text.splitlines():
-        body = line.split("#", 1)[0].strip()
-        f = body.split()
-        if not f:
-            out.append(line)
-            continue
-        if f[0] in ("physpage", "hugepage"):
-            out.append(line)  # the machine: the same for the other Go
-            continue
-        if f[0] != "version":
-            orig += 1
-            # Ops the rewrite drops count toward the op before them.
-            if f[0] != "nextgen" or v != 3:
-                index.append(orig)
-            else:
-                index[-1] = orig
-        if f[0] == "version":
-            out.append(f"version {5 - v}")
-        elif f[0] == "scavfind":
-            # A step another P came inside of keeps its parts, each where it
-            # was; Go 1.19 has only the forced kind, and a raced find's
-            # saw= is the recorded Go's (the other Go computes its own).
-            # What that Go finds and takes may differ, so such a trace
-            # replays leniently (TraceReplay(lenient=True)).
-            out.append(" ".join(x for x in f if x != "bg" and not x.startswith(("saw=", "cursor="))))
-        elif v == 3 and f[0] == "scavenge":
-            out.append(" ".join(x for x in f if x != "bg"))
-        elif v == 3 and f[0] == "nextgen":
-            out.append("# nextgen (Go 1.19 has no scavenger generations)")
-        elif v == 3 and f[0] == "pad":
-            out.append(f"allocat {f[1]} {f[2]}  # pad: Go 1.26's heap-base padding, kept out of use")
-            added += 1
-        elif f[0] == "free":
-            out.append(f"free {remap[int(f[1], 0)]}")
-        else:
-            if _ALLOC_LINE.match(body):
-                remap.append(len(remap) + added)
-            out.append(line)
-    return "\n".join(out) + "\n", ("1.19" if go == "1.26" else "1.26"), index
-
-
-def _version(text: str) -> int:
-    for line in text.splitlines():
-        f = line.split("#", 1)[0].split()
-        if f:
-            return int(f[1]) if f[0] == "version" else 1
-    return 1
-
-
-# --- pictures -------------------------------------------------------------
 
 _COLORS = {
     "in_use": (31, 78, 156),

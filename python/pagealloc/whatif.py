@@ -34,8 +34,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import TraceReplay, _trace_go
-from .timeline import other_go_trace
+from . import TraceReplay
 
 _SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -142,23 +141,17 @@ def _mean(values: list[int] | list[float], times: list[int] | None) -> float:
 def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") -> Config:
     """Replays ``text`` (v2 or v3) under Go ``go`` on a machine with ``phys``
     and ``huge`` pages; returns the configuration's figures."""
-    recorded = _trace_go(text)
     base = TraceReplay(text, arch=arch)
-    times = base.times
-    n = base.ops
+    recorded, times = base.recorded_go, base.times
     as_recorded = go == recorded and (phys, huge) == (base.phys_page_size, base.huge_page_size)
-    if go == recorded:
-        # A raced find's saw= is what the recorded machine's Go saw.
-        replay_text = text if as_recorded else _without_saw(text)
-        index = list(range(n + 1))
-    else:
-        replay_text, _, index = other_go_trace(text)
-    # Exactly as recorded, the replay is strict; on another machine or Go,
-    # a recording with many Ps replays leniently: where this scavenger held
-    # other pages than the recorded one, an allocation made meanwhile may
-    # land elsewhere (or fail, and its free is skipped).
-    rep = TraceReplay(replay_text, arch=arch, phys_page_size=phys, huge_page_size=huge,
-                      lenient=not as_recorded)
+    # Exactly as recorded, the replay is strict and follows raced finds; on
+    # another machine or Go, a recording with many Ps replays leniently and
+    # computes every find: where this scavenger held other pages than the
+    # recorded one, an allocation made meanwhile may land elsewhere (or
+    # fail, and its free is skipped).
+    rep = TraceReplay(text, arch=arch, go=go, phys_page_size=phys, huge_page_size=huge,
+                      lenient=not as_recorded, follow_races=as_recorded)
+    index = rep.op_index
     c = rep.census()
     # Op i of this replay ends at op index[i + 1] - 1 of the recorded trace.
     at = [index[i + 1] - 1 for i in range(len(c["rss"]))]
@@ -175,29 +168,12 @@ def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") ->
     cfg.released_bytes, cfg.release_calls = sum(releases), len(releases)
     cfg.release_histogram = _histogram(releases)
     cfg.skipped_ops = rep.skipped
-    mine = rep.addresses
-    if go != recorded and replay_text != text:
-        # Heap-base padding became allocat lines: leave them out.
-        mine = [a for a, line in zip(mine, _alloc_lines(replay_text)) if "# pad:" not in line]
     base.run()
-    cfg.diverged_allocs = sum(a != b for a, b in zip(mine, base.addresses))
+    cfg.diverged_allocs = sum(k >= 0 and a != base.addresses[k]
+                              for a, k in zip(rep.addresses, rep.source_allocations))
     cfg.x = [tt / 1e9 for tt in t] if t else [float(j + 1) for j in at]
     cfg.rss, cfg.seconds = rss, t is not None
     return cfg
-
-
-def _without_saw(text: str) -> str:
-    """The trace without the saw=/cursor= of raced finds."""
-    if "saw=" not in text:
-        return text
-    return "\n".join(" ".join(w for w in line.split(" ") if not w.startswith(("saw=", "cursor=")))
-                     if line.startswith("scavfind") else line for line in text.splitlines()) + "\n"
-
-
-def _alloc_lines(text: str) -> list[str]:
-    """The lines that count as allocations for `free K`, in order."""
-    return [line for line in text.splitlines()
-            if line.split("#")[0].split()[:1] in (["alloc"], ["calloc"], ["allocat"])]
 
 
 def whatif(text: str, gos: list[str], phys_pages: list[int], huge_pages: list[int],
@@ -212,7 +188,7 @@ def whatif(text: str, gos: list[str], phys_pages: list[int], huge_pages: list[in
         if h and h < p:
             raise WhatIfError(f"--huge-page {h} is smaller than --phys-page {p}")
     configs = [run_config(text, g, p, h, arch) for g, p, h in itertools.product(gos, phys_pages, huge_pages)]
-    return _trace_go(text), configs
+    return base.recorded_go, configs
 
 
 def _mib(v: float) -> str:

@@ -6,7 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::alloc::PageAlloc;
-use super::{ArchArg, U64, AMD64};
+use super::{ArchArg, GoArg, U64, AMD64};
+use pyo3::types::IntoPyDict;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::types::PyInt;
 use crate::trace::{OpKind, Replay, Trace};
@@ -17,6 +18,12 @@ use crate::trace::{OpKind, Replay, Trace};
 #[pyclass(subclass, name = "TraceReplay", module = "pagealloc._pagealloc")]
 pub(crate) struct TraceReplay {
     trace: Trace,
+    /// Ops of the trace as given (before a conversion for `go`).
+    source_len: usize,
+    /// Per op of `trace`, the op of the trace as given it came from.
+    source: Vec<usize>,
+    source_allocations: Vec<i64>,
+    recorded_go: crate::GoVersion,
     replay: Replay,
     pa: Py<PageAlloc>,
     elapsed_ns: u128,
@@ -24,11 +31,16 @@ pub(crate) struct TraceReplay {
 
 #[pymethods]
 impl TraceReplay {
-    /// Replays into `allocator` (by default a fresh PageAlloc of `arch`);
-    /// `phys_page_size` and `huge_page_size` replay a v2 or v3 trace as Go on
-    /// another machine, in place of its headers.
+    /// Replays into `allocator` (by default a fresh PageAlloc of `arch`
+    /// following the trace's Go, made by `allocator_class(arch, go=...)`
+    /// when given); `go` replays a v2 or v3 trace under the other Go's
+    /// allocator (a what-if: see `Trace::for_go`); `phys_page_size` and
+    /// `huge_page_size` on another machine, in place of its headers;
+    /// `lenient` and `follow_races` for what-ifs of many-P recordings.
     #[new]
-    #[pyo3(signature = (text, arch = AMD64, allocator = None, phys_page_size = None, huge_page_size = None, lenient = false))]
+    #[pyo3(signature = (text, arch = AMD64, allocator = None, phys_page_size = None, huge_page_size = None,
+                        lenient = false, go = None, follow_races = true, allocator_class = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         text: &str,
@@ -37,8 +49,22 @@ impl TraceReplay {
         phys_page_size: Option<U64>,
         huge_page_size: Option<U64>,
         lenient: bool,
+        go: Option<GoArg>,
+        follow_races: bool,
+        allocator_class: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let mut trace = py.detach(|| Trace::parse(text))?;
+        let parsed = py.detach(|| Trace::parse(text))?;
+        let recorded_go = parsed.go_version();
+        // Per allocation of the source trace, its number (for a converted
+        // trace's added padding allocations, none).
+        let (mut trace, source) = match go {
+            Some(g) => parsed.for_go(g.0),
+            None => {
+                let n = parsed.ops.len();
+                (parsed.clone(), (0..n).collect())
+            }
+        };
+        let source_allocations = source_allocations(&parsed, &trace, &source);
         if phys_page_size.is_some() || huge_page_size.is_some() {
             if trace.version < 2 {
                 return Err(PyValueError::new_err(
@@ -53,18 +79,58 @@ impl TraceReplay {
                 ))
             })?;
         }
-        let pa = match allocator {
-            Some(pa) => pa,
-            None => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
+        let pa = match (allocator, allocator_class) {
+            (Some(pa), _) => pa,
+            (None, Some(class)) => class
+                .call((arch.0.name(),), Some(&[("go", trace.go_version().name())].into_py_dict(py)?))?
+                .extract::<Py<PageAlloc>>()?,
+            (None, None) => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
         };
         let mut replay = Replay::new(&trace);
         replay.lenient = lenient;
+        replay.follow_races = follow_races;
         Ok(TraceReplay {
             replay,
+            source_len: parsed.ops.len(),
+            source,
+            source_allocations,
+            recorded_go,
             trace,
             pa,
             elapsed_ns: 0,
         })
+    }
+    /// The trace as this replay runs it, as text (after a conversion for
+    /// `go`, and with the machine given): the version, machine headers and
+    /// one line per op, as the parser reads them.
+    fn trace_text(&self) -> String {
+        self.trace.to_text()
+    }
+    /// The Go whose allocator replays the trace: "1.19" or "1.26".
+    #[getter]
+    fn go(&self) -> &'static str {
+        self.trace.go_version().name()
+    }
+    /// The Go the trace itself is for ("1.26" for v3, else "1.19"), whatever
+    /// `go` it replays under.
+    #[getter]
+    fn recorded_go(&self) -> &'static str {
+        self.recorded_go.name()
+    }
+    /// For n = 0..=ops: how many ops of the trace as given are covered once
+    /// n ops of this replay ran (they differ where `go` dropped ops).
+    #[getter]
+    fn op_index(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.source.clone();
+        out.push(self.source_len);
+        out
+    }
+    /// Per allocation of this replay, the number of the same allocation in
+    /// the trace as given, or -1 for one the conversion added (Go 1.26's
+    /// padding, kept out of use under Go 1.19).
+    #[getter]
+    fn source_allocations(&self) -> Vec<i64> {
+        self.source_allocations.clone()
     }
     /// Ops in the trace.
     #[getter]
@@ -254,4 +320,35 @@ impl<'a, 'py> FromPyObject<'a, 'py> for MaxOps {
             )))
         }
     }
+}
+
+/// Per allocation of `trace` (converted from `source` by `Trace::for_go`,
+/// op `k` from op `from[k]`), the number of the same allocation in `source`,
+/// or -1 for an allocation the conversion added.
+fn source_allocations(source: &Trace, trace: &Trace, from: &[usize]) -> Vec<i64> {
+    use crate::trace::Op;
+    let is_alloc = |op: &Op| {
+        matches!(
+            op,
+            Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Calloc { .. }
+        )
+    };
+    // Allocation number of each source op that is one.
+    let mut number = Vec::with_capacity(source.ops.len());
+    let mut n = 0i64;
+    for op in &source.ops {
+        number.push(if is_alloc(op) {
+            n += 1;
+            n - 1
+        } else {
+            -1
+        });
+    }
+    trace
+        .ops
+        .iter()
+        .zip(from)
+        .filter(|(op, _)| is_alloc(op))
+        .map(|(_, &k)| number[k])
+        .collect()
 }
