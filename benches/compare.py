@@ -4,7 +4,7 @@
 
 Workloads (all per op, including the Python call):
   churn-64   the churn of scenario c (splitmix64 seed 1, mixed sizes around
-             50% occupancy) over 64 chunks, as in SCENARIOS.md's peer numbers
+             50% occupancy) over 64 chunks, as in the peer numbers of the benchmark scenarios (docs/benchmarks.md)
   churn-256  scenario c exactly (256 chunks, 200,000 ops); pagealloc only
   exhaust    alloc(1) until 64 chunks are full (32,768 allocs)
 
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     def va_churn(ops, chunks, warm):
         """virtual-allocator slows down as its region list grows, so replay
         `warm` ops untimed first and time the rest (its steady state, where
-        SCENARIOS.md's 515,000 ns comes from)."""
+        the 515,000 ns per op once measured for it comes from)."""
         a = va.Allocator(BASE, chunks * CHUNK, PAGE, PAGE, va.AllocationPolicy.FIRST_FIT)
 
         def alloc(n):

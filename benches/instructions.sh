@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per unit of each SCENARIOS.md scenario, counted by callgrind
+# Instructions per unit of each benchmark scenario (docs/benchmarks.md), counted by callgrind
 # (deterministic: the same binary and inputs give the same count whatever the
 # machine is doing).
 #

@@ -1,4 +1,4 @@
-//! The six benchmark scenarios of SCENARIOS.md (shared/bench), exactly as
+//! The six benchmark scenarios (docs/benchmarks.md), exactly as
 //! defined there (see `common/scenarios.rs`): a fresh allocator per
 //! iteration, set-up untimed (`iter_batched`), only the core loop timed.
 //! Throughput is in the scenario's units (allocs, pairs, ops or grows), so

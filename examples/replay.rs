@@ -10,7 +10,7 @@
 //! timer's own cost), and the last line is `ns_per_op N`: every op but the
 //! grows, from repetitions that time the whole replay at
 //! once; medians over repetitions. `--results` writes the results file
-//! of the last repetition (DESIGN.md: the result lines, bounds, chunk runs
+//! of the last repetition (docs/formats.md: the result lines, bounds, chunk runs
 //! and, for v2, scavenged runs). TRACE `-` reads standard input.
 
 use std::process::ExitCode;

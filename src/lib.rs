@@ -96,7 +96,7 @@
 //! - [`range`]: [`RangeAllocator`], first fit over the byte offsets of any
 //!   address space, on top of the allocator.
 //!
-//! Benchmark scaffolding (the SCENARIOS.md scenarios and their PRNG) lives
+//! Benchmark scaffolding (the benchmark scenarios of docs/benchmarks.md and their PRNG) lives
 //! in `benches/common/` and `tests/common/`, outside the public API; Go's
 //! own tests of the inner pieces are ported in `gotests` (test builds only).
 //!

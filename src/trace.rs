@@ -1,5 +1,5 @@
 //! The text trace format shared by the replay tools, the benchmarks and the
-//! differential checks against Go (see DESIGN.md, "Trace format" and "Trace
+//! differential checks against Go (docs/formats.md; "Trace format" and "Trace
 //! format v2").
 //!
 //! One op per line, `#` starts a comment, numbers are decimal or 0x-hex:

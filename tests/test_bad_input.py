@@ -1,4 +1,4 @@
-"""Every bad call in DESIGN.md raises the documented exception, names the bad
+"""Every bad call the Python API documents raises the documented exception, names the bad
 value, and leaves the allocator exactly as it was."""
 
 import os

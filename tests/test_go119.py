@@ -1,8 +1,8 @@
 """Go 1.19's layers around the seed's core: scavenged pages, the scavenge
-index with scavenge(), and page caches (DESIGN.md, trace format v2 semantics).
+index with scavenge(), and page caches (the trace formats, v2).
 
 The scavenger is checked against pagealloc.model, a direct reading of
-DESIGN.md's description of Go 1.19's pageAlloc.scavenge (highest marked chunk
+the trace formats' description of Go 1.19's pageAlloc.scavenge (highest marked chunk
 first, highest free unscavenged run, never splitting a 2 MiB huge page)."""
 
 import random
@@ -56,7 +56,7 @@ def test_scavenge_after_grow_releases_nothing(arch):
 
 def test_scavenge_matches_design_model():
     """Random allocs, frees and scavenges on 4 chunks, each result and every
-    scavenged bitmap against pagealloc.model (DESIGN.md's reading of Go 1.19)."""
+    scavenged bitmap against pagealloc.model (the trace formats' reading of Go 1.19)."""
     rng = random.Random(19)
     for trial in range(25):
         pa = fresh(4)
@@ -84,7 +84,7 @@ def test_scavenge_matches_design_model():
 
 
 def test_cache_alloc1_scenario_f():
-    """SCENARIOS.md f: each cache is the next 64 fresh pages, all scavenged,
+    """Scenario f (docs/benchmarks.md): each cache is the next 64 fresh pages, all scavenged,
     handed out in ascending order; then an empty cache."""
     pa = fresh(64)
     for k in range(512):

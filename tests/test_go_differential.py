@@ -6,7 +6,7 @@ scavenger and page caches), replays each on Go 1.19's runtime page allocator
 through benches/go/run.sh (one Go run for all) and on pagealloc, and requires
 identical results files: every result line, the bounds, every chunk bitmap
 and, for v2, every scavenged bitmap. The real Go 1.19 workload trace
-(shared/bench) must also come out identical through the CLI and the Rust
+(tests/data) must also come out identical through the CLI and the Rust
 replay example.
 """
 
@@ -22,7 +22,7 @@ from pagealloc.tracegen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benches" / "go" / "run.sh"
-REAL = ROOT.parent / "shared" / "bench" / "traces" / "real-jsongz-p1.v2.trace.gz"
+REAL = ROOT / "tests" / "data" / "real-jsongz-p1.v2.trace.gz"
 GO119 = Path("/usr/lib/go-1.19/bin/go")
 B = pagealloc.BASE_CHUNK_IDX
 CB = pagealloc.PALLOC_CHUNK_BYTES
@@ -253,10 +253,9 @@ def test_other_machines_identical_to_go(tmp_path, go):
 
 
 def test_real_workload_identical_through_cli_and_rust_replay(tmp_path):
-    """The real Go 1.19 workload (shared/bench, 140,033 ops, v2): Go's results,
+    """The real Go 1.19 workload (tests/data, 140,033 ops, v2): Go's results,
     the CLI's and the Rust replay example's must be the same file."""
-    if not REAL.exists():
-        pytest.skip(f"the shared real-workload trace is not at {REAL}")
+    assert REAL.exists(), f"the real-workload trace is part of the repository: {REAL}"
     skip_without_go119()
     plain = tmp_path / "real.v2.trace"
     plain.write_bytes(gzip.decompress(REAL.read_bytes()))

@@ -1,4 +1,4 @@
-//! The six benchmark scenarios of SCENARIOS.md (shared/bench), as trace ops
+//! The six benchmark scenarios (docs/benchmarks.md), as trace ops
 //! with a timed window, so that the criterion benches, the `scenarios`
 //! example and Go's harness (benches/go) all run exactly the same work.
 //!
@@ -31,7 +31,7 @@ use crate::splitmix::SplitMix64;
 /// `page_base(BASE_CHUNK_IDX, 0)` on amd64.
 pub const BASE: u64 = 0x30_0000_0000;
 
-/// The SCENARIOS.md check of a finished run: whether the allocator and the
+/// The scenario's check of a finished run: whether the allocator and the
 /// replay's results are as the scenario requires.
 pub type Check = fn(&PageAlloc, &Replay) -> bool;
 
@@ -94,7 +94,7 @@ pub fn alloc_free_1() -> Scenario {
 }
 
 /// c. churn-mixed: mixed sizes around 50% occupancy of 256 chunks, generated
-/// by the SCENARIOS.md algorithm (identical to traces/churn-mixed.trace).
+/// by the churn algorithm of docs/benchmarks.md (identical to traces/churn-mixed.trace).
 pub fn churn_mixed() -> Scenario {
     let mut rng = SplitMix64(1);
     let mut pa = PageAlloc::new(Arch::Amd64).expect("reserve metadata");
@@ -232,7 +232,7 @@ pub fn cache_alloc1() -> Scenario {
 /// Builds one scenario.
 pub type MakeScenario = fn() -> Scenario;
 
-/// The six constructors with their names, in SCENARIOS.md order (building
+/// The six constructors with their names, in the order of docs/benchmarks.md (building
 /// churn-mixed replays it once, so build only what you run).
 pub const ALL: [(&str, MakeScenario); 6] = [
     ("a_alloc1_exhaust", alloc1_exhaust),
@@ -243,7 +243,7 @@ pub const ALL: [(&str, MakeScenario); 6] = [
     ("f_cache_alloc1", cache_alloc1),
 ];
 
-/// All six, in SCENARIOS.md order.
+/// All six, in the order of docs/benchmarks.md.
 pub fn all() -> Vec<Scenario> {
     ALL.iter().map(|(_, make)| make()).collect()
 }
@@ -277,7 +277,7 @@ impl Scenario {
             .map_err(|e| format!("{}: {e}", self.name))?;
         if !(self.check)(&pa, &r) {
             return Err(format!(
-                "{}: the SCENARIOS.md result check failed",
+                "{}: the scenario's result check failed",
                 self.name
             ));
         }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One table, one run: the six SCENARIOS.md scenarios on Go's own page
+# One table, one run: the six benchmark scenarios (docs/benchmarks.md) on Go's own page
 # allocator, Go 1.19 and Go 1.26 (via benches/go/run.sh --go), and on
 # pagealloc's engine following each (PAGEALLOC_GO), with the ratios
 # pagealloc / Go (lower is better).

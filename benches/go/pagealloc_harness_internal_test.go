@@ -127,7 +127,7 @@ func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, phys, huge uintptr, a
 	return
 }
 
-// HarnessResults renders the results file (pagealloc's DESIGN.md format):
+// HarnessResults renders the results file (pagealloc's format, docs/formats.md):
 // one line per result (out, laid out by HarnessOutWords), the bounds, every
 // grown chunk's in-use runs and, for v2, its scavenged runs.
 func HarnessResults(pp *PageAlloc, ops []HarnessOp, v2 bool, out []uintptr) string {

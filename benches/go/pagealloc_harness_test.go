@@ -2,7 +2,7 @@
 // pagealloc_harness_internal_test.go). Driven by environment variables:
 //
 //	PAGEALLOC_HARNESS=scenarios PAGEALLOC_CHURN=churn-mixed.trace PAGEALLOC_REPS=N
-//	    prints "go_ns_per_op NAME N" for the six SCENARIOS.md scenarios
+//	    prints "go_ns_per_op NAME N" for the six benchmark scenarios (docs/benchmarks.md)
 //	PAGEALLOC_HARNESS=traces PAGEALLOC_TRACES=a.trace,b.trace
 //	    replays each trace and writes TRACE.go-results
 
@@ -140,7 +140,7 @@ func (s *splitmix64) next() uint64 {
 	return z ^ (z >> 31)
 }
 
-// scenario is one SCENARIOS.md scenario as a trace, the timed window and
+// scenario is one benchmark scenario (docs/benchmarks.md) as a trace, the timed window and
 // the number of timed units (allocs, pairs, ops, grows or pages).
 type scenario struct {
 	name     string
@@ -263,7 +263,7 @@ func TestPageallocHarness(t *testing.T) {
 	}
 }
 
-// checkScenario asserts the SCENARIOS.md result checks (untimed) on the
+// checkScenario asserts the scenario's result checks (untimed) on the
 // result words (v1: one address per alloc; f, a v2 trace: each cache's
 // base, bits and scav bits, then an address and scav bytes per calloc).
 func checkScenario(t *testing.T, name string, out []uintptr) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Go's own runtime page allocator on pagealloc's workloads.
 #
-#   benches/go/run.sh [--go 1.19|1.26] scenarios [REPS]     Go ns/op for the six SCENARIOS.md scenarios
+#   benches/go/run.sh [--go 1.19|1.26] scenarios [REPS]     Go ns/op for the six benchmark scenarios (docs/benchmarks.md)
 #   benches/go/run.sh [--go 1.19|1.26] traces T1 [T2 ...]   replay traces, writing T.go-results for each
 #
 # Go's allocator is reachable only from the runtime package's own tests, so
@@ -90,8 +90,8 @@ run_go() {
 
 case "${1:-}" in
 scenarios)
-    churn=${PAGEALLOC_CHURN:-$ROOT/../shared/bench/traces/churn-mixed.trace}
-    if [ ! -f "$churn" ]; then
+    churn=${PAGEALLOC_CHURN:-}
+    if [ -z "$churn" ] || [ ! -f "$churn" ]; then
         churn=$WORK/churn-mixed.trace
         "$ROOT/.venv/bin/pagealloc" gen churn --seed 1 -o "$churn" >/dev/null
     fi

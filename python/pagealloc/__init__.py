@@ -108,7 +108,7 @@ class PageAlloc(_pagealloc.PageAlloc):
 
 
 class TraceReplay(_pagealloc.TraceReplay):
-    """Replays a trace (DESIGN.md format) on an allocator, in steps, so a
+    """Replays a trace (v1, v2 or v3: docs/formats.md) on an allocator, in steps, so a
     caller can show progress. Parsing checks every line first: a bad line
     raises ValueError("line N: ...") before any op runs. By default the
     allocator is a fresh :class:`PageAlloc` of ``arch`` following the

@@ -7,7 +7,7 @@
     python -m pagealloc map TRACE -o OUT.png
     python -m pagealloc heap-demo -o OUT.png
 
-TRACE may be v1, v2 or v3 (DESIGN.md; v3 replays with Go 1.26's allocator)
+TRACE may be v1, v2 or v3 (docs/formats.md; v3 replays with Go 1.26's allocator)
 and gzip-compressed (a name ending in .gz).
 
 Exit status: 0 on success, 2 for a bad trace or bad arguments (the message
@@ -370,7 +370,7 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="replay a trace and show what the allocator did",
                        description="Replay a trace (grow/alloc/free lines) and print the heap's stats.")
-    r.add_argument("trace", help="trace file (DESIGN.md format)")
+    r.add_argument("trace", help="trace file (v1, v2 or v3; docs/formats.md)")
     r.add_argument("--arch", choices=ARCHES, default="amd64", help="layout preset (default amd64)")
     r.add_argument("--map", metavar="OUT.png", help="also draw the final heap (needs pagealloc[viz])")
     r.add_argument("--results", metavar="FILE",

@@ -525,4 +525,4 @@ class TraceReplay:
         inside aligned huge pages that are resident throughout); and releases, the bytes of
         each run the scavenger released (one madvise each), in order."""
     def results_file(self) -> str:
-        """The results file (DESIGN.md's format) of what was replayed, then the final state."""
+        """The results file (docs/formats.md) of what was replayed, then the final state."""

@@ -6,13 +6,13 @@ address at which ``n`` free pages lie contiguously (across adjacent grown
 chunks), marks them in use, or returns None. No summaries, no search
 address, no cleverness: just byte arrays and ``bytes.find``.
 
-Go 1.19's layers, as DESIGN.md ("Trace format v2") states them: a second
+Go 1.19's layers, as the trace formats (docs/formats.md, v2) state them: a second
 flag per page, scavenged; the set of chunks a free has touched (the scavenge
 index's marks); ``scavenge`` (highest marked chunk first, its highest free
 unscavenged run, never splitting a free huge page); and page caches
 (``alloc_to_cache``, ``ModelCache.alloc``, ``ModelCache.flush``).
 
-Go 1.26's, as DESIGN.md ("Trace format v3") states them, with ``go="1.26"``:
+Go 1.26's, as the trace formats (v3) state them, with ``go="1.26"``:
 per chunk the scavenge index's {in_use, last_in_use, gen, has_free}, a
 generation, the freed-pages high-water mark and the background and forced
 cursors (each with Go's "marked" bit); ``scavenge(nbytes, force)`` walking
@@ -216,7 +216,7 @@ class Model:
 
     # -- Go 1.19: the scavenger and page caches ---------------------------------
     def scavenge(self, nbytes: int, force: bool = True) -> int:
-        """DESIGN.md's Go 1.19 scavenge, or Go 1.26's (forced or the
+        """The trace formats' Go 1.19 scavenge, or Go 1.26's (forced or the
         background scavenger's); returns the bytes released."""
         if self.go126:
             return self._scavenge126(nbytes, force)

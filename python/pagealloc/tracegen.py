@@ -1,9 +1,9 @@
 """Sample trace generators (``pagealloc gen``), deterministic for a seed.
 
 ``churn`` with ``seed=1, ops=200000, chunks=256`` reproduces the benchmark
-trace churn-mixed exactly (see shared/bench/SCENARIOS.md); ``exhaust`` and
+trace churn-mixed exactly (docs/benchmarks.md); ``exhaust`` and
 ``sparse`` follow scenarios a and d; ``mheap`` writes a v2 trace (Go 1.19's
-scavenger and page caches, DESIGN.md "Trace format v2"), or with
+scavenger and page caches, the trace formats, v2), or with
 ``go="1.26"`` a v3 trace (Go 1.26's: background and forced scavenges,
 generations, heap-base padding; "Trace format v3"). Generators that need to know whether an
 alloc succeeds (to free only live allocations) run a PageAlloc alongside.
@@ -20,7 +20,7 @@ BASE = chunk_base(layout("amd64").base_chunk_idx)  # 0x3000000000
 
 
 class SplitMix64:
-    """The benchmark PRNG (SCENARIOS.md), arithmetic mod 2**64."""
+    """The benchmark PRNG (docs/benchmarks.md), arithmetic mod 2**64."""
 
     def __init__(self, seed: int) -> None:
         self.s = seed & MASK64
@@ -35,7 +35,7 @@ class SplitMix64:
 
 # Size classes as (percentile bound, smallest size, span): a draw r = next() % 100
 # picks the first class with r < bound, then the size is smallest + next() % span
-# (no second draw when span is 0). CHURN_SIZES is SCENARIOS.md's scenario c.
+# (no second draw when span is 0). CHURN_SIZES is scenario c's (docs/benchmarks.md).
 CHURN_SIZES = ((70, 1, 0), (90, 2, 15), (99, 17, 112), (100, 129, 896))
 RANDOM_SIZES = ((55, 1, 0), (80, 2, 63), (95, 65, 448), (100, 513, 4 * PALLOC_CHUNK_PAGES))
 

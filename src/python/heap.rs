@@ -39,7 +39,7 @@ pub(crate) struct HeapCounters {
 }
 
 /// Go's mheap in miniature: page spans of real memory over an address range
-/// the heap reserves itself (see DESIGN.md, "Heap").
+/// the heap reserves itself (see the Heap guide, docs/guides/heap.md).
 #[pyclass(frozen, subclass, name = "Heap", module = "pagealloc._pagealloc")]
 pub(crate) struct Heap {
     pub(crate) inner: Engine,

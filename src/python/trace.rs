@@ -280,7 +280,7 @@ impl TraceReplay {
         Ok(d)
     }
 
-    /// The results file (DESIGN.md): one line per result so far, the bounds,
+    /// The results file (docs/formats.md): one line per result so far, the bounds,
     /// the in-use runs of every grown chunk and, for v2, its scavenged runs.
     fn results_file(&self) -> String {
         self.replay.results_file(&self.pa.get().lock())

@@ -1,4 +1,4 @@
-//! splitmix64, the PRNG of SCENARIOS.md (shared/bench), shared by the Rust
+//! splitmix64, the PRNG of the benchmark scenarios (docs/benchmarks.md), shared by the Rust
 //! tests, the fuzz target, the benchmarks and the examples.
 
 /// splitmix64: the state starts at the seed; all arithmetic is mod 2^64.
