@@ -1138,41 +1138,60 @@ impl Replay {
                 self.caches[c] = cache;
             }
             Op::ScavFind { nbytes, bg, saw } => self.scav_find(pa, nbytes, bg, saw)?,
-            Op::ScavTake { s } => {
-                let step = self.step_at(s)?;
-                let Some((ci, page)) = step.found else {
-                    if self.lenient {
-                        self.skipped += 1;
-                        self.outcomes.push(Outcome::Taken { addr: 0, npages: 0 });
-                        return Ok(());
-                    }
-                    return Err(StepError::Engine(Error::BadScavengeStep(format!(
-                        "scavtake {s}: its find found nothing"
-                    ))));
-                };
-                let taken = pa.scavenge_take(ci, page, step.max)?;
-                self.steps[s].taken = taken;
-                let (addr, npages) = taken.unwrap_or((0, 0));
-                self.outcomes.push(Outcome::Taken { addr, npages });
-            }
-            Op::ScavGive { s } => {
-                let Some((addr, npages)) = self.step_at(s)?.taken else {
-                    if self.lenient {
-                        self.skipped += 1;
-                        return Ok(());
-                    }
-                    return Err(StepError::Engine(Error::BadScavengeStep(format!(
-                        "scavgive {s}: its scavtake took nothing"
-                    ))));
-                };
-                release(addr, npages << pa.layout().page_shift);
-                pa.scavenge_give(addr, npages)?;
-            }
+            Op::ScavTake { s } => self.scav_take(pa, s)?,
+            Op::ScavGive { s } => self.scav_give(pa, s, release)?,
         }
         Ok(())
     }
 
+    /// `scavtake S`: the second part of a step (kept out of `step`'s hot
+    /// path, like the rest of the step parts).
     #[cold]
+    #[inline(never)]
+    fn scav_take(&mut self, pa: &mut PageAlloc, s: usize) -> Result<(), StepError> {
+        let step = self.step_at(s)?;
+        let Some((ci, page)) = step.found else {
+            if self.lenient {
+                self.skipped += 1;
+                self.outcomes.push(Outcome::Taken { addr: 0, npages: 0 });
+                return Ok(());
+            }
+            return Err(StepError::Engine(Error::BadScavengeStep(format!(
+                "scavtake {s}: its find found nothing"
+            ))));
+        };
+        let taken = pa.scavenge_take(ci, page, step.max)?;
+        self.steps[s].taken = taken;
+        let (addr, npages) = taken.unwrap_or((0, 0));
+        self.outcomes.push(Outcome::Taken { addr, npages });
+        Ok(())
+    }
+
+    /// `scavgive S`: the third part of a step.
+    #[cold]
+    #[inline(never)]
+    fn scav_give(
+        &mut self,
+        pa: &mut PageAlloc,
+        s: usize,
+        release: &mut impl FnMut(u64, u64),
+    ) -> Result<(), StepError> {
+        let Some((addr, npages)) = self.step_at(s)?.taken else {
+            if self.lenient {
+                self.skipped += 1;
+                return Ok(());
+            }
+            return Err(StepError::Engine(Error::BadScavengeStep(format!(
+                "scavgive {s}: its scavtake took nothing"
+            ))));
+        };
+        release(addr, npages << pa.layout().page_shift);
+        pa.scavenge_give(addr, npages)?;
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
     fn scav_find(
         &mut self,
         pa: &mut PageAlloc,
