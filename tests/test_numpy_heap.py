@@ -119,6 +119,25 @@ def test_resize_grows_and_shrinks_across_the_threshold(heap):
     heap.verify()
 
 
+def test_a_resize_past_the_heap_falls_back_as_an_allocation_does():
+    small = pagealloc.Heap(16 << 20)
+    h = pagealloc.numpy_heap(small, threshold=64 << 10)
+    with h:
+        a = np.arange(1 << 20, dtype=np.int64)  # 8 MiB: the heap
+        assert in_heap(small, a)
+        too_big = np.empty(4 << 20, dtype=np.int64)  # 32 MiB: more than the heap, NumPy's
+        assert not in_heap(small, too_big)
+        fallbacks = h.stats()["fallback_allocs"]
+        a.resize(4 << 20, refcheck=False)  # 32 MiB: moves to NumPy's allocator, data kept
+        assert h.stats()["fallback_allocs"] == fallbacks + 1
+        assert small.stats().in_use == 0  # the Heap block was freed
+        assert not in_heap(small, a) and (a[: 1 << 20] == np.arange(1 << 20)).all()
+        a[-1] = 7  # the new block is whole and writable
+        del a, too_big
+    assert h.stats()["live_blocks"] == 0
+    small.verify()
+
+
 def test_four_threads_allocate_and_free_arrays(heap):
     h = pagealloc.numpy_heap(heap, threshold=16 << 10)
     errors = []

@@ -274,7 +274,29 @@ impl Router {
             _ => {}
         }
         let Ok(q) = engine.alloc(new, false) else {
-            return null_mut(); // realloc's contract: the old block stays valid
+            // The Heap has no room: the block moves to the previous handler,
+            // as an allocation of this size would have gone there.
+            self.fallback_allocs.fetch_add(1, Relaxed);
+            let a = self.prev();
+            // SAFETY: the previous handler's own function and context.
+            let q = unsafe { (a.malloc)(a.ctx, new_size) };
+            if q.is_null() {
+                return null_mut(); // realloc's contract: the old block stays valid
+            }
+            // SAFETY: a Heap block of `old` pages and a new block of
+            // `new_size` bytes, more than `old` pages hold (else the block
+            // was kept above); distinct blocks.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    p.as_ptr(),
+                    q.cast::<u8>(),
+                    (old * PAGE_SIZE) as usize,
+                )
+            };
+            self.spans().remove(&key);
+            let _ = engine.free(p, old);
+            self.moved.fetch_add(1, Relaxed);
+            return q;
         };
         // SAFETY: two distinct Heap blocks; the old one holds `old` pages,
         // fewer than the new one.
