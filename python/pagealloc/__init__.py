@@ -59,6 +59,7 @@ class AllocFailure(MemoryError):
 
     def __init__(self, message: str, npages: int, align: int, within: tuple[int, int] | None,
                  free_pages: int, largest_fit: int) -> None:
+        """The message, and the request and the allocator's room as attributes."""
         super().__init__(message)
         self.npages, self.align, self.within = npages, align, within
         self.free_pages, self.largest_fit = free_pages, largest_fit
@@ -91,7 +92,7 @@ class PageAlloc(_pagealloc.PageAlloc):
 
     def render_map(self, path: str | os.PathLike[str], **kwargs: Any) -> dict:
         """Draws the heap as a PNG, one row of 512 cells per chunk; needs the
-        ``pagealloc[viz]`` extra. See :func:`pagealloc.viz.render_map`."""
+        ``pagealloc[viz]`` extra. See `pagealloc.viz.render_map`."""
         from .viz import render_map
 
         return render_map(self, path, **kwargs)
@@ -111,7 +112,7 @@ class TraceReplay(_pagealloc.TraceReplay):
     """Replays a trace (v1, v2 or v3: docs/formats.md) on an allocator, in steps, so a
     caller can show progress. Parsing checks every line first: a bad line
     raises ValueError("line N: ...") before any op runs. By default the
-    allocator is a fresh :class:`PageAlloc` of ``arch`` following the
+    allocator is a fresh `PageAlloc` of ``arch`` following the
     trace's Go version (Go 1.26 for a v3 trace, Go 1.19 for v1 and v2)."""
 
     def __new__(cls, text: str | bytes, arch: str = "amd64", allocator: PageAlloc | None = None,

@@ -39,36 +39,50 @@ class Layout:
         """Your own geometry: page_size a power of two from 4 KiB to 1 GiB, address_bits 32..57;
         chunks of 512 pages, 5 summary levels (4 at 32 bits), the root takes the rest (>= 1 bit)."""
     @property
-    def is_custom(self) -> bool: ...
+    def is_custom(self) -> bool:
+        """Whether the layout is a custom geometry (Layout.custom) rather than a preset."""
     @property
-    def page_size(self) -> int: ...
+    def page_size(self) -> int:
+        """Bytes per page: 8192 for the presets."""
     @property
-    def address_bits(self) -> int: ...
+    def address_bits(self) -> int:
+        """Bits of address the layout covers (48 on amd64 and arm64, 32 on 386)."""
     @property
     def arch(self) -> str:
         """The layout's name: "amd64", "arm64", "386" or "custom"."""
     @property
-    def heap_addr_bits(self) -> int: ...
+    def heap_addr_bits(self) -> int:
+        """Go's heapAddrBits: the bits of a linearized heap address."""
     @property
-    def arena_base_offset(self) -> int: ...
+    def arena_base_offset(self) -> int:
+        """Go's arenaBaseOffset, added to an address (mod 2**64) before indexing: 1 << 47 on amd64, else 0."""
     @property
-    def summary_levels(self) -> int: ...
+    def summary_levels(self) -> int:
+        """Levels of the radix tree of summaries (5, or 4 at 32 address bits)."""
     @property
-    def summary_l0_bits(self) -> int: ...
+    def summary_l0_bits(self) -> int:
+        """Bits of address the root level indexes (14 on amd64)."""
     @property
-    def level_bits(self) -> list[int]: ...
+    def level_bits(self) -> list[int]:
+        """Per level, the bits of address it indexes below the level above (the root's first)."""
     @property
-    def level_shift(self) -> list[int]: ...
+    def level_shift(self) -> list[int]:
+        """Per level, the shift from a linearized address to its entry's index."""
     @property
-    def level_log_pages(self) -> list[int]: ...
+    def level_log_pages(self) -> list[int]:
+        """Per level, log2 of the pages one entry summarizes."""
     @property
-    def log_max_packed_value(self) -> int: ...
+    def log_max_packed_value(self) -> int:
+        """Go's logMaxPackedValue: the bits of one field of a packed summary."""
     @property
-    def max_chunks(self) -> int: ...
+    def max_chunks(self) -> int:
+        """Chunks the address space holds: the exclusive bound of a chunk index."""
     @property
-    def base_chunk_idx(self) -> int: ...
+    def base_chunk_idx(self) -> int:
+        """Go's test heap base as a chunk index (BaseChunkIdx), where examples and tests grow."""
     @property
-    def max_search_addr(self) -> int: ...
+    def max_search_addr(self) -> int:
+        """Go's maxSearchAddr: the search address of an allocator with no free page."""
     def chunk_index(self, addr: int) -> int:
         """Go's chunkIndex: the global index of the 4 MiB chunk holding addr."""
     def chunk_base(self, ci: int) -> int:
@@ -94,12 +108,14 @@ def find_bit_range64(c: int, n: int) -> int:
 class PallocBits:
     """One chunk's 512-page bitmap (Go's pallocBits): bit i = page i, 1 = in use."""
 
-    def __init__(self, value: Optional[int] = None) -> None: ...
+    def __init__(self, value: Optional[int] = None) -> None:
+        """A bitmap from a 512-bit int (bit i = page i in use), or all free."""
     @staticmethod
     def from_ranges(ranges: Iterable[tuple[int, int]]) -> PallocBits:
         """A bitmap with each (start, n) run in use."""
     @property
-    def value(self) -> int: ...
+    def value(self) -> int:
+        """The 512 bits as an int, bit i = page i."""
     @property
     def pages_in_use(self) -> int:
         """Pages in use."""
@@ -129,16 +145,21 @@ class PallocBits:
 class PageCache:
     """Go 1.19's pageCache: up to 64 free pages of one 64-page-aligned block."""
 
-    def __init__(self, base: int = 0, cache: int = 0, scav: int = 0) -> None: ...
+    def __init__(self, base: int = 0, cache: int = 0, scav: int = 0) -> None:
+        """A cache of the block at base (64-page aligned) holding the pages of the cache bits,
+        scav those of them that are scavenged (Go's pageCache literal; alloc_to_cache() makes one)."""
     @property
     def base(self) -> int:
-        """The first address of the heap's reservation."""
+        """The block's first address (64-page aligned; 0 for an empty cache)."""
     @property
-    def cache(self) -> int: ...
+    def cache(self) -> int:
+        """Bit i set: page base + i*8192 is free in the cache."""
     @property
-    def scav(self) -> int: ...
+    def scav(self) -> int:
+        """Bit i set: that page is scavenged (returned to the OS)."""
     @property
-    def empty(self) -> bool: ...
+    def empty(self) -> bool:
+        """Whether the cache holds no page."""
     def alloc(self, npages: int) -> tuple[Optional[int], int]:
         """The lowest run of npages (>= 1) cached pages and its scavenged bytes; (None, 0) when none fits."""
     def flush(self, pa: PageAlloc) -> None:
@@ -148,7 +169,8 @@ class Occupancy:
     """How full the heap is, read under one lock (the data behind stats())."""
 
     @property
-    def pages_grown(self) -> int: ...
+    def pages_grown(self) -> int:
+        """Pages in grown chunks (in use and free)."""
     @property
     def pages_in_use(self) -> int:
         """Pages in use."""
@@ -156,9 +178,11 @@ class Occupancy:
     def largest_free_run(self) -> int:
         """The longest run of free pages, from the root summaries."""
     @property
-    def free_runs(self) -> int: ...
+    def free_runs(self) -> int:
+        """Maximal runs of free pages (runs continue across adjacent chunks)."""
     @property
-    def chunks_grown(self) -> int: ...
+    def chunks_grown(self) -> int:
+        """Chunks grown (4 MiB each)."""
     @property
     def mapped_bytes(self) -> int:
         """Metadata bytes committed so far."""
@@ -342,7 +366,8 @@ class Span:
     def nbytes(self) -> int:
         """Its length in bytes."""
     @property
-    def heap(self) -> Heap: ...
+    def heap(self) -> Heap:
+        """The Heap the span's pages belong to (a span keeps it alive)."""
     @property
     def alive(self) -> bool:
         """False once freed."""
@@ -360,17 +385,23 @@ class RangeStats:
     def __eq__(self, other: object) -> bool: ...
 
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The space's size in bytes."""
     @property
-    def page_size(self) -> int: ...
+    def page_size(self) -> int:
+        """Bytes per page."""
     @property
-    def in_use(self) -> int: ...
+    def in_use(self) -> int:
+        """Bytes allocated."""
     @property
-    def free(self) -> int: ...
+    def free(self) -> int:
+        """Bytes free."""
     @property
-    def largest_free(self) -> int: ...
+    def largest_free(self) -> int:
+        """The largest allocation that fits now, in bytes."""
     @property
-    def free_runs(self) -> int: ...
+    def free_runs(self) -> int:
+        """Maximal runs of free pages."""
 
 class RangeAllocator:
     """Exact first fit over offsets [0, size) of any space, in pages of page_size bytes."""
@@ -394,9 +425,11 @@ class RangeAllocator:
     def stats(self) -> RangeStats:
         """Sizes in bytes, read under one lock."""
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The space's size in bytes (whole pages)."""
     @property
-    def page_size(self) -> int: ...
+    def page_size(self) -> int:
+        """Bytes per page (a power of two)."""
     def verify(self) -> None:
         """Recomputes every summary from the bitmaps; CorruptionError on a mismatch."""
 
@@ -412,16 +445,20 @@ class NumpyHeap:
     def uninstall(self) -> None:
         """New arrays go to NumPy's allocator again; Heap arrays stay valid."""
     @property
-    def installed(self) -> bool: ...
+    def installed(self) -> bool:
+        """Whether install() made this the process-wide handler (until uninstall())."""
     @property
     def capsule(self) -> object:
         """The "mem_handler" capsule NumPy calls."""
     @property
-    def heap(self) -> Heap: ...
+    def heap(self) -> Heap:
+        """The Heap arrays come from."""
     @property
-    def threshold(self) -> int: ...
+    def threshold(self) -> int:
+        """Arrays of at least this many bytes come from the heap; smaller ones from NumPy's own allocator."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The handler's name, as numpy.core.multiarray.get_handler_name() reports it."""
     def stats(self) -> dict[str, int]:
         """heap_allocs, heap_frees, fallback_allocs, grown_in_place, moved,
         unknown_frees, live_blocks, live_bytes."""
@@ -479,16 +516,20 @@ class TraceReplay:
     def done(self) -> int:
         """Ops replayed so far."""
     @property
-    def allocs(self) -> int: ...
+    def allocs(self) -> int:
+        """Alloc ops in the trace."""
     @property
-    def grows(self) -> int: ...
+    def grows(self) -> int:
+        """Grow ops in the trace."""
     @property
-    def frees(self) -> int: ...
+    def frees(self) -> int:
+        """Free ops in the trace."""
     @property
     def elapsed_ns(self) -> int:
         """Nanoseconds spent inside the allocator so far."""
     @property
-    def allocator(self) -> PageAlloc: ...
+    def allocator(self) -> PageAlloc:
+        """The allocator the trace replays into."""
     @property
     def addresses(self) -> list[int]:
         """Each allocation's address so far (0 for a failed one)."""

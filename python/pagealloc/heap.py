@@ -20,14 +20,21 @@ class HeapStats:
     hold in RAM, the quantity a memory limit bounds."""
 
     in_use: int
+    """Bytes of spans handed out (and held by thread caches)."""
     free: int
+    """Bytes of the grown arenas not in use, released or not."""
     released: int
+    """Free bytes returned to the OS (or never touched): they cost no RAM."""
     retained: int
+    """in_use + free - released: what the heap may hold in RAM."""
     arenas: int
+    """64 MiB arenas grown so far (the last may be partial at max_bytes)."""
     metadata_committed: int
+    """Bytes of page-allocator metadata committed."""
 
     @classmethod
     def of(cls, c: _pagealloc.HeapCounters) -> HeapStats:
+        """The stats of the engine's counters."""
         return cls(
             in_use=c.in_use,
             free=c.free,
@@ -39,16 +46,18 @@ class HeapStats:
 
     @property
     def grown(self) -> int:
+        """Bytes the heap has grown to: in_use + free."""
         return self.in_use + self.free
 
     def as_dict(self) -> dict[str, int]:
+        """The fields as a dict (for JSON)."""
         return asdict(self)
 
 
 class Heap(_pagealloc.Heap):
     """Go's mheap in miniature: spans of real, writable pages over address
     space the heap reserves itself, grown by 64 MiB arenas and returned to
-    the OS by Go 1.19's scavenger (on ``scavenge()``, or in the background
+    the OS by Go 1.26's scavenger (on ``scavenge()``, or in the background
     under ``memory_limit``).
 
     >>> heap = Heap(max_bytes=1 << 30)
@@ -63,7 +72,7 @@ class Heap(_pagealloc.Heap):
     __slots__ = ()
 
     def stats(self) -> HeapStats:
-        """The counters as a frozen :class:`HeapStats`."""
+        """The counters as a frozen `HeapStats`."""
         return HeapStats.of(self.counters())
 
 

@@ -26,7 +26,9 @@ class Stats:
     pages_grown: int
     """Pages in chunks the heap has grown into ("known" pages)."""
     pages_in_use: int
+    """Pages allocated (spans, page caches' blocks and padding)."""
     pages_free: int
+    """pages_grown - pages_in_use."""
     largest_free_run: int
     """The longest run of contiguous free pages (the largest alloc that fits)."""
     free_runs: int
@@ -34,6 +36,7 @@ class Stats:
     external_fragmentation: float
     """1 - largest_free_run / pages_free: 0 when all free pages form one run."""
     chunks_grown: int
+    """Chunks grown (4 MiB each)."""
     mapped_bytes: int
     """Metadata bytes committed (Go's sysStat for the page allocator)."""
     reserved_bytes: int
@@ -61,6 +64,7 @@ class Stats:
         return self.pages_in_use / self.pages_grown if self.pages_grown else 0.0
 
     def as_dict(self) -> dict:
+        """The fields as a dict (for JSON)."""
         return asdict(self)
 
     def summary_line(self) -> str:
