@@ -12,6 +12,12 @@ if [ ! -x /usr/lib/go-1.19/bin/go ] && [ "$(id -u)" = 0 ] && command -v apt-get 
     echo "== installing golang-1.19"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-1.19) >/dev/null
 fi
+# The view page's tests drive Debian's Chromium through Playwright (pip,
+# the test extra), which then downloads no browser of its own.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing chromium"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
 echo "== cargo test"
 cargo test --all-targets --features allocator-api2
 cargo test --doc --features allocator-api2

@@ -151,6 +151,7 @@ pub mod scavenge126;
 pub mod snapshot;
 pub mod summary;
 pub mod trace;
+pub mod view;
 pub mod vm;
 
 #[cfg(feature = "python")]

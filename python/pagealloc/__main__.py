@@ -330,6 +330,45 @@ def _png(path: str, flag: str) -> None:
     _writable(path, flag)
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from . import view
+    from . import whatif as wi
+
+    if not args.output.lower().endswith((".html", ".htm")):
+        raise TraceFailure(f"-o {args.output}: the page is HTML; name the file .html")
+    _writable(args.output, "-o")
+    configs = None
+    if args.go or args.phys_page or args.huge_page:
+        try:
+            gos = wi.parse_gos(args.go) if args.go else None
+            phys = wi.parse_phys_pages(args.phys_page) if args.phys_page else None
+            huge = wi.parse_huge_pages(args.huge_page) if args.huge_page else None
+        except wi.WhatIfError as e:
+            raise TraceFailure(str(e)) from e
+    text = read_trace(args.trace)
+    t0 = time.perf_counter()
+    try:
+        if args.go or args.phys_page or args.huge_page:
+            base = TraceReplay(text, arch=args.arch)
+            if base.version < 2:
+                raise TraceFailure(f"{args.trace}: --go, --phys-page and --huge-page need a v2 or v3 trace "
+                                   "(a v1 trace never scavenges)")
+            import itertools
+
+            configs = list(itertools.product(gos or [base.go], phys or [base.phys_page_size],
+                                             huge or [base.huge_page_size]))
+            for p, h in {(p, h) for _, p, h in configs}:
+                if h and h < p:
+                    raise TraceFailure(f"--huge-page {h} is smaller than --phys-page {p}")
+        html = view.build(text, title=args.title or os.path.basename(args.trace),
+                          source=f"{os.path.basename(args.trace)}", arch=args.arch, configs=configs)
+    except ValueError as e:
+        raise TraceFailure(f"{args.trace}: {e}") from e
+    view.write(args.output, html)
+    print(f"page written to {args.output} ({len(html) / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def cmd_gen(args: argparse.Namespace) -> int:
     if any(v is not None and v < 0 for v in (args.seed, args.ops, args.chunks)):
         raise TraceFailure("--seed, --ops and --chunks must not be negative")
@@ -425,6 +464,20 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("-o", "--output", metavar="OUT.png", help="also chart RSS over time, configurations overlaid")
     w.add_argument("--arch", choices=ARCHES, default="amd64")
     w.set_defaults(func=cmd_whatif)
+
+    v = sub.add_parser("view", help="one interactive HTML page of the heap over a trace",
+                       description="Write one self-contained HTML page (it opens offline: scripts, styles and "
+                       "data inline) with the heap over the trace: a zoomable timeline of in use, free and "
+                       "released memory (and RSS per what-if configuration with --go/--phys-page/--huge-page), "
+                       "the heap map at any op, each page's span, and a summary.")
+    v.add_argument("trace")
+    v.add_argument("-o", "--output", required=True, metavar="PAGE.html")
+    v.add_argument("--title", help="the page's title (default: the trace's file name)")
+    v.add_argument("--go", help="RSS under these Gos too, comma-separated (1.19, 1.26)")
+    v.add_argument("--phys-page", help="... on these physical page sizes (4K to 64K)")
+    v.add_argument("--huge-page", help="... with these huge page sizes (0, or 2M to 1G)")
+    v.add_argument("--arch", choices=ARCHES, default="amd64")
+    v.set_defaults(func=cmd_view)
 
     g = sub.add_parser("gen", help="write a sample trace",
                        description="Write a sample trace, deterministic for a seed "

@@ -112,9 +112,11 @@ class Config:
     x: list[float] = field(default_factory=list, repr=False)
     rss: list[int] = field(default_factory=list, repr=False)
     seconds: bool = field(default=False, repr=False)
+    # Per op of the replay, the last op of the trace as given it covers.
+    op_ends: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("x", "rss", "seconds")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("x", "rss", "seconds", "op_ends")}
 
 
 def _histogram(releases: list[int]) -> dict[str, int]:
@@ -171,6 +173,7 @@ def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") ->
     base.run()
     cfg.diverged_allocs = sum(k >= 0 and a != base.addresses[k]
                               for a, k in zip(rep.addresses, rep.source_allocations))
+    cfg.op_ends = at
     cfg.x = [tt / 1e9 for tt in t] if t else [float(j + 1) for j in at]
     cfg.rss, cfg.seconds = rss, t is not None
     return cfg

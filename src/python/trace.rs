@@ -280,6 +280,60 @@ impl TraceReplay {
         Ok(d)
     }
 
+    /// The data of `pagealloc view`'s page (see `pagealloc::view`), from a
+    /// replay of the whole trace (this one must not have run yet): a dict of
+    /// little-endian arrays as bytes, and `keyframe_every`.
+    #[pyo3(signature = (keyframe_every = 0))]
+    fn view_data<'py>(&mut self, py: Python<'py>, keyframe_every: u32) -> PyResult<Bound<'py, PyDict>> {
+        if self.replay.done != 0 {
+            return Err(PyValueError::new_err(
+                "view_data replays the whole trace: make a new TraceReplay for it",
+            ));
+        }
+        let pa = self.pa.get();
+        let trace = &self.trace;
+        let data = py.detach(|| crate::view::build(&mut pa.lock(), trace, keyframe_every))?;
+        self.replay.done = self.trace.ops.len();
+        let d = PyDict::new(py);
+        fn le<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(v.len() * N);
+            for &x in v {
+                out.extend_from_slice(&f(x));
+            }
+            out
+        }
+        let pts = &data.points;
+        let page = 8192u64;
+        let col = |f: fn(&crate::census::CensusPoint) -> u64| {
+            le(&pts.iter().map(|p| (f(p) / page) as u32).collect::<Vec<u32>>(), u32::to_le_bytes)
+        };
+        let bytes = |py: Python<'py>, v: Vec<u8>| pyo3::types::PyBytes::new(py, &v);
+        d.set_item("in_use", bytes(py, col(|p| p.in_use_bytes)))?;
+        d.set_item("released", bytes(py, col(|p| p.free_scavenged_bytes)))?;
+        d.set_item(
+            "free_resident",
+            bytes(py, col(|p| p.grown_bytes - p.in_use_bytes - p.free_scavenged_bytes)),
+        )?;
+        d.set_item("rss_kib", bytes(py, le(&pts.iter().map(|p| (p.rss_bytes / 1024) as u32).collect::<Vec<u32>>(), u32::to_le_bytes)))?;
+        d.set_item("slot_chunk", bytes(py, le(&data.slot_chunk, u64::to_le_bytes)))?;
+        d.set_item("slot_base", bytes(py, le(&data.slot_base, u64::to_le_bytes)))?;
+        d.set_item("slot_op", bytes(py, le(&data.slot_op, u32::to_le_bytes)))?;
+        d.set_item("op_runs", bytes(py, le(&data.op_runs, u32::to_le_bytes)))?;
+        d.set_item("run_slot", bytes(py, le(&data.run_slot, u32::to_le_bytes)))?;
+        d.set_item("run_page", bytes(py, le(&data.run_page, u16::to_le_bytes)))?;
+        d.set_item("run_len", bytes(py, le(&data.run_len, u16::to_le_bytes)))?;
+        d.set_item("run_state", bytes(py, data.run_state))?;
+        d.set_item("keyframe_slots", bytes(py, le(&data.keyframe_slots, u32::to_le_bytes)))?;
+        d.set_item("keyframes", bytes(py, data.keyframes))?;
+        d.set_item("alloc_slot", bytes(py, le(&data.alloc_slot, u32::to_le_bytes)))?;
+        d.set_item("alloc_page", bytes(py, le(&data.alloc_page, u16::to_le_bytes)))?;
+        d.set_item("alloc_pages", bytes(py, le(&data.alloc_pages, u32::to_le_bytes)))?;
+        d.set_item("alloc_op", bytes(py, le(&data.alloc_op, u32::to_le_bytes)))?;
+        d.set_item("free_op", bytes(py, le(&data.free_op, u32::to_le_bytes)))?;
+        d.set_item("keyframe_every", data.keyframe_every)?;
+        Ok(d)
+    }
+
     /// The results file (docs/formats.md): one line per result so far, the bounds,
     /// the in-use runs of every grown chunk and, for v2, its scavenged runs.
     fn results_file(&self) -> String {
