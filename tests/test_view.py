@@ -233,3 +233,15 @@ def test_two_million_ops(browser, tmp_path):
     assert loaded <= 30 and max(seeks) <= 2 and errors == []
     assert page.evaluate("window.pageallocView.op()") == 1_234_567
     page.close()
+
+
+def test_the_published_page_of_the_docs_loads(browser):
+    """docs/pages/gofmt.html (linked from the record guide) is a page of
+    this version: it loads without errors and its summary is whole."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "pages" / "gofmt.html"
+    page, errors = open_page(browser, path)
+    meta = page.evaluate("window.pageallocView.meta")
+    assert meta["ops"] > 100_000 and meta["peak_in_use_bytes"] >= meta["final_in_use_bytes"] > 0
+    assert page.evaluate("window.pageallocView.drawnPeakInUseBytes()") == meta["peak_in_use_bytes"]
+    assert errors == []
+    page.close()

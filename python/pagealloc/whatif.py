@@ -171,7 +171,8 @@ def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") ->
     cfg.release_histogram = _histogram(releases)
     cfg.skipped_ops = rep.skipped
     base.run()
-    cfg.diverged_allocs = sum(k >= 0 and a != base.addresses[k]
+    recorded_addrs = base.addresses  # one copy: the property builds a new list each time
+    cfg.diverged_allocs = sum(k >= 0 and a != recorded_addrs[k]
                               for a, k in zip(rep.addresses, rep.source_allocations))
     cfg.op_ends = at
     cfg.x = [tt / 1e9 for tt in t] if t else [float(j + 1) for j in at]

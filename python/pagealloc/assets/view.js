@@ -108,6 +108,12 @@
       },
     };
     const plot = new uPlot(opts, buckets(), plotEl);
+    const key = document.getElementById("series");
+    for (const s of series) {
+      const sw = document.createElement("span");
+      sw.style.background = s.color;
+      key.append(sw, document.createTextNode(s.label));
+    }
     function zoom(x0, x1) {
       const full = [0, xMax];
       view = [Math.max(full[0], Math.min(x0, x1)), Math.min(full[1], Math.max(x0, x1))];
