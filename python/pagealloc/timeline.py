@@ -145,7 +145,7 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
     """Writes the timeline PNG: memory (stacked), largest free run,
     fragmentation, and, given ``what_if`` = (this Go, its points, other Go,
     its points), released memory under both scavengers."""
-    from .viz import _require_pillow
+    from .viz import _require_pillow, chart_axes
 
     Image, ImageDraw, ImageFont = _require_pillow()
     font = ImageFont.load_default()
@@ -179,18 +179,8 @@ def draw(points: list[Point], path: str | os.PathLike[str], title: str = "",
     def panel(k: int, label: str, y_max: float, unit: str, fmt) -> tuple:
         y0 = top + k * (ph + gap) + 14
         d.text((left, y0 - 14), label, fill=(20, 20, 20), font=font)
-        d.rectangle([left, y0, left + pw, y0 + ph], outline=(120, 120, 120))
-        for i in range(5):
-            v = y_max * i / 4
-            y = y0 + ph - ph * i / 4
-            d.line([(left, y), (left + pw, y)], fill=(232, 232, 232))
-            d.text((6, y - 6), f"{fmt(v)}{unit}", fill=(60, 60, 60), font=font)
-        for i in range(6):
-            x = left + pw * i / 5
-            label = f"{x_end * i / 5:.2f} s" if use_seconds else f"{round(n_ops * i / 5):,}"
-            # The last label ends at the axis's end instead of running off it.
-            x -= 6 * len(label) if i == 5 else 10
-            d.text((x, y0 + ph + 3), label, fill=(60, 60, 60), font=font)
+        chart_axes(d, font, left, y0, pw, ph, y_max, lambda v: f"{fmt(v)}{unit}", x_end,
+                   (lambda v: f"{v:.2f} s") if use_seconds else (lambda v: f"{round(v):,}"))
 
         def xy(x: float, v: float) -> tuple[float, float]:
             return left + pw * x / x_end, y0 + ph - ph * (v / y_max if y_max else 0)

@@ -52,6 +52,23 @@ def _require_pillow():
     return Image, ImageDraw, ImageFont
 
 
+def chart_axes(d, font, left: float, y0: float, pw: float, ph: float, y_max: float, y_label,
+               x_end: float, x_label) -> None:
+    """A chart's frame, five horizontal grid lines labelled by ``y_label(v)``
+    and six x labels ``x_label(v)`` (the last ending at the axis's end), in
+    the box at (left, y0) of pw x ph pixels."""
+    d.rectangle([left, y0, left + pw, y0 + ph], outline=(120, 120, 120))
+    for i in range(5):
+        v = y_max * i / 4
+        y = y0 + ph - ph * i / 4
+        d.line([(left, y), (left + pw, y)], fill=(232, 232, 232))
+        d.text((6, y - 6), y_label(v), fill=(60, 60, 60), font=font)
+    for i in range(6):
+        label = x_label(x_end * i / 5)
+        x = left + pw * i / 5 - (6 * len(label) if i == 5 else 10)
+        d.text((x, y0 + ph + 3), label, fill=(60, 60, 60), font=font)
+
+
 def _chunk_rows(bitmap, start: int, end: int):
     """A mode-"L" image of chunks [start, end), one row each (255 = bit set
     in ``bitmap(ci)``)."""

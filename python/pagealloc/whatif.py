@@ -54,24 +54,25 @@ def parse_size(flag: str, token: str) -> int:
     return int(m.group(1), 0) * _SUFFIX[m.group(2).upper()] if m.group(2) else int(m.group(1), 0)
 
 
-def parse_phys_pages(value: str) -> list[int]:
+def _sizes(flag: str, value: str, ok, want: str) -> list[int]:
+    """A comma-separated list of sizes, each checked by ``ok``."""
     out = []
     for tok in value.split(","):
-        v = parse_size("--phys-page", tok)
-        if v & (v - 1) or not 4096 <= v <= 65536:
-            raise WhatIfError(f"--phys-page {tok!r}: want a power of two from 4096 (4K) to 65536 (64K)")
+        v = parse_size(flag, tok)
+        if not ok(v):
+            raise WhatIfError(f"{flag} {tok!r}: want {want}")
         out.append(v)
     return out
+
+
+def parse_phys_pages(value: str) -> list[int]:
+    return _sizes("--phys-page", value, lambda v: v & (v - 1) == 0 and 4096 <= v <= 65536,
+                  "a power of two from 4096 (4K) to 65536 (64K)")
 
 
 def parse_huge_pages(value: str) -> list[int]:
-    out = []
-    for tok in value.split(","):
-        v = parse_size("--huge-page", tok)
-        if v and (v & (v - 1) or not (2 << 20) <= v <= (1 << 30)):
-            raise WhatIfError(f"--huge-page {tok!r}: want 0 (none) or a power of two from 2M to 1G")
-        out.append(v)
-    return out
+    return _sizes("--huge-page", value, lambda v: v == 0 or (v & (v - 1) == 0 and (2 << 20) <= v <= (1 << 30)),
+                  "0 (none) or a power of two from 2M to 1G")
 
 
 def parse_gos(value: str) -> list[str]:
@@ -232,7 +233,7 @@ _PALETTE = [(31, 78, 156), (200, 90, 40), (46, 140, 80), (150, 60, 160), (120, 1
 def draw(configs: list[Config], path: str | os.PathLike[str], title: str = "") -> None:
     """RSS over time, the configurations overlaid. Each pixel column shows the
     minimum and maximum of its ops, so no peak is lost to downsampling."""
-    from .viz import _require_pillow
+    from .viz import _require_pillow, chart_axes
 
     Image, ImageDraw, ImageFont = _require_pillow()
     font = ImageFont.load_default()
@@ -247,17 +248,8 @@ def draw(configs: list[Config], path: str | os.PathLike[str], title: str = "") -
     x_max = max((c.x[-1] for c in configs if c.x), default=1.0) or 1.0
     y_max = max((max(c.rss) for c in configs if c.rss), default=1) or 1
     y0 = top + 14
-    d.rectangle([left, y0, left + pw, y0 + ph], outline=(120, 120, 120))
-    for i in range(5):
-        v = y_max * i / 4
-        y = y0 + ph - ph * i / 4
-        d.line([(left, y), (left + pw, y)], fill=(232, 232, 232))
-        d.text((6, y - 6), f"{_mib(v)} MiB", fill=(60, 60, 60), font=font)
-    for i in range(6):
-        v = x_max * i / 5
-        label = f"{v:.2f} s" if seconds else f"{round(v):,}"
-        x = left + pw * i / 5 - (6 * len(label) if i == 5 else 10)
-        d.text((x, y0 + ph + 3), label, fill=(60, 60, 60), font=font)
+    chart_axes(d, font, left, y0, pw, ph, y_max, lambda v: f"{_mib(v)} MiB", x_max,
+               (lambda v: f"{v:.2f} s") if seconds else (lambda v: f"{round(v):,}"))
     d.text((left, y0 + ph + 18), "time since the recording began" if seconds else "op index",
            fill=(60, 60, 60), font=font)
     for k, c in enumerate(configs):
