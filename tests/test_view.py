@@ -170,6 +170,15 @@ def test_hover_and_click_tell_a_pages_address_and_span(browser, built):
     assert base <= addr < base + npages * 8192
     made = int(m.group(3).replace(",", ""))
     assert made <= k and (m.group(4) is None or int(m.group(4).replace(",", "")) > k)
+    # Zoom and pan keep the view inside the trace; double-click resets.
+    page.evaluate("window.pageallocView.zoom(0.2e-3, 0.4e-3)")
+    assert page.evaluate("window.pageallocView.range()") == pytest.approx([0.2e-3, 0.4e-3])
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("window.pageallocView.range()") == pytest.approx([0.22e-3, 0.42e-3])
+    tl0 = page.locator("#timeline .u-over").bounding_box()
+    page.mouse.dblclick(tl0["x"] + 10, tl0["y"] + 10)
+    full = page.evaluate("window.pageallocView.range()")
+    assert full[0] == 0 and full[1] == pytest.approx(pagealloc.TraceReplay(text).times[-1] / 1e9)
     # The timeline: hovering shows exact values; a click moves the map there.
     tl = page.locator("#timeline .u-over").bounding_box()
     page.mouse.move(tl["x"] + tl["width"] / 3, tl["y"] + tl["height"] / 2)

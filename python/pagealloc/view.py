@@ -145,7 +145,7 @@ def build(text: str, title: str, source: str, arch: str = "amd64",
 <p class="source" id="source"></p>
 <div class="panel"><dl class="summary" id="summary"></dl></div>
 <div class="panel">
-<p class="help">Timeline: in use, free but resident, released{', and RSS per configuration' if series else ''}; each pixel column spans the least to the most of its ops. Drag to zoom, wheel to zoom around the cursor, double-click to reset, click to show the heap at that moment.</p>
+<p class="help">Timeline: in use, free but resident, released{', and RSS per configuration' if series else ''}; each pixel column spans the least to the most of its ops. Drag to zoom, wheel to zoom around the cursor, shift+wheel or the arrow keys to pan, double-click to reset, click to show the heap at that moment.</p>
 <p class="legend" id="series"></p>
 <div id="timeline"></div>
 <div id="hover"></div>

@@ -123,10 +123,26 @@
     plot.over.addEventListener("dblclick", () => zoom(0, xMax));
     plot.over.addEventListener("wheel", (e) => {
       e.preventDefault();
+      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+        pan(Math.sign(e.deltaX || e.deltaY) * 0.1);
+        return;
+      }
       const x = plot.posToVal(e.offsetX, "x");
       const f = e.deltaY > 0 ? 1.25 : 0.8;
       zoom(x - (x - view[0]) * f, x + (view[1] - x) * f);
     }, { passive: false });
+    // Pan: shift+wheel or a horizontal wheel, or the arrow keys (a tenth of
+    // the view a step), never past either end.
+    function pan(frac) {
+      const w = view[1] - view[0];
+      let x0 = view[0] + w * frac;
+      x0 = Math.max(0, Math.min(xMax - w, x0));
+      zoom(x0, x0 + w);
+    }
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowLeft") pan(-0.1);
+      else if (e.key === "ArrowRight") pan(0.1);
+    });
     let down = null;
     plot.over.addEventListener("mousedown", (e) => { down = e.offsetX; });
     plot.over.addEventListener("mouseup", (e) => {
@@ -260,7 +276,8 @@
       rowOf: (chunk) => rows.findIndex((s) => a.slot_chunk[s] === BigInt(chunk)),
       cell: { width: cellW, height: () => rowH },
       drawnPeakInUseBytes: () => Math.max(...plot.data[1]) * 1048576,
-      zoom,
+      zoom, pan,
+      range: () => view.slice(),
       spanText,
       ready: true,
     };
