@@ -257,3 +257,22 @@ def test_the_published_page_of_the_docs_loads(browser):
     assert page.evaluate("window.pageallocView.drawnPeakInUseBytes()") == meta["peak_in_use_bytes"]
     assert errors == []
     page.close()
+
+
+def test_the_docs_site_cuts_nothing_off_at_1280_px(browser, tmp_path):
+    """Every page of the docs site, built as the test command builds it, at
+    1280 px: no code block or table wider than its box (a long line wraps
+    instead of running under the copy button)."""
+    root = Path(__file__).resolve().parents[1]
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--quiet", "-d", str(site)], cwd=root, check=True,
+                   env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    pages = sorted(site.rglob("index.html"))
+    assert len(pages) >= 20
+    for f in pages:
+        page.goto(f.as_uri())
+        cut = page.evaluate("""() => Array.from(document.querySelectorAll('pre > code, .md-typeset__scrollwrap'))
+            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent.slice(0, 60))""")
+        assert cut == [], f"{f.relative_to(site)}: {cut}"
+    page.close()
