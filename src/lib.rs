@@ -73,7 +73,7 @@
 //!   near the search address), `update` (the deferred walk up), `leaf`
 //!   (leaves kept incrementally), `allocfree` (alloc with Go 1.19's
 //!   scavenged count, free), `verify`.
-//! - [`ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
+//! - [`addr_ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
 //! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`),
 //!   and [`LocalCache`], one that also takes back what it handed out.
 //! - [`constrained`]: exact first fit at an alignment, inside a window, and
@@ -93,7 +93,7 @@
 //! - `python` (feature `python`): the only module that knows Python, one
 //!   file per concern below it.
 //! - [`snapshot`]: exact snapshots (`to_bytes` / `from_bytes`).
-//! - [`range`]: [`RangeAllocator`], first fit over the byte offsets of any
+//! - [`range_allocator`]: [`RangeAllocator`], first fit over the byte offsets of any
 //!   address space, on top of the allocator.
 //!
 //! Benchmark scaffolding (the benchmark scenarios of docs/benchmarks.md and their PRNG) lives
@@ -144,8 +144,8 @@ pub mod error;
 pub mod goversion;
 pub mod heap;
 pub mod queries;
-pub mod range;
-pub mod ranges;
+pub mod addr_ranges;
+pub mod range_allocator;
 pub mod scavenge;
 pub mod scavenge126;
 pub mod snapshot;
@@ -172,8 +172,8 @@ pub use error::{Error, Result};
 pub use goversion::GoVersion;
 pub use heap::{memory_limit_goal, Heap, HeapStats, LargeAlloc, HEAP_ARENA_BYTES};
 pub use queries::AllocFailure;
-pub use range::{RangeAllocator, RangeStats};
-pub use ranges::AddrRanges;
+pub use addr_ranges::AddrRanges;
+pub use range_allocator::{RangeAllocator, RangeStats};
 pub use scavenge126::ScavChunkData;
 pub use summary::{PallocSum, SumFormat};
 

@@ -4,7 +4,7 @@
 //! mapping) and the module; one file per concern below it: `layout`
 //! (Layout and the summary functions), `bits` (PallocBits, PageCache),
 //! `alloc` (PageAlloc, Occupancy), `heap` (Heap, Span: real pages as
-//! buffers), `range` (RangeAllocator), `trace` (TraceReplay), `numpy`
+//! buffers), `range_allocator` (RangeAllocator), `trace` (TraceReplay), `numpy`
 //! (NumPy's allocator served by a Heap, NEP 49).
 //!
 //! It is thin on purpose. Arguments arrive as typed parameters ([`U64`],
@@ -38,7 +38,7 @@ mod bits;
 mod heap;
 mod layout;
 mod numpy;
-mod range;
+mod range_allocator;
 mod trace;
 
 create_exception!(
@@ -232,7 +232,7 @@ mod _pagealloc {
     #[pymodule_export]
     use super::numpy::{numpy_heap, NumpyHeap};
     #[pymodule_export]
-    use super::range::{RangeAllocator, RangeStats};
+    use super::range_allocator::{RangeAllocator, RangeStats};
     #[pymodule_export]
     use super::trace::TraceReplay;
 

@@ -1023,19 +1023,21 @@ pub struct Replay {
     /// Whether a raced find's `saw=` is followed (the default); a what-if on
     /// another machine computes its own.
     pub follow_races: bool,
-    v2: bool,
+    /// A v2 or v3 trace: scavenged bytes with each allocation, every result
+    /// kept in `outcomes`, and the `scav` lines of the results file.
+    scav_results: bool,
 }
 
 impl Replay {
     /// An empty replay with room for the allocations of `trace`.
     pub fn new(trace: &Trace) -> Replay {
         let allocs = trace.counts.allocations();
-        let v2 = trace.version >= 2;
+        let scav_results = trace.version >= 2;
         Replay {
             addrs: Vec::with_capacity(allocs),
             npages: Vec::with_capacity(allocs),
             caches: Vec::with_capacity(trace.counts.of(OpKind::Cache)),
-            outcomes: Vec::with_capacity(if v2 { trace.ops.len() } else { 0 }),
+            outcomes: Vec::with_capacity(if scav_results { trace.ops.len() } else { 0 }),
             steps: Vec::new(),
             followed: 0,
             followed_differed: 0,
@@ -1043,7 +1045,7 @@ impl Replay {
             lenient: false,
             skipped: 0,
             follow_races: true,
-            v2,
+            scav_results,
         }
     }
 
@@ -1052,7 +1054,7 @@ impl Replay {
         let addr = addr.unwrap_or(0);
         self.addrs.push(addr);
         self.npages.push(npages);
-        if self.v2 {
+        if self.scav_results {
             self.outcomes.push(Outcome::Alloc { addr, scav });
         }
     }
@@ -1075,7 +1077,7 @@ impl Replay {
     ) -> Result<(), StepError> {
         match op {
             Op::Grow { base, size } => pa.grow(base, size)?,
-            Op::Alloc { npages } if !self.v2 => {
+            Op::Alloc { npages } if !self.scav_results => {
                 let a = pa.alloc(npages)?;
                 self.allocated(a, npages, 0);
             }
@@ -1249,7 +1251,7 @@ impl Replay {
                 ),
             });
         }
-        if self.v2 {
+        if self.scav_results {
             // The machine of the trace (its headers, else linux/amd64).
             let line = trace.lines.first().copied().unwrap_or(1);
             let machine = |e: Error| TraceError {
@@ -1315,7 +1317,7 @@ impl Replay {
     /// runs and, for v2, its scavenged runs.
     pub fn results_file(&self, pa: &PageAlloc) -> String {
         let mut out = String::with_capacity(self.addrs.len() * 16 + 64);
-        if self.v2 {
+        if self.scav_results {
             for o in &self.outcomes {
                 let _ = match o {
                     Outcome::Alloc { addr, scav } => writeln!(out, "{addr:#x} {scav}"),
@@ -1349,7 +1351,7 @@ impl Replay {
         for ci in pa.grown_chunks() {
             runs_line(&mut out, "chunk", ci, pa.data(ci).bits);
         }
-        if self.v2 {
+        if self.scav_results {
             for ci in pa.grown_chunks() {
                 runs_line(&mut out, "scav", ci, pa.data(ci).scavenged);
             }

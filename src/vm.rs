@@ -22,7 +22,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use rustix::mm::{madvise, mprotect, Advice, MprotectFlags};
 
 use crate::error::{Error, Result};
-use crate::ranges::AddrRanges;
+use crate::addr_ranges::AddrRanges;
 
 /// The OS page size (Go's `physPageSize`).
 pub fn phys_page_size() -> usize {

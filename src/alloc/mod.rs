@@ -29,7 +29,7 @@ use crate::arch::{
 use crate::bits::{PallocBits, PallocData};
 use crate::error::{Error, Result};
 use crate::goversion::GoVersion;
-use crate::ranges::AddrRanges;
+use crate::addr_ranges::AddrRanges;
 use crate::scavenge::ScavengeIndex;
 use crate::scavenge126::ScavIndex126;
 use crate::summary::{PallocSum, SumFormat};

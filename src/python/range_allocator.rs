@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 
 use super::U64;
-use crate::range::RangeAllocator as Engine;
+use crate::range_allocator::RangeAllocator as Engine;
 
 /// A RangeAllocator's counters (bytes, except free_runs).
 #[pyclass(
