@@ -555,6 +555,11 @@ class TraceReplay:
         """Per op, Go's monotonic time in ns since the recording began (t=), or None."""
     def run(self, max_ops: Optional[int] = None) -> int:
         """Replays up to max_ops more ops (all when None) without the GIL; the ops replayed."""
+    def view_data(self, keyframe_every: int = 0) -> dict[str, Any]:
+        """The data of `pagealloc view`'s page, from a replay of the whole trace (this one must
+        not have run yet): little-endian arrays as bytes (the census per op in pages, the heap
+        map's keyframes and per-op runs, every allocation's span) and keyframe_every (0: one
+        keyframe per 1/256 of the ops, at least every 4,096)."""
     def census(self, max_ops: Optional[int] = None) -> dict[str, Any]:
         """Replays the rest of the trace (at most max_ops more ops), taking a census of the
         heap after every op. A dict:
