@@ -1,5 +1,5 @@
 //! Runs the six benchmark scenarios (docs/benchmarks.md) on the engine, the way Go's harness
-//! (benches/go) runs them on Go's allocator, and prints one line each:
+//! (tests/goharness) runs them on Go's allocator, and prints one line each:
 //! `rust_ns_per_op NAME N` (median over repetitions).
 //!
 //! ```text

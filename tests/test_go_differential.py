@@ -3,7 +3,7 @@
 Generates a few dozen varied v1 traces (grows with gaps below and above the
 heap, mixed sizes, exhaustion, churn) and a few dozen v2 traces (Go 1.19's
 scavenger and page caches), replays each on Go 1.19's runtime page allocator
-through benches/go/run.sh (one Go run for all) and on pagealloc, and requires
+through tests/goharness/run.sh (one Go run for all) and on pagealloc, and requires
 identical results files: every result line, the bounds, every chunk bitmap
 and, for v2, every scavenged bitmap. The real Go 1.19 workload trace
 (tests/data) must also come out identical through the CLI and the Rust
@@ -21,7 +21,7 @@ import pagealloc
 from pagealloc.tracegen import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "benches" / "go" / "run.sh"
+RUN = ROOT / "tests" / "goharness" / "run.sh"
 REAL = ROOT / "tests" / "data" / "real-jsongz-p1.v2.trace.gz"
 GO119 = Path("/usr/lib/go-1.19/bin/go")
 B = pagealloc.BASE_CHUNK_IDX
@@ -170,7 +170,7 @@ def handmade_v3():
 
 def test_v3_identical_results_to_go126(tmp_path):
     """v3 traces (Go 1.26's scavenger) replayed on Go 1.26.8's own
-    pageAlloc (benches/go/run.sh --go 1.26) and on pagealloc: identical
+    pageAlloc (tests/goharness/run.sh --go 1.26) and on pagealloc: identical
     results files, every result line, bitmap and scavenged bitmap."""
     paths = []
     for name, text in handmade_v3():
@@ -220,7 +220,7 @@ def with_machine(text: str, phys: int, huge: int) -> str:
 def test_other_machines_identical_to_go(tmp_path, go):
     """Traces with physpage/hugepage headers replayed on each Go's own
     pageAlloc with its physPageSize and physHugePageSize set to them
-    (benches/go/run.sh) and on pagealloc: identical results files. The
+    (tests/goharness/run.sh) and on pagealloc: identical results files. The
     machine matters: every trace's results differ from the same ops on
     linux/amd64's machine."""
     if go == "1.19":

@@ -1,6 +1,6 @@
 //! The six benchmark scenarios (docs/benchmarks.md), as trace ops
 //! with a timed window, so that the criterion benches, the `scenarios`
-//! example and Go's harness (benches/go) all run exactly the same work.
+//! example and Go's harness (tests/goharness) all run exactly the same work.
 //!
 //! Every scenario starts from a fresh allocator; ops before `from` are untimed
 //! set-up, ops in `[from, to)` are timed as one block, ops after `to` are

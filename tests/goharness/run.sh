@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs Go's own runtime page allocator on pagealloc's workloads.
 #
-#   benches/go/run.sh [--go 1.19|1.26] scenarios [REPS]     Go ns/op for the six benchmark scenarios (docs/benchmarks.md)
-#   benches/go/run.sh [--go 1.19|1.26] traces T1 [T2 ...]   replay traces, writing T.go-results for each
+#   tests/goharness/run.sh [--go 1.19|1.26] scenarios [REPS]     Go ns/op for the six benchmark scenarios (docs/benchmarks.md)
+#   tests/goharness/run.sh [--go 1.19|1.26] traces T1 [T2 ...]   replay traces, writing T.go-results for each
 #
 # Go's allocator is reachable only from the runtime package's own tests, so
 # this copies the toolchain's GOROOT once into target/go-harness/goVERSION/goroot,
 # drops the harness files into its src/runtime (the shared two, and the
-# version's own from benches/go/goVERSION) and runs `go test runtime`.
+# version's own from tests/goharness/goVERSION) and runs `go test runtime`.
 #
 # Each version has its own toolchain, never whatever `go` is on PATH by
 # chance: the harness speaks that version's export_test.go API, and the

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One table, one run: the six benchmark scenarios (docs/benchmarks.md) on Go's own page
-# allocator, Go 1.19 and Go 1.26 (via benches/go/run.sh --go), and on
+# allocator, Go 1.19 and Go 1.26 (via tests/goharness/run.sh --go), and on
 # pagealloc's engine following each (PAGEALLOC_GO), with the ratios
 # pagealloc / Go (lower is better).
 #
-#   benches/go/compare.sh [ROUNDS] [REPS]
+#   benches/compare_go.sh [ROUNDS] [REPS]
 #
 # The four sides alternate for ROUNDS rounds (default 3) of REPS repetitions
 # each (default 5), so that all see the same machine weather; each cell is
@@ -13,7 +13,7 @@
 # on Go 1.26.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
 ROUNDS=${1:-3}
 REPS=${2:-5}
 cd "$ROOT"
@@ -23,7 +23,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for _ in $(seq "$ROUNDS"); do
     for v in 1.19 1.26; do
-        "$HERE/run.sh" --go "$v" scenarios "$REPS" | grep '^go_ns_per_op' | sed "s/^go_ns_per_op/go$v/" >>"$out"
+        "$ROOT/tests/goharness/run.sh" --go "$v" scenarios "$REPS" | grep '^go_ns_per_op' | sed "s/^go_ns_per_op/go$v/" >>"$out"
         PAGEALLOC_GO=$v "$BIN" "$REPS" | sed "s/^rust_ns_per_op/pagealloc$v/" >>"$out"
     done
 done

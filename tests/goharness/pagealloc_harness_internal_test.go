@@ -1,4 +1,4 @@
-// Part of the pagealloc project's benchmark harness (benches/go/run.sh copies
+// Part of the pagealloc project's Go harness (tests/goharness/run.sh copies
 // it into a private copy of GOROOT/src/runtime). It drives Go's own page
 // allocator, which is reachable only from inside package runtime, the same
 // way export_test.go does for Go's own tests.
@@ -14,7 +14,7 @@ package runtime
 //
 // What differs between Go versions (free's signature, scavenge's, the ops
 // only Go 1.26 has) is in pagealloc_harness_version_test.go, one per Go
-// version (benches/go/go1.19, benches/go/go1.26); run.sh copies the one
+// version (tests/goharness/go1.19, tests/goharness/go1.26); run.sh copies the one
 // of the Go it runs.
 type HarnessOp struct {
 	Kind uint8
