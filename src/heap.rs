@@ -572,7 +572,7 @@ fn background_scavenger(shared: &Shared) {
         let released = match st.over_goal() {
             Some(excess) => {
                 st.pa.next_gen().unwrap_or(());
-                st.scavenge_go(excess.min(SCAVENGE_STEP), false)
+                st.scavenge_kind(excess.min(SCAVENGE_STEP), crate::Scavenge::BACKGROUND)
                     .unwrap_or(0)
             }
             None => 0,
@@ -786,16 +786,17 @@ impl State {
     fn scavenge_eagerly(&mut self) {
         if let Some(excess) = self.over_limit() {
             // Best effort, as in Go: what cannot be released stays.
-            let _ = self.scavenge_go(excess, true);
+            let _ = self.scavenge_kind(excess, crate::Scavenge::FORCED);
         }
     }
 
     fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
-        self.scavenge_go(nbytes, true)
+        self.scavenge_kind(nbytes, crate::Scavenge::FORCED)
     }
 
-    /// Go 1.26's `scavenge(nbytes, nil, force)` on the heap's memory.
-    fn scavenge_go(&mut self, nbytes: u64, force: bool) -> Result<u64> {
+    /// Go 1.26's `scavenge(nbytes, nil, force)` on the heap's memory, of
+    /// the kind `how` says.
+    fn scavenge_kind(&mut self, nbytes: u64, how: crate::Scavenge) -> Result<u64> {
         // Cached pages are in use to the page allocator: give them back so
         // that all free memory can be released.
         for slot in std::mem::take(&mut self.slots) {
@@ -804,7 +805,7 @@ impl State {
         let State {
             pa, mem, off, base, ..
         } = self;
-        let r = pa.scavenge_go_with(nbytes, force, |addr, len| {
+        let r = pa.scavenge_with(nbytes, how, |addr, len| {
             let at = (*off + addr - *base) as usize;
             if mem.release(at, len as usize).is_err() {
                 // Scavenged pages must read as zero; if the OS would not

@@ -174,6 +174,7 @@ pub use heap::{memory_limit_goal, Heap, HeapStats, LargeAlloc, HEAP_ARENA_BYTES}
 pub use queries::AllocFailure;
 pub use addr_ranges::AddrRanges;
 pub use range_allocator::{RangeAllocator, RangeStats};
+pub use scavenge::Scavenge;
 pub use scavenge126::ScavChunkData;
 pub use summary::{PallocSum, SumFormat};
 

@@ -290,56 +290,81 @@ pub(crate) fn min_scav_pages(phys_page: u64, page_size: u64) -> u64 {
     (phys_page / page_size).max(1)
 }
 
+/// How a scavenge call runs: Go's `scavenge(nbytes, shouldStop, force)`
+/// options. [`Scavenge::FORCED`] (the default) is `debug.FreeOSMemory`'s
+/// kind and Go's test export `PageAlloc.Scavenge`; [`Scavenge::BACKGROUND`]
+/// the background scavenger's (Go 1.26 only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scavenge {
+    /// Forced (the forced cursor, every chunk) or background (the
+    /// background cursor, which skips dense chunks and sees frees only up to
+    /// the last `next_gen`). Go 1.19 has only the forced kind.
+    pub force: bool,
+    /// Stop after this many `scavengeOne` steps, as a `shouldStop` that
+    /// says stop then (`None`: never): how a recorded call cut short in the
+    /// real program replays exactly. Go checks `shouldStop` only after a
+    /// step, so a call always makes at least one.
+    pub max_steps: Option<u64>,
+}
+
+impl Scavenge {
+    /// The forced scavenger, to the end.
+    pub const FORCED: Scavenge = Scavenge {
+        force: true,
+        max_steps: None,
+    };
+    /// The background scavenger, to the end.
+    pub const BACKGROUND: Scavenge = Scavenge {
+        force: false,
+        max_steps: None,
+    };
+
+    /// The same, stopping after `steps` steps.
+    pub const fn steps(self, steps: u64) -> Scavenge {
+        Scavenge {
+            max_steps: Some(steps),
+            ..self
+        }
+    }
+}
+
+impl Default for Scavenge {
+    fn default() -> Scavenge {
+        Scavenge::FORCED
+    }
+}
+
 impl crate::PageAlloc {
-    /// Go 1.19's `pageAlloc.scavenge(nbytes, nil)` on an allocator without
-    /// real memory: see [`scavenge_with`](crate::PageAlloc::scavenge_with).
+    /// The forced scavenge of `nbytes` on an allocator without real memory
+    /// (Go's test export `PageAlloc.Scavenge`): see
+    /// [`scavenge_with`](crate::PageAlloc::scavenge_with).
     pub fn scavenge(&mut self, nbytes: u64) -> Result<u64> {
-        self.scavenge_with(nbytes, |_, _| {})
+        self.scavenge_with(nbytes, Scavenge::FORCED, |_, _| {})
     }
 
-    /// `scavenge(nbytes, nil)`: marks free pages scavenged until at least
-    /// `nbytes` bytes were released or the index has nothing more; returns
-    /// the bytes released (which may exceed `nbytes` by less than a huge
-    /// page). Go 1.19: highest marked chunks first, from the top every call.
-    /// Go 1.26: its forced scavenger, as Go's test export `PageAlloc.Scavenge`
-    /// ([`scavenge_go_with`](crate::PageAlloc::scavenge_go_with) with
-    /// `force`). `release(addr, bytes)` is called for each run while its
-    /// pages are held in use, as Go calls `sysUnused`: a caller with real
-    /// memory returns it to the OS there.
-    pub fn scavenge_with(&mut self, nbytes: u64, release: impl FnMut(u64, u64)) -> Result<u64> {
-        self.scavenge_go_with(nbytes, true, release)
-    }
-
-    /// `scavenge(nbytes, shouldStop, force)` of the allocator's Go version:
-    /// one loop for both, asking the version's index for the next chunk
-    /// (Go 1.26's from its forced or background cursor, continuing where
-    /// the last call stopped) and releasing its highest run. Go 1.19 has only
-    /// the forced kind; `force == false` is refused there.
+    /// Go's `pageAlloc.scavenge(nbytes, shouldStop, force)` of the
+    /// allocator's Go version, run as `how` says: marks free pages scavenged
+    /// until at least `nbytes` bytes were released, the index has nothing
+    /// more, or `how.max_steps` steps ran; returns the bytes released (which
+    /// may exceed `nbytes` by less than a huge page). One loop for both Gos,
+    /// asking the version's index for the next chunk (Go 1.19: its highest
+    /// marked chunk, from the top every call; Go 1.26: from its forced or
+    /// background cursor, continuing where the last call stopped) and
+    /// releasing its highest run. `release(addr, bytes)` is called for each
+    /// run while its pages are held in use, as Go calls `sysUnused`: a
+    /// caller with real memory returns it to the OS there. The background
+    /// kind is refused on Go 1.19.
     ///
     /// Cost: per run released, one index search and one scavenge-candidate
     /// scan of a chunk and two updates (take and give back); per chunk with
     /// nothing left, one scan.
-    pub fn scavenge_go_with(
+    pub fn scavenge_with(
         &mut self,
         nbytes: u64,
-        force: bool,
-        release: impl FnMut(u64, u64),
-    ) -> Result<u64> {
-        self.scavenge_go_steps(nbytes, force, None, release)
-    }
-
-    /// `scavenge(nbytes, shouldStop, force)` whose `shouldStop` says stop
-    /// after `steps` calls of `scavengeOne` (`None`: never): how a recorded
-    /// call cut short in the real program (Go's memory-limit scavenger asks
-    /// the CPU limiter after each step) replays exactly. Go checks
-    /// `shouldStop` only after a step, so a call always makes at least one.
-    pub fn scavenge_go_steps(
-        &mut self,
-        nbytes: u64,
-        force: bool,
-        steps: Option<u64>,
+        how: Scavenge,
         mut release: impl FnMut(u64, u64),
     ) -> Result<u64> {
+        let (force, steps) = (how.force, how.max_steps);
         if !force && self.scav126.is_none() {
             return Err(crate::Error::WrongGoVersion {
                 what: "the background scavenger (scavenge with force=False)",
@@ -387,7 +412,7 @@ impl crate::PageAlloc {
     /// than one P: the scavenge index's lock-free `find` (forced or
     /// background cursor; Go 1.19 has only the forced one), moving its
     /// cursor. Returns the chunk and the page to search down from, or `None`
-    /// when nothing is left. [`scavenge_go_steps`](Self::scavenge_go_steps)
+    /// when nothing is left. [`scavenge_with`](Self::scavenge_with)
     /// is the three parts run back to back; a recorded trace runs them one
     /// by one where other Ps' operations came between them.
     pub fn scavenge_find(&mut self, force: bool) -> Result<Option<(u64, u64)>> {

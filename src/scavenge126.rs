@@ -387,12 +387,6 @@ impl ScavIndex126 {
 }
 
 impl crate::PageAlloc {
-    /// `scavenge(nbytes, nil, force)` on an allocator without real memory:
-    /// see [`scavenge_go_with`](crate::PageAlloc::scavenge_go_with).
-    pub fn scavenge_go(&mut self, nbytes: u64, force: bool) -> Result<u64> {
-        self.scavenge_go_with(nbytes, force, |_, _| {})
-    }
-
     /// Go 1.26's `scavengeIndex.nextGen` (Go calls it once per GC cycle):
     /// the background scavenger now sees the frees of the cycle that ended.
     pub fn next_gen(&mut self) -> Result<()> {

@@ -47,7 +47,7 @@ fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: u
                 out.push(u64::from(pa.mark_padding(at, 1 + rng.below(4)).is_ok()));
             }
             _ if pa.go_version() == GoVersion::Go126 && rng.below(2) == 0 => {
-                out.push(pa.scavenge_go(rng.below(1 << 22), false).unwrap())
+                out.push(pa.scavenge_with(rng.below(1 << 22), pagealloc::Scavenge::BACKGROUND, |_, _| {}).unwrap())
             }
             _ => out.push(pa.scavenge(rng.below(1 << 22)).unwrap()),
         }

@@ -238,7 +238,14 @@ impl PageAlloc {
     /// (force=False), continuing where the last call stopped.
     #[pyo3(signature = (nbytes, force = true))]
     fn scavenge(&self, py: Python<'_>, nbytes: U64, force: bool) -> PyResult<u64> {
-        Ok(py.detach(|| self.lock().scavenge_go(nbytes.0, force))?)
+        Ok(py.detach(|| self.lock().scavenge_with(
+            nbytes.0,
+            crate::Scavenge {
+                force,
+                max_steps: None,
+            },
+            |_, _| {},
+        ))?)
     }
 
     /// The Go version whose page allocator this one follows: "1.19" or "1.26".

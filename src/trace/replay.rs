@@ -224,7 +224,11 @@ impl Replay {
                 pa.free(a, n)?
             }
             Op::Scavenge { nbytes, bg, stop } => {
-                let r = pa.scavenge_go_steps(nbytes, !bg, stop, &mut *release)?;
+                let how = crate::Scavenge {
+                    force: !bg,
+                    max_steps: stop,
+                };
+                let r = pa.scavenge_with(nbytes, how, &mut *release)?;
                 self.outcomes.push(Outcome::Scavenged(r));
             }
             Op::NextGen => pa.next_gen()?,
