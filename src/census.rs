@@ -231,7 +231,6 @@ impl Census {
             covered_bytes: (t.covered + self.covered_big) * self.page_bytes,
         }
     }
-
 }
 
 /// The census after every op of a replay, and what the scavenger released.
@@ -291,10 +290,16 @@ pub fn run_census(
                     census.recount(pa, ci);
                 }
             }
-            Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Pad { .. } => {
+            Op::Alloc { .. }
+            | Op::AllocConstrained { .. }
+            | Op::AllocAt { .. }
+            | Op::Pad { .. } => {
                 let (addr, n) = match op {
                     Op::Pad { addr, npages } => (addr, npages),
-                    _ => (*replay.addrs.last().unwrap_or(&0), *replay.npages.last().unwrap_or(&0)),
+                    _ => (
+                        *replay.addrs.last().unwrap_or(&0),
+                        *replay.npages.last().unwrap_or(&0),
+                    ),
                 };
                 if addr != 0 {
                     census.recount_range(pa, addr, n);

@@ -134,6 +134,7 @@
 //! # Ok::<(), pagealloc::Error>(())
 //! ```
 
+pub mod addr_ranges;
 pub mod alloc;
 pub mod arch;
 pub mod bits;
@@ -144,7 +145,6 @@ pub mod error;
 pub mod goversion;
 pub mod heap;
 pub mod queries;
-pub mod addr_ranges;
 pub mod range_allocator;
 pub mod scavenge;
 pub mod scavenge126;
@@ -160,6 +160,7 @@ mod python;
 #[cfg(test)]
 mod gotests;
 
+pub use addr_ranges::AddrRanges;
 pub use alloc::PageAlloc;
 pub use arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,
@@ -172,7 +173,6 @@ pub use error::{Error, Result};
 pub use goversion::GoVersion;
 pub use heap::{memory_limit_goal, Heap, HeapStats, LargeAlloc, HEAP_ARENA_BYTES};
 pub use queries::AllocFailure;
-pub use addr_ranges::AddrRanges;
 pub use range_allocator::{RangeAllocator, RangeStats};
 pub use scavenge::Scavenge;
 pub use scavenge126::ScavChunkData;

@@ -58,9 +58,7 @@ impl From<Error> for PyErr {
             Error::Reserve { .. }
             | Error::Commit { .. }
             | Error::HeapFull { .. }
-            | Error::HeapTooLarge { .. } => {
-                PyMemoryError::new_err(msg)
-            }
+            | Error::HeapTooLarge { .. } => PyMemoryError::new_err(msg),
             Error::Verify(_) | Error::Corrupt(_) => CorruptionError::new_err(msg),
             _ => PyValueError::new_err(msg),
         }

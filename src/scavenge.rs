@@ -463,7 +463,12 @@ impl crate::PageAlloc {
     /// and pages; `None` when the chunk has none (Go 1.19 unmarks it, Go 1.26
     /// sets it empty). The pages are taken at chunk level, as Go does, so
     /// neither index hears of it.
-    pub fn scavenge_take(&mut self, ci: u64, search_idx: u64, max: u64) -> Result<Option<(u64, u64)>> {
+    pub fn scavenge_take(
+        &mut self,
+        ci: u64,
+        search_idx: u64,
+        max: u64,
+    ) -> Result<Option<(u64, u64)>> {
         if !self.is_grown(ci) || search_idx >= PALLOC_CHUNK_PAGES {
             return Err(crate::Error::BadScavengeStep(format!(
                 "chunk {ci:#x} page {search_idx} is not on the heap"
@@ -511,7 +516,10 @@ impl crate::PageAlloc {
     /// took become free again, now scavenged. Returns the bytes released.
     pub fn scavenge_give(&mut self, addr: u64, npages: u64) -> Result<u64> {
         let lin = self.ly.lin(addr);
-        let (ci, base) = (lin >> LOG_PALLOC_CHUNK_BYTES, (lin % PALLOC_CHUNK_BYTES) / PAGE_SIZE);
+        let (ci, base) = (
+            lin >> LOG_PALLOC_CHUNK_BYTES,
+            (lin % PALLOC_CHUNK_BYTES) / PAGE_SIZE,
+        );
         let whole = addr % self.ly.page_size() == 0
             && npages >= 1
             && base + npages <= PALLOC_CHUNK_PAGES

@@ -120,7 +120,9 @@ impl Builder {
                 }
                 let st = state(&bits, &scav, i);
                 match &mut run {
-                    Some((p, n, s)) if *s == st && usize::from(*p) + usize::from(*n) == i => *n += 1,
+                    Some((p, n, s)) if *s == st && usize::from(*p) + usize::from(*n) == i => {
+                        *n += 1
+                    }
                     _ => {
                         flush(run.take(), &mut self.data);
                         run = Some((i as u16, 1, st));
@@ -184,7 +186,11 @@ pub fn build(
     for (i, &op) in trace.ops.iter().enumerate() {
         b.op = i as u32;
         let before = match op {
-            Op::Free { k } => replay.addrs.get(k).zip(replay.npages.get(k)).map(|(&a, &n)| (a, n)),
+            Op::Free { k } => replay
+                .addrs
+                .get(k)
+                .zip(replay.npages.get(k))
+                .map(|(&a, &n)| (a, n)),
             Op::Flush { c } => replay.caches.get(c).map(|c| (c.base, 64)),
             _ => None,
         };
@@ -208,7 +214,10 @@ pub fn build(
                 touched.extend(ly.chunk_index(base)..=ly.chunk_index(base + size - 1));
             }
             Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } => {
-                let (a, np) = (*replay.addrs.last().unwrap_or(&0), *replay.npages.last().unwrap_or(&0));
+                let (a, np) = (
+                    *replay.addrs.last().unwrap_or(&0),
+                    *replay.npages.last().unwrap_or(&0),
+                );
                 range(a, np, &mut touched);
             }
             Op::Pad { addr, npages } => range(addr, npages, &mut touched),
@@ -253,13 +262,19 @@ pub fn build(
             op,
             Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Calloc { .. }
         ) {
-            let (a, np) = (*replay.addrs.last().unwrap_or(&0), *replay.npages.last().unwrap_or(&0));
+            let (a, np) = (
+                *replay.addrs.last().unwrap_or(&0),
+                *replay.npages.last().unwrap_or(&0),
+            );
             let (slot, pg) = if a == 0 {
                 (u32::MAX, 0)
             } else {
                 let lin = ly.lin(a);
                 let ci = lin >> crate::arch::LOG_PALLOC_CHUNK_BYTES;
-                (b.slot(pa, ci), ((lin % crate::PALLOC_CHUNK_BYTES) / crate::PAGE_SIZE) as u16)
+                (
+                    b.slot(pa, ci),
+                    ((lin % crate::PALLOC_CHUNK_BYTES) / crate::PAGE_SIZE) as u16,
+                )
             };
             b.data.alloc_slot.push(slot);
             b.data.alloc_page.push(pg);

@@ -21,8 +21,8 @@ use std::ptr::NonNull;
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::mm::{madvise, mprotect, Advice, MprotectFlags};
 
-use crate::error::{Error, Result};
 use crate::addr_ranges::AddrRanges;
+use crate::error::{Error, Result};
 
 /// The OS page size (Go's `physPageSize`).
 pub fn phys_page_size() -> usize {

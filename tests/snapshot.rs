@@ -46,9 +46,14 @@ fn drive(pa: &mut PageAlloc, rng: &mut Rng, live: &mut Vec<(u64, u64)>, steps: u
                 let at = ly.chunk_base(b) + rng.below(4 * 512) * PAGE_SIZE;
                 out.push(u64::from(pa.mark_padding(at, 1 + rng.below(4)).is_ok()));
             }
-            _ if pa.go_version() == GoVersion::Go126 && rng.below(2) == 0 => {
-                out.push(pa.scavenge_with(rng.below(1 << 22), pagealloc::Scavenge::BACKGROUND, |_, _| {}).unwrap())
-            }
+            _ if pa.go_version() == GoVersion::Go126 && rng.below(2) == 0 => out.push(
+                pa.scavenge_with(
+                    rng.below(1 << 22),
+                    pagealloc::Scavenge::BACKGROUND,
+                    |_, _| {},
+                )
+                .unwrap(),
+            ),
             _ => out.push(pa.scavenge(rng.below(1 << 22)).unwrap()),
         }
     }

@@ -276,10 +276,7 @@ impl Scenario {
         r.run_to(&mut pa, &self.trace, self.trace.ops.len(), &mut ())
             .map_err(|e| format!("{}: {e}", self.name))?;
         if !(self.check)(&pa, &r) {
-            return Err(format!(
-                "{}: the scenario's result check failed",
-                self.name
-            ));
+            return Err(format!("{}: the scenario's result check failed", self.name));
         }
         Ok(ns)
     }

@@ -22,6 +22,7 @@
 
 use std::ops::Range;
 
+use crate::addr_ranges::AddrRanges;
 use crate::arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, MAX_SUMMARY_LEVELS, PAGE_SHIFT,
     PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES, SUMMARY_LEVEL_BITS,
@@ -29,7 +30,6 @@ use crate::arch::{
 use crate::bits::{PallocBits, PallocData};
 use crate::error::{Error, Result};
 use crate::goversion::GoVersion;
-use crate::addr_ranges::AddrRanges;
 use crate::scavenge::ScavengeIndex;
 use crate::scavenge126::ScavIndex126;
 use crate::summary::{PallocSum, SumFormat};
@@ -243,8 +243,10 @@ impl PageAlloc {
             scav_index: ScavengeIndex::new(&ly)?,
             scav126: None,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
-            phys_page: (crate::vm::phys_page_size() as u64)
-                .clamp(crate::scavenge::MIN_PHYS_PAGE, crate::scavenge::MAX_PHYS_PAGE),
+            phys_page: (crate::vm::phys_page_size() as u64).clamp(
+                crate::scavenge::MIN_PHYS_PAGE,
+                crate::scavenge::MAX_PHYS_PAGE,
+            ),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
             stale: Vec::with_capacity(STALE_CAP),
             stale_next: Vec::with_capacity(STALE_CAP),
@@ -324,10 +326,7 @@ impl PageAlloc {
             .collect::<Result<std::collections::HashMap<_, _>>>()?;
         list.sort_by_key(|(ci, _)| *ci);
         let mut pa = PageAlloc::with_layout_go(ly, go)?;
-        let (min, huge) = (
-            pa.min_scav_pages(),
-            pa.huge_pages,
-        );
+        let (min, huge) = (pa.min_scav_pages(), pa.huge_pages);
         for (ci, runs) in list {
             pa.grow(ly.chunk_base(ci), ly.pages_bytes(PALLOC_CHUNK_PAGES))?;
             let data = pa.data_mut(ci);

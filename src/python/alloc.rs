@@ -11,7 +11,7 @@ use pyo3::types::{PyBytes, PyDict, PyType};
 
 use super::bits::PageCache;
 use super::layout::Layout;
-use super::{ArchArg, Bitmap, GoArg, AMD64, GO_DEFAULT, U64, Npages};
+use super::{ArchArg, Bitmap, GoArg, Npages, AMD64, GO_DEFAULT, U64};
 use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
 use crate::PageAlloc as Engine;
 
@@ -148,7 +148,12 @@ impl PageAlloc {
     /// the lowest such address that is a multiple of align pages; with
     /// within=(lo, hi) the lowest inside lo <= addr, addr + size <= hi.
     #[pyo3(signature = (npages, align = U64(1), within = None))]
-    fn alloc(&self, npages: Npages, align: U64, within: Option<(U64, U64)>) -> PyResult<Option<u64>> {
+    fn alloc(
+        &self,
+        npages: Npages,
+        align: U64,
+        within: Option<(U64, U64)>,
+    ) -> PyResult<Option<u64>> {
         Ok(self.alloc_scav(npages, align, within)?.0)
     }
 
@@ -238,14 +243,16 @@ impl PageAlloc {
     /// (force=False), continuing where the last call stopped.
     #[pyo3(signature = (nbytes, force = true))]
     fn scavenge(&self, py: Python<'_>, nbytes: U64, force: bool) -> PyResult<u64> {
-        Ok(py.detach(|| self.lock().scavenge_with(
-            nbytes.0,
-            crate::Scavenge {
-                force,
-                max_steps: None,
-            },
-            |_, _| {},
-        ))?)
+        Ok(py.detach(|| {
+            self.lock().scavenge_with(
+                nbytes.0,
+                crate::Scavenge {
+                    force,
+                    max_steps: None,
+                },
+                |_, _| {},
+            )
+        })?)
     }
 
     /// The Go version whose page allocator this one follows: "1.19" or "1.26".

@@ -4,7 +4,7 @@ use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 
 use super::alloc::PageAlloc;
-use super::{Bitmap, U64, Npages};
+use super::{Bitmap, Npages, U64};
 use crate::arch::PALLOC_CHUNK_PAGES;
 use crate::bits::{self, PallocBits as EngineBits};
 use crate::PageCache as EngineCache;

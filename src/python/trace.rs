@@ -6,11 +6,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::alloc::PageAlloc;
-use super::{ArchArg, GoArg, U64, AMD64};
-use pyo3::types::IntoPyDict;
-use pyo3::exceptions::{PyTypeError, PyValueError};
-use pyo3::types::PyInt;
+use super::{ArchArg, GoArg, AMD64, U64};
 use crate::trace::{OpKind, Replay, Trace};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::types::IntoPyDict;
+use pyo3::types::PyInt;
 
 /// Replays a trace (v1, v2 or v3) on an allocator, in steps,
 /// so a caller can show progress. Parsing checks every line first: a bad line
@@ -74,15 +74,16 @@ impl TraceReplay {
             let phys = phys_page_size.map_or(trace.phys_page, |v| v.0);
             let huge = huge_page_size.map_or(trace.huge_page, |v| v.0);
             trace.set_machine(phys, huge).map_err(|e| {
-                PyValueError::new_err(format!(
-                    "phys_page_size={phys}, huge_page_size={huge}: {e}"
-                ))
+                PyValueError::new_err(format!("phys_page_size={phys}, huge_page_size={huge}: {e}"))
             })?;
         }
         let pa = match (allocator, allocator_class) {
             (Some(pa), _) => pa,
             (None, Some(class)) => class
-                .call((arch.0.name(),), Some(&[("go", trace.go_version().name())].into_py_dict(py)?))?
+                .call(
+                    (arch.0.name(),),
+                    Some(&[("go", trace.go_version().name())].into_py_dict(py)?),
+                )?
                 .extract::<Py<PageAlloc>>()?,
             (None, None) => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
         };
@@ -251,7 +252,11 @@ impl TraceReplay {
     /// the bytes of each run the scavenger released (one madvise each), and
     /// `first_op`, the index of the first op counted.
     #[pyo3(signature = (max_ops = None))]
-    fn census<'py>(&mut self, py: Python<'py>, max_ops: Option<MaxOps>) -> PyResult<Bound<'py, PyDict>> {
+    fn census<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_ops: Option<MaxOps>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let max_ops = max_ops.map(|m| m.0);
         let first = self.replay.done;
         let to = max_ops.map_or(usize::MAX, |n| first.saturating_add(n));
@@ -267,7 +272,9 @@ impl TraceReplay {
         self.elapsed_ns += elapsed;
         res?;
         let d = PyDict::new(py);
-        let col = |f: fn(&crate::census::CensusPoint) -> u64| run.points.iter().map(f).collect::<Vec<u64>>();
+        let col = |f: fn(&crate::census::CensusPoint) -> u64| {
+            run.points.iter().map(f).collect::<Vec<u64>>()
+        };
         d.set_item("first_op", first)?;
         d.set_item("grown", col(|p| p.grown_bytes))?;
         d.set_item("in_use", col(|p| p.in_use_bytes))?;
@@ -284,7 +291,11 @@ impl TraceReplay {
     /// replay of the whole trace (this one must not have run yet): a dict of
     /// little-endian arrays as bytes, and `keyframe_every`.
     #[pyo3(signature = (keyframe_every = 0))]
-    fn view_data<'py>(&mut self, py: Python<'py>, keyframe_every: u32) -> PyResult<Bound<'py, PyDict>> {
+    fn view_data<'py>(
+        &mut self,
+        py: Python<'py>,
+        keyframe_every: u32,
+    ) -> PyResult<Bound<'py, PyDict>> {
         if self.replay.done != 0 {
             return Err(PyValueError::new_err(
                 "view_data replays the whole trace: make a new TraceReplay for it",
@@ -305,29 +316,66 @@ impl TraceReplay {
         let pts = &data.points;
         let page = 8192u64;
         let col = |f: fn(&crate::census::CensusPoint) -> u64| {
-            le(&pts.iter().map(|p| (f(p) / page) as u32).collect::<Vec<u32>>(), u32::to_le_bytes)
+            le(
+                &pts.iter()
+                    .map(|p| (f(p) / page) as u32)
+                    .collect::<Vec<u32>>(),
+                u32::to_le_bytes,
+            )
         };
         let bytes = |py: Python<'py>, v: Vec<u8>| pyo3::types::PyBytes::new(py, &v);
         d.set_item("in_use", bytes(py, col(|p| p.in_use_bytes)))?;
         d.set_item("released", bytes(py, col(|p| p.free_scavenged_bytes)))?;
         d.set_item(
             "free_resident",
-            bytes(py, col(|p| p.grown_bytes - p.in_use_bytes - p.free_scavenged_bytes)),
+            bytes(
+                py,
+                col(|p| p.grown_bytes - p.in_use_bytes - p.free_scavenged_bytes),
+            ),
         )?;
-        d.set_item("rss_kib", bytes(py, le(&pts.iter().map(|p| (p.rss_bytes / 1024) as u32).collect::<Vec<u32>>(), u32::to_le_bytes)))?;
-        d.set_item("slot_chunk", bytes(py, le(&data.slot_chunk, u64::to_le_bytes)))?;
-        d.set_item("slot_base", bytes(py, le(&data.slot_base, u64::to_le_bytes)))?;
+        d.set_item(
+            "rss_kib",
+            bytes(
+                py,
+                le(
+                    &pts.iter()
+                        .map(|p| (p.rss_bytes / 1024) as u32)
+                        .collect::<Vec<u32>>(),
+                    u32::to_le_bytes,
+                ),
+            ),
+        )?;
+        d.set_item(
+            "slot_chunk",
+            bytes(py, le(&data.slot_chunk, u64::to_le_bytes)),
+        )?;
+        d.set_item(
+            "slot_base",
+            bytes(py, le(&data.slot_base, u64::to_le_bytes)),
+        )?;
         d.set_item("slot_op", bytes(py, le(&data.slot_op, u32::to_le_bytes)))?;
         d.set_item("op_runs", bytes(py, le(&data.op_runs, u32::to_le_bytes)))?;
         d.set_item("run_slot", bytes(py, le(&data.run_slot, u32::to_le_bytes)))?;
         d.set_item("run_page", bytes(py, le(&data.run_page, u16::to_le_bytes)))?;
         d.set_item("run_len", bytes(py, le(&data.run_len, u16::to_le_bytes)))?;
         d.set_item("run_state", bytes(py, data.run_state))?;
-        d.set_item("keyframe_slots", bytes(py, le(&data.keyframe_slots, u32::to_le_bytes)))?;
+        d.set_item(
+            "keyframe_slots",
+            bytes(py, le(&data.keyframe_slots, u32::to_le_bytes)),
+        )?;
         d.set_item("keyframes", bytes(py, data.keyframes))?;
-        d.set_item("alloc_slot", bytes(py, le(&data.alloc_slot, u32::to_le_bytes)))?;
-        d.set_item("alloc_page", bytes(py, le(&data.alloc_page, u16::to_le_bytes)))?;
-        d.set_item("alloc_pages", bytes(py, le(&data.alloc_pages, u32::to_le_bytes)))?;
+        d.set_item(
+            "alloc_slot",
+            bytes(py, le(&data.alloc_slot, u32::to_le_bytes)),
+        )?;
+        d.set_item(
+            "alloc_page",
+            bytes(py, le(&data.alloc_page, u16::to_le_bytes)),
+        )?;
+        d.set_item(
+            "alloc_pages",
+            bytes(py, le(&data.alloc_pages, u32::to_le_bytes)),
+        )?;
         d.set_item("alloc_op", bytes(py, le(&data.alloc_op, u32::to_le_bytes)))?;
         d.set_item("free_op", bytes(py, le(&data.free_op, u32::to_le_bytes)))?;
         d.set_item("keyframe_every", data.keyframe_every)?;

@@ -100,14 +100,19 @@ mod tests {
         let again = Trace::parse(&t.to_text()).unwrap();
         assert_eq!(again.ops, t.ops);
         assert_eq!((again.phys_page, again.huge_page), (16384, 0));
-        assert_eq!((again.times, again.procs), (t.times.clone(), t.procs.clone()));
+        assert_eq!(
+            (again.times, again.procs),
+            (t.times.clone(), t.procs.clone())
+        );
         assert_eq!(t.ops[1].to_string(), "alloc 3");
         // For Go 1.19: background and padding gone, frees renumbered.
         let (v2, from) = t.for_go(crate::GoVersion::Go119);
         let text2 = v2.to_text();
         assert!(text2.starts_with("version 2\nphyspage 16384\nhugepage 0\n"));
         assert!(!text2.contains(" bg") && !text2.contains("nextgen") && !text2.contains("pad "));
-        assert!(text2.contains("allocat 0x3000700000 5 t=5") && text2.contains("scavfind 65536 t=5\n"));
+        assert!(
+            text2.contains("allocat 0x3000700000 5 t=5") && text2.contains("scavfind 65536 t=5\n")
+        );
         assert_eq!(from.len(), v2.ops.len());
         assert_eq!(v2.ops.len(), t.ops.len() - 1);
         Trace::parse(&text2).unwrap();

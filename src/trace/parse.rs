@@ -138,7 +138,10 @@ impl Trace {
             let (mut args, mut time, mut proc) = (args, None, None);
             while let Some((last, rest)) = args.split_last() {
                 if let Some(v) = last.strip_prefix("t=") {
-                    time = Some(parse_num(v).ok_or_else(|| err(format!("bad t={v:?}: want nanoseconds")))?);
+                    time = Some(
+                        parse_num(v)
+                            .ok_or_else(|| err(format!("bad t={v:?}: want nanoseconds")))?,
+                    );
                 } else if let Some(v) = last.strip_prefix("p=") {
                     proc = Some(
                         parse_num(v)
@@ -173,14 +176,22 @@ impl Trace {
 
     /// `physpage BYTES` / `hugepage BYTES`: v2 and v3 only, after `version`
     /// and before any other op, each at most once.
-    fn parse_header(&mut self, op: &str, args: &[&str], seen: &mut [bool; 2]) -> Result<(), String> {
+    fn parse_header(
+        &mut self,
+        op: &str,
+        args: &[&str],
+        seen: &mut [bool; 2],
+    ) -> Result<(), String> {
         if self.version < 2 || !self.ops.is_empty() {
             return Err(format!(
                 "`{op}` is a header of v2 and v3 traces: it goes after `version` and before any other op"
             ));
         }
         let [arg] = args else {
-            return Err(format!("`{op}` takes 1 operand (bytes), got {}", args.len()));
+            return Err(format!(
+                "`{op}` takes 1 operand (bytes), got {}",
+                args.len()
+            ));
         };
         let v = parse_num(arg)
             .ok_or_else(|| format!("{op} {arg:?} is not a decimal or 0x-hex number of bytes"))?;
@@ -203,7 +214,9 @@ impl Trace {
     /// least `phys`), as the `physpage` and `hugepage` headers say.
     pub fn set_machine(&mut self, phys: u64, huge: u64) -> Result<(), String> {
         if !phys.is_power_of_two() || !(4096..=65536).contains(&phys) {
-            return Err(format!("physpage {phys}: want a power of two from 4096 to 65536"));
+            return Err(format!(
+                "physpage {phys}: want a power of two from 4096 to 65536"
+            ));
         }
         if huge != 0 && (!huge.is_power_of_two() || !(2 << 20..=1 << 30).contains(&huge)) {
             return Err(format!(
@@ -249,12 +262,16 @@ impl Trace {
                 } else if let (Some(v), OpKind::ScavFind) = (last.strip_prefix("saw="), kind) {
                     let bad = || format!("bad saw={v:?}: want saw=0xCI:PAGE");
                     let (ci, page) = v.split_once(':').ok_or_else(bad)?;
-                    let (ci, page) = (parse_num(ci).ok_or_else(bad)?, parse_num(page).ok_or_else(bad)?);
+                    let (ci, page) = (
+                        parse_num(ci).ok_or_else(bad)?,
+                        parse_num(page).ok_or_else(bad)?,
+                    );
                     if page >= crate::PALLOC_CHUNK_PAGES || saw.replace((ci, page)).is_some() {
                         return Err(bad());
                     }
                 } else if let (Some(v), OpKind::ScavFind) = (last.strip_prefix("cursor="), kind) {
-                    let bad = || format!("bad cursor={v:?}: want cursor=0xADDR or cursor=0xADDR:marked");
+                    let bad =
+                        || format!("bad cursor={v:?}: want cursor=0xADDR or cursor=0xADDR:marked");
                     let (a, m) = match v.split_once(':') {
                         Some((a, "marked")) => (a, true),
                         Some(_) => return Err(bad()),
@@ -279,7 +296,9 @@ impl Trace {
             }
         }
         if saw.is_some() != cursor.is_some() {
-            return Err("`saw=` and `cursor=` go together (what a raced find returned and left)".into());
+            return Err(
+                "`saw=` and `cursor=` go together (what a raced find returned and left)".into(),
+            );
         }
         if bg && self.version < 3 {
             return Err(
@@ -413,12 +432,14 @@ impl Trace {
                 Op::ScavFind {
                     nbytes: num(0, "nbytes")?,
                     bg,
-                    saw: saw.zip(cursor).map(|((ci, page), (cursor, marked))| SawFind {
-                        ci,
-                        page,
-                        cursor,
-                        marked,
-                    }),
+                    saw: saw
+                        .zip(cursor)
+                        .map(|((ci, page), (cursor, marked))| SawFind {
+                            ci,
+                            page,
+                            cursor,
+                            marked,
+                        }),
                 }
             }
             OpKind::ScavTake | OpKind::ScavGive => {
@@ -428,7 +449,10 @@ impl Trace {
                     .ok()
                     .filter(|&i| i < live.steps.len())
                     .ok_or_else(|| {
-                        format!("{k} names no earlier scavfind (there are {} so far)", live.steps.len())
+                        format!(
+                            "{k} names no earlier scavfind (there are {} so far)",
+                            live.steps.len()
+                        )
                     })?;
                 if live.steps[i] != want {
                     return Err(format!(
@@ -527,7 +551,10 @@ impl Trace {
             };
             if matches!(
                 op,
-                Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Calloc { .. }
+                Op::Alloc { .. }
+                    | Op::AllocConstrained { .. }
+                    | Op::AllocAt { .. }
+                    | Op::Calloc { .. }
             ) {
                 renumber.push(allocations);
                 allocations += 1;

@@ -370,7 +370,8 @@ impl Replay {
             if pa.phys_page_size() != trace.phys_page {
                 pa.set_phys_page_size(trace.phys_page).map_err(machine)?;
             }
-            pa.set_phys_huge_page_size(trace.huge_page).map_err(machine)?;
+            pa.set_phys_huge_page_size(trace.huge_page)
+                .map_err(machine)?;
         }
         Ok(())
     }

@@ -25,7 +25,10 @@ impl Replay {
                     Outcome::Taken { addr: 0, .. } => writeln!(out, "taken 0x0 0 0"),
                     Outcome::Taken { addr, npages } => {
                         let lin = pa.layout().lin(*addr);
-                        let (ci, page) = (lin >> crate::arch::LOG_PALLOC_CHUNK_BYTES, (lin % crate::PALLOC_CHUNK_BYTES) / crate::PAGE_SIZE);
+                        let (ci, page) = (
+                            lin >> crate::arch::LOG_PALLOC_CHUNK_BYTES,
+                            (lin % crate::PALLOC_CHUNK_BYTES) / crate::PAGE_SIZE,
+                        );
                         writeln!(out, "taken {ci:#x} {page} {npages}")
                     }
                 };
