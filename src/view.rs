@@ -28,7 +28,8 @@ pub struct ViewData {
     /// The census after each op.
     pub points: Vec<CensusPoint>,
     /// Per slot, the chunk's index (Go's chunkIdx), its first address and
-    /// the op that grew it (it exists from the state after that op on).
+    /// how many ops had run when it was grown (it is in the map from the
+    /// state after that many ops on; 0 for a chunk grown before the trace).
     pub slot_chunk: Vec<u64>,
     pub slot_base: Vec<u64>,
     pub slot_op: Vec<u32>,
@@ -63,7 +64,7 @@ fn state(bits: &PallocBits, scav: &PallocBits, i: usize) -> u8 {
 
 struct Builder {
     data: ViewData,
-    /// The op being recorded (for new slots).
+    /// Ops done once the op being recorded ends (for new slots).
     op: u32,
     slots: HashMap<u64, (u32, PallocBits, PallocBits)>,
 }
@@ -181,10 +182,18 @@ pub fn build(
     let mut runs: Vec<(u64, u64)> = Vec::new();
     let mut touched: Vec<u64> = Vec::new();
     let page = pa.layout().page_size();
+    // An allocator given with chunks already grown: they are there from
+    // the start, as they are.
+    let grown: Vec<u64> = pa.grown_chunks().collect();
+    for ci in grown {
+        let s = b.slot(pa, ci);
+        let d = pa.data(ci);
+        b.slots.insert(ci, (s, d.bits, d.scavenged));
+    }
     b.data.op_runs.push(0);
     b.keyframe();
     for (i, &op) in trace.ops.iter().enumerate() {
-        b.op = i as u32;
+        b.op = i as u32 + 1;
         let before = match op {
             Op::Free { k } => replay
                 .addrs

@@ -209,7 +209,7 @@
     }
     function draw() {
       rows = [];
-      for (let s = 0; s < slots; s++) if (a.slot_op[s] < current) rows.push(s);
+      for (let s = 0; s < slots; s++) if (a.slot_op[s] <= current) rows.push(s);
       rows.sort((x, y) => (a.slot_chunk[x] < a.slot_chunk[y] ? -1 : 1));
       rowH = Math.max(1, Math.min(8, Math.floor(640 / Math.max(1, rows.length))));
       canvas.width = PAGES * cellW;
@@ -270,7 +270,7 @@
       xAxis: opts.axes[0].label,
       op: () => current,
       pageState: (chunk, page) => {
-        for (let s = 0; s < slots; s++) if (a.slot_chunk[s] === BigInt(chunk)) return a.slot_op[s] < current ? states[s][page] : null;
+        for (let s = 0; s < slots; s++) if (a.slot_chunk[s] === BigInt(chunk)) return a.slot_op[s] <= current ? states[s][page] : null;
         return null;
       },
       rowOf: (chunk) => rows.findIndex((s) => a.slot_chunk[s] === BigInt(chunk)),
