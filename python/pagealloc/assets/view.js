@@ -49,6 +49,7 @@
     // --- the timeline: per pixel column, the least and most of its ops ---
     let view = [times ? 0 : 0, xMax];
     const plotEl = document.getElementById("timeline");
+    let current = -1; // the op the heap map shows (ops done)
     const width = Math.max(400, plotEl.clientWidth - 20);
     let cols = [];
 
@@ -66,14 +67,18 @@
         const lo = x0 + (x1 - x0) * c / w, hi = x0 + (x1 - x0) * (c + 1) / w;
         const i0 = firstOpAtOrAfter(lo), i1 = c === w - 1 ? firstOpAtOrAfter(hi + 1e-12) : firstOpAtOrAfter(hi);
         if (i1 <= i0) continue;
-        xs.push((lo + hi) / 2);
+        // Two points a column: its ops' least and most at its middle, then
+        // the value its last op left at its right edge, which holds until
+        // the next op (so an idle gap draws the state it held, not a range).
+        xs.push((lo + hi) / 2, hi);
         cols.push([i0, i1]);
         series.forEach((s, k) => {
           const arr = a[s.key];
           let mn = Infinity, mx = -Infinity;
           for (let i = i0; i < i1; i++) { const v = arr[i]; if (v < mn) mn = v; if (v > mx) mx = v; }
-          data[k][0].push(mn * s.scale / 1048576);
-          data[k][1].push(mx * s.scale / 1048576);
+          const last = arr[i1 - 1] * s.scale / 1048576;
+          data[k][0].push(mn * s.scale / 1048576, last);
+          data[k][1].push(mx * s.scale / 1048576, last);
         });
       }
       const out = [xs];
@@ -105,6 +110,21 @@
           zoom(x0, x1);
         }],
         setCursor: [(u) => showHover(u)],
+        // The op the heap map shows, as a line across the chart.
+        draw: [(u) => {
+          if (current < 1) return;
+          const x = Math.round(u.valToPos(xOf(current - 1), "x", true));
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+          const c = u.ctx;
+          c.save();
+          c.strokeStyle = "#222";
+          c.setLineDash([4, 3]);
+          c.beginPath();
+          c.moveTo(x, u.bbox.top);
+          c.lineTo(x, u.bbox.top + u.bbox.height);
+          c.stroke();
+          c.restore();
+        }],
       },
     };
     const plot = new uPlot(opts, buckets(), plotEl);
@@ -171,7 +191,6 @@
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
     const slots = a.slot_chunk.length;
     let states = [];
-    let current = -1;
     let rows = [];
     const cellW = 2;
     let rowH = 4;
@@ -203,6 +222,7 @@
       }
       current = k;
       draw();
+      plot.redraw(false);
       const t = k > 0 && times ? " (" + times[k - 1].toFixed(6) + " s)" : "";
       text("cursor", "heap after op " + k.toLocaleString() + " of " + n.toLocaleString() + t);
       text("span", "");
