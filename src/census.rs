@@ -173,19 +173,6 @@ impl Census {
         }
     }
 
-    /// Counts every chunk that `[addr, addr + npages pages)` touches.
-    pub fn recount_range(&mut self, pa: &PageAlloc, addr: u64, npages: u64) {
-        if npages == 0 {
-            return;
-        }
-        let ly = pa.layout();
-        let first = ly.chunk_index(addr);
-        let last = ly.chunk_index(addr + (npages - 1) * ly.page_size());
-        for ci in first..=last {
-            self.recount(pa, ci);
-        }
-    }
-
     fn count(&self, bits: &PallocBits, scav: &PallocBits) -> ChunkCount {
         let g = self.group;
         let mut c = ChunkCount {
@@ -243,10 +230,97 @@ pub struct CensusRun {
     pub releases: Vec<u64>,
 }
 
+/// Replays the next op of `trace` and says what it changed: `touched`
+/// (cleared first) gets the chunks whose bitmaps it may have changed, sorted
+/// and without repeats (those its result or operands name, and those
+/// holding the runs the scavenger released), and `releases` (cleared first)
+/// each run released as `(address, bytes)`, one `madvise` each. The one
+/// place that knows where each kind of op acts; the census and the view
+/// both replay through it. Returns the op; a failing op is named by line.
+pub fn step_touching(
+    replay: &mut Replay,
+    pa: &mut PageAlloc,
+    trace: &Trace,
+    touched: &mut Vec<u64>,
+    releases: &mut Vec<(u64, u64)>,
+) -> Result<Op, TraceError> {
+    if replay.done == 0 {
+        replay.prepare(pa, trace)?;
+    }
+    let i = replay.done;
+    let op = trace.ops[i];
+    // What the op will change, where only the state before it says.
+    let before = match op {
+        Op::Free { k } => replay
+            .addrs
+            .get(k)
+            .zip(replay.npages.get(k))
+            .map(|(&a, &n)| (a, n)),
+        Op::Flush { c } => replay.caches.get(c).map(|c| (c.base, 64)),
+        _ => None,
+    };
+    releases.clear();
+    replay
+        .step_observed(pa, op, &mut |addr, bytes| releases.push((addr, bytes)))
+        .map_err(|e| TraceError {
+            line: trace.lines[i],
+            msg: e.to_string(),
+        })?;
+    replay.done += 1;
+    touched.clear();
+    let ly = *pa.layout();
+    let page = ly.page_size();
+    let mut range = |addr: u64, npages: u64| {
+        if addr != 0 && npages != 0 {
+            touched.extend(ly.chunk_index(addr)..=ly.chunk_index(addr + (npages - 1) * page));
+        }
+    };
+    let last_alloc = || {
+        (
+            *replay.addrs.last().unwrap_or(&0),
+            *replay.npages.last().unwrap_or(&0),
+        )
+    };
+    match op {
+        // Every page of [base, base + size); grow rounds out to the chunks
+        // those pages are in.
+        Op::Grow { base, size } => range(base - base % page, (base % page + size).div_ceil(page)),
+        Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } => {
+            let (a, n) = last_alloc();
+            range(a, n);
+        }
+        Op::Pad { addr, npages } => range(addr, npages),
+        Op::Free { .. } | Op::Flush { .. } => {
+            if let Some((a, n)) = before {
+                range(a, n);
+            }
+        }
+        Op::Cache => {
+            if let Some(Outcome::Cache(c)) = replay.outcomes.last() {
+                range(c.base, 64);
+            }
+        }
+        Op::ScavTake { s } => {
+            if let Some((a, n)) = replay.steps.get(s).and_then(|st| st.taken) {
+                range(a, n);
+            }
+        }
+        Op::Scavenge { .. } | Op::ScavGive { .. } => {
+            for &(a, bytes) in releases.iter() {
+                range(a, bytes / page);
+            }
+        }
+        Op::Calloc { .. } | Op::NextGen | Op::ScavFind { .. } => {}
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    Ok(op)
+}
+
 /// Replays `trace` from `replay`'s position up to (not including) op `to`,
-/// taking the census after every op. Only the chunks an op changed are counted again: those
-/// its result or operands name, and those holding the runs the scavenger
-/// released. Stops at the first op that fails, naming its line.
+/// taking the census after every op: only the chunks an op changed are
+/// counted again ([`step_touching`]). Stops at the first op that fails,
+/// naming its line.
 pub fn run_census(
     replay: &mut Replay,
     pa: &mut PageAlloc,
@@ -258,78 +332,16 @@ pub fn run_census(
         replay.prepare(pa, trace)?;
     }
     let mut census = Census::new(pa);
-    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let (mut touched, mut releases) = (Vec::new(), Vec::new());
     let to = to.min(trace.ops.len());
     out.points.reserve(to.saturating_sub(replay.done));
-    while let Some(&op) = trace.ops[..to].get(replay.done) {
-        // What the op will change, where only the state before it says.
-        let before = match op {
-            Op::Free { k } => replay
-                .addrs
-                .get(k)
-                .zip(replay.npages.get(k))
-                .map(|(&a, &n)| (a, n)),
-            Op::Flush { c } => replay.caches.get(c).map(|c| (c.base, 64)),
-            _ => None,
-        };
-        runs.clear();
-        let res = replay.step_observed(pa, op, &mut |addr, bytes| runs.push((addr, bytes)));
-        if let Err(e) = res {
-            return Err(TraceError {
-                line: trace.lines[replay.done],
-                msg: e.to_string(),
-            });
+    while replay.done < to {
+        step_touching(replay, pa, trace, &mut touched, &mut releases)?;
+        for &ci in &touched {
+            census.recount(pa, ci);
         }
-        replay.done += 1;
-        let page = pa.layout().page_size();
-        match op {
-            Op::Grow { base, size } => {
-                // Grow rounds out to whole chunks.
-                let ly = pa.layout();
-                for ci in ly.chunk_index(base)..=ly.chunk_index(base + size - 1) {
-                    census.recount(pa, ci);
-                }
-            }
-            Op::Alloc { .. }
-            | Op::AllocConstrained { .. }
-            | Op::AllocAt { .. }
-            | Op::Pad { .. } => {
-                let (addr, n) = match op {
-                    Op::Pad { addr, npages } => (addr, npages),
-                    _ => (
-                        *replay.addrs.last().unwrap_or(&0),
-                        *replay.npages.last().unwrap_or(&0),
-                    ),
-                };
-                if addr != 0 {
-                    census.recount_range(pa, addr, n);
-                }
-            }
-            Op::Free { .. } | Op::Flush { .. } => {
-                if let Some((addr, n)) = before.filter(|&(a, _)| a != 0) {
-                    census.recount_range(pa, addr, n);
-                }
-            }
-            Op::Cache => {
-                if let Some(Outcome::Cache(c)) = replay.outcomes.last() {
-                    if c.base != 0 {
-                        census.recount_range(pa, c.base, 64);
-                    }
-                }
-            }
-            Op::ScavTake { s } => {
-                if let Some((addr, n)) = replay.steps.get(s).and_then(|st| st.taken) {
-                    census.recount_range(pa, addr, n);
-                }
-            }
-            Op::Scavenge { .. } | Op::ScavGive { .. } => {
-                for &(addr, bytes) in &runs {
-                    census.recount_range(pa, addr, bytes / page);
-                    out.releases.push(bytes);
-                }
-            }
-            Op::Calloc { .. } | Op::NextGen | Op::ScavFind { .. } => {}
-        }
+        out.releases
+            .extend(releases.iter().map(|&(_, bytes)| bytes));
         out.points.push(census.point());
     }
     Ok(census)

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use crate::alloc::PageAlloc;
 use crate::bits::{PallocBits, WORDS};
-use crate::census::{Census, CensusPoint};
-use crate::trace::{Op, Outcome, Replay, Trace, TraceError};
+use crate::census::{step_touching, Census, CensusPoint};
+use crate::trace::{Op, Replay, Trace, TraceError};
 use crate::PALLOC_CHUNK_PAGES;
 
 /// Everything the page shows, op by op.
@@ -179,9 +179,7 @@ pub fn build(
     b.data.points.reserve(n);
     b.data.op_runs.reserve(n + 1);
     let mut census = Census::new(pa);
-    let mut runs: Vec<(u64, u64)> = Vec::new();
-    let mut touched: Vec<u64> = Vec::new();
-    let page = pa.layout().page_size();
+    let (mut touched, mut releases) = (Vec::new(), Vec::new());
     // An allocator given with chunks already grown: they are there from
     // the start, as they are.
     let grown: Vec<u64> = pa.grown_chunks().collect();
@@ -192,76 +190,14 @@ pub fn build(
     }
     b.data.op_runs.push(0);
     b.keyframe();
-    for (i, &op) in trace.ops.iter().enumerate() {
+    for i in 0..n {
         b.op = i as u32 + 1;
-        let before = match op {
-            Op::Free { k } => replay
-                .addrs
-                .get(k)
-                .zip(replay.npages.get(k))
-                .map(|(&a, &n)| (a, n)),
-            Op::Flush { c } => replay.caches.get(c).map(|c| (c.base, 64)),
-            _ => None,
-        };
-        runs.clear();
-        replay
-            .step_observed(pa, op, &mut |addr, bytes| runs.push((addr, bytes)))
-            .map_err(|e| TraceError {
-                line: trace.lines[i],
-                msg: e.to_string(),
-            })?;
-        replay.done += 1;
-        touched.clear();
-        let ly = *pa.layout();
-        let range = |addr: u64, npages: u64, t: &mut Vec<u64>| {
-            if addr != 0 && npages != 0 {
-                t.extend(ly.chunk_index(addr)..=ly.chunk_index(addr + (npages - 1) * page));
+        let op = step_touching(&mut replay, pa, trace, &mut touched, &mut releases)?;
+        if let Op::Free { k } = op {
+            if let Some(f) = b.data.free_op.get_mut(k) {
+                *f = i as u32;
             }
-        };
-        match op {
-            Op::Grow { base, size } => {
-                touched.extend(ly.chunk_index(base)..=ly.chunk_index(base + size - 1));
-            }
-            Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } => {
-                let (a, np) = (
-                    *replay.addrs.last().unwrap_or(&0),
-                    *replay.npages.last().unwrap_or(&0),
-                );
-                range(a, np, &mut touched);
-            }
-            Op::Pad { addr, npages } => range(addr, npages, &mut touched),
-            Op::Free { k } => {
-                if let Some((a, np)) = before {
-                    range(a, np, &mut touched);
-                }
-                if let Some(f) = b.data.free_op.get_mut(k) {
-                    *f = i as u32;
-                }
-            }
-            Op::Flush { .. } => {
-                if let Some((a, np)) = before {
-                    range(a, np, &mut touched);
-                }
-            }
-            Op::Cache => {
-                if let Some(Outcome::Cache(c)) = replay.outcomes.last() {
-                    range(c.base, 64, &mut touched);
-                }
-            }
-            Op::ScavTake { s } => {
-                if let Some((a, np)) = replay.steps.get(s).and_then(|st| st.taken) {
-                    range(a, np, &mut touched);
-                }
-            }
-            Op::Scavenge { .. } | Op::ScavGive { .. } => {
-                for &(a, bytes) in &runs {
-                    range(a, bytes / page, &mut touched);
-                }
-            }
-            Op::Calloc { .. } | Op::NextGen | Op::ScavFind { .. } => {}
         }
-        touched.sort_unstable();
-        touched.dedup();
         for &ci in &touched {
             census.recount(pa, ci);
             b.diff(pa, ci);
@@ -278,7 +214,7 @@ pub fn build(
             let (slot, pg) = if a == 0 {
                 (u32::MAX, 0)
             } else {
-                let lin = ly.lin(a);
+                let lin = pa.layout().lin(a);
                 let ci = lin >> crate::arch::LOG_PALLOC_CHUNK_BYTES;
                 (
                     b.slot(pa, ci),
