@@ -71,6 +71,32 @@ impl From<TraceError> for PyErr {
     }
 }
 
+/// An int argument in `[0, 2**64)`; otherwise ValueError "{bad_value}, got
+/// REPR" for an int out of range and TypeError "{bad_type}, got TYPE" for
+/// anything else, so each argument type words its errors in the caller's
+/// terms and this stays the one place that reads the int.
+#[inline]
+pub(crate) fn int_arg(
+    ob: Borrowed<'_, '_, PyAny>,
+    bad_value: &str,
+    bad_type: &str,
+) -> PyResult<u64> {
+    if let Ok(v) = ob.extract::<u64>() {
+        return Ok(v);
+    }
+    if ob.is_instance_of::<PyInt>() {
+        Err(PyValueError::new_err(format!(
+            "{bad_value}, got {}",
+            ob.repr()?
+        )))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{bad_type}, got {}",
+            ob.get_type().name()?
+        )))
+    }
+}
+
 /// An integer argument in `[0, 2**64)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct U64(pub(crate) u64);
@@ -80,20 +106,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for U64 {
 
     #[inline]
     fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<U64> {
-        if let Ok(v) = ob.extract::<u64>() {
-            return Ok(U64(v));
-        }
-        if ob.is_instance_of::<PyInt>() {
-            Err(PyValueError::new_err(format!(
-                "expected an integer in [0, 2**64), got {}",
-                ob.repr()?
-            )))
-        } else {
-            Err(PyTypeError::new_err(format!(
-                "expected an int, got {}",
-                ob.get_type().name()?
-            )))
-        }
+        int_arg(ob, "expected an integer in [0, 2**64)", "expected an int").map(U64)
     }
 }
 
@@ -107,20 +120,12 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Npages {
 
     #[inline]
     fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<Npages> {
-        if let Ok(v) = ob.extract::<u64>() {
-            return Ok(Npages(v));
-        }
-        if ob.is_instance_of::<PyInt>() {
-            Err(PyValueError::new_err(format!(
-                "npages must be a page count in [1, 2**64), got {}",
-                ob.repr()?
-            )))
-        } else {
-            Err(PyTypeError::new_err(format!(
-                "npages must be an int (a page count), got {}",
-                ob.get_type().name()?
-            )))
-        }
+        int_arg(
+            ob,
+            "npages must be a page count in [1, 2**64)",
+            "npages must be an int (a page count)",
+        )
+        .map(Npages)
     }
 }
 

@@ -8,9 +8,8 @@ use pyo3::types::PyDict;
 use super::alloc::PageAlloc;
 use super::{ArchArg, GoArg, AMD64, U64};
 use crate::trace::{OpKind, Replay, Trace};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::types::IntoPyDict;
-use pyo3::types::PyInt;
 
 /// Replays a trace (v1, v2 or v3) on an allocator, in steps,
 /// so a caller can show progress. Parsing checks every line first: a bad line
@@ -407,20 +406,12 @@ impl<'a, 'py> FromPyObject<'a, 'py> for MaxOps {
     type Error = PyErr;
 
     fn extract(ob: Borrowed<'a, 'py, PyAny>) -> PyResult<MaxOps> {
-        if let Ok(v) = ob.extract::<u64>() {
-            return Ok(MaxOps(usize::try_from(v).unwrap_or(usize::MAX)));
-        }
-        if ob.is_instance_of::<PyInt>() {
-            Err(PyValueError::new_err(format!(
-                "max_ops must be a count of ops, at least 0, got {}",
-                ob.repr()?
-            )))
-        } else {
-            Err(PyTypeError::new_err(format!(
-                "max_ops must be an int or None, got {}",
-                ob.get_type().name()?
-            )))
-        }
+        let v = super::int_arg(
+            ob,
+            "max_ops must be a count of ops, at least 0",
+            "max_ops must be an int or None",
+        )?;
+        Ok(MaxOps(usize::try_from(v).unwrap_or(usize::MAX)))
     }
 }
 
