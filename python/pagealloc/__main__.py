@@ -337,29 +337,17 @@ def cmd_view(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith((".html", ".htm")):
         raise TraceFailure(f"-o {args.output}: the page is HTML; name the file .html")
     _writable(args.output, "-o")
-    configs = None
-    if args.go or args.phys_page or args.huge_page:
-        try:
-            gos = wi.parse_gos(args.go) if args.go else None
-            phys = wi.parse_phys_pages(args.phys_page) if args.phys_page else None
-            huge = wi.parse_huge_pages(args.huge_page) if args.huge_page else None
-        except wi.WhatIfError as e:
-            raise TraceFailure(str(e)) from e
+    try:
+        gos = wi.parse_gos(args.go) if args.go else None
+        phys = wi.parse_phys_pages(args.phys_page) if args.phys_page else None
+        huge = wi.parse_huge_pages(args.huge_page) if args.huge_page else None
+    except wi.WhatIfError as e:
+        raise TraceFailure(str(e)) from e
     text = read_trace(args.trace)
     t0 = time.perf_counter()
     try:
-        if args.go or args.phys_page or args.huge_page:
-            base = TraceReplay(text, arch=args.arch)
-            if base.version < 2:
-                raise TraceFailure(f"{args.trace}: --go, --phys-page and --huge-page need a v2 or v3 trace "
-                                   "(a v1 trace never scavenges)")
-            import itertools
-
-            configs = list(itertools.product(gos or [base.go], phys or [base.phys_page_size],
-                                             huge or [base.huge_page_size]))
-            for p, h in {(p, h) for _, p, h in configs}:
-                if h and h < p:
-                    raise TraceFailure(f"--huge-page {h} is smaller than --phys-page {p}")
+        configs = wi.whatif(text, gos, phys, huge, args.arch)[1] if args.go or args.phys_page or args.huge_page \
+            else None
         html = view.build(text, title=args.title or os.path.basename(args.trace),
                           source=f"{os.path.basename(args.trace)}", arch=args.arch, configs=configs)
     except ValueError as e:

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 from . import TraceReplay
+from .whatif import Config
 
 ASSETS = Path(__file__).parent / "assets"
 _KINDS = {"in_use": "u32", "released": "u32", "free_resident": "u32", "rss_kib": "u32", "slot_chunk": "u64",
@@ -58,9 +59,9 @@ def _comments(text: str) -> list[str]:
 
 
 def build(text: str, title: str, source: str, arch: str = "amd64",
-          configs: list[tuple[str, int, int]] | None = None, keyframe_every: int = 0) -> str:
-    """The page's HTML for trace ``text``. ``configs`` adds an RSS series per
-    (Go, physical page, huge page) what-if configuration."""
+          configs: list[Config] | None = None, keyframe_every: int = 0) -> str:
+    """The page's HTML for trace ``text``. ``configs`` (from ``whatif``) adds
+    an RSS series per what-if configuration."""
     rep = TraceReplay(text, arch=arch)
     data = rep.view_data(keyframe_every)
     n = rep.ops
@@ -70,26 +71,22 @@ def build(text: str, title: str, source: str, arch: str = "amd64",
         secs = array.array("d", (t / 1e9 for t in times))
         arrays["times"] = (secs.tobytes(), "f64")
     series = []
-    if configs:
-        from .whatif import run_config
-
-        for k, (go, phys, huge) in enumerate(configs):
-            cfg = run_config(text, go, phys, huge, arch)
-            # The configuration's RSS after each op of the trace as given
-            # (ops its Go dropped take the value after the next one).
-            per_op = array.array("I", bytes(4 * n))
-            j = 0
-            for end, v in zip(cfg.op_ends, cfg.rss):
-                while j <= end and j < n:
-                    per_op[j] = v // 1024
-                    j += 1
-            for i in range(j, n):
-                per_op[i] = per_op[j - 1] if j else 0
-            key = f"rss_{k}"
-            arrays[key] = (per_op.tobytes(), "u32")
-            hp = "no huge pages" if not huge else f"{huge >> 20} MiB huge pages"
-            series.append({"key": key, "label": f"RSS, Go {go}, {phys >> 10} KiB pages, {hp}",
-                           "color": _CONFIG_COLORS[k % len(_CONFIG_COLORS)]})
+    for k, cfg in enumerate(configs or []):
+        # The configuration's RSS after each op of the trace as given (ops
+        # its Go dropped take the value after the next one).
+        per_op = array.array("I", bytes(4 * n))
+        j = 0
+        for end, v in zip(cfg.op_ends, cfg.rss):
+            while j <= end and j < n:
+                per_op[j] = v // 1024
+                j += 1
+        for i in range(j, n):
+            per_op[i] = per_op[j - 1] if j else 0
+        key = f"rss_{k}"
+        arrays[key] = (per_op.tobytes(), "u32")
+        hp = "no huge pages" if not cfg.hugepage else f"{cfg.hugepage >> 20} MiB huge pages"
+        series.append({"key": key, "label": f"RSS, Go {cfg.go}, {cfg.physpage >> 10} KiB pages, {hp}",
+                       "color": _CONFIG_COLORS[k % len(_CONFIG_COLORS)]})
     blob = bytearray()
     index = {}
     for name, (raw, kind) in arrays.items():

@@ -141,12 +141,35 @@ def _mean(values: list[int] | list[float], times: list[int] | None) -> float:
     return sum(values) / len(values)
 
 
-def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") -> Config:
+@dataclass
+class Recorded:
+    """What every configuration is compared with: the trace as given, replayed
+    once (its Go, machine, times, and every allocation's address)."""
+
+    go: str
+    phys_page: int
+    huge_page: int
+    times: list[int] | None
+    addresses: list[int]
+
+    @classmethod
+    def of(cls, text: str, arch: str = "amd64") -> Recorded:
+        base = TraceReplay(text, arch=arch)
+        if base.version < 2:
+            raise WhatIfError("what-ifs (--go, --phys-page, --huge-page) need a v2 or v3 trace "
+                              "(a v1 trace never scavenges)")
+        base.run()
+        return cls(base.recorded_go, base.phys_page_size, base.huge_page_size, base.times, base.addresses)
+
+
+def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64",
+               rec: Recorded | None = None) -> Config:
     """Replays ``text`` (v2 or v3) under Go ``go`` on a machine with ``phys``
-    and ``huge`` pages; returns the configuration's figures."""
-    base = TraceReplay(text, arch=arch)
-    recorded, times = base.recorded_go, base.times
-    as_recorded = go == recorded and (phys, huge) == (base.phys_page_size, base.huge_page_size)
+    and ``huge`` pages; returns the configuration's figures. ``rec``, the
+    trace as recorded (``Recorded.of``), is made here when not given."""
+    rec = rec or Recorded.of(text, arch)
+    recorded, times = rec.go, rec.times
+    as_recorded = go == recorded and (phys, huge) == (rec.phys_page, rec.huge_page)
     # Exactly as recorded, the replay is strict and follows raced finds; on
     # another machine or Go, a recording with many Ps replays leniently and
     # computes every find: where this scavenger held other pages than the
@@ -171,9 +194,7 @@ def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") ->
     cfg.released_bytes, cfg.release_calls = sum(releases), len(releases)
     cfg.release_histogram = _histogram(releases)
     cfg.skipped_ops = rep.skipped
-    base.run()
-    recorded_addrs = base.addresses  # one copy: the property builds a new list each time
-    cfg.diverged_allocs = sum(k >= 0 and a != recorded_addrs[k]
+    cfg.diverged_allocs = sum(k >= 0 and a != rec.addresses[k]
                               for a, k in zip(rep.addresses, rep.source_allocations))
     cfg.op_ends = at
     cfg.x = [tt / 1e9 for tt in t] if t else [float(j + 1) for j in at]
@@ -181,19 +202,19 @@ def run_config(text: str, go: str, phys: int, huge: int, arch: str = "amd64") ->
     return cfg
 
 
-def whatif(text: str, gos: list[str], phys_pages: list[int], huge_pages: list[int],
+def whatif(text: str, gos: list[str] | None, phys_pages: list[int] | None, huge_pages: list[int] | None,
            arch: str = "amd64") -> tuple[str, list[Config]]:
-    """Every combination of the lists, in order; returns the recorded Go and
-    the configurations. A combination whose huge page is smaller than its
-    physical page is refused, naming both."""
-    base = TraceReplay(text, arch=arch)
-    if base.version < 2:
-        raise WhatIfError("a what-if needs a v2 or v3 trace (a v1 trace never scavenges)")
+    """Every combination of the lists, in order (a list left None: as
+    recorded); returns the recorded Go and the configurations. A combination
+    whose huge page is smaller than its physical page is refused, naming
+    both."""
+    rec = Recorded.of(text, arch)
+    gos, phys_pages, huge_pages = gos or [rec.go], phys_pages or [rec.phys_page], huge_pages or [rec.huge_page]
     for p, h in itertools.product(phys_pages, huge_pages):
         if h and h < p:
             raise WhatIfError(f"--huge-page {h} is smaller than --phys-page {p}")
-    configs = [run_config(text, g, p, h, arch) for g, p, h in itertools.product(gos, phys_pages, huge_pages)]
-    return base.recorded_go, configs
+    configs = [run_config(text, g, p, h, arch, rec) for g, p, h in itertools.product(gos, phys_pages, huge_pages)]
+    return rec.go, configs
 
 
 def _mib(v: float) -> str:
