@@ -375,7 +375,7 @@ impl crate::PageAlloc {
         let mut released = 0;
         let mut taken = 0;
         while released < nbytes {
-            let Some((ci, search_idx)) = self.scav_find(force) else {
+            let Some((ci, search_idx)) = self.scavenge_find(force)? else {
                 break;
             };
             let max = nbytes - released;
@@ -392,20 +392,6 @@ impl crate::PageAlloc {
             }
         }
         Ok(released)
-    }
-
-    /// The index's next chunk to scavenge and the page to search down from:
-    /// Go 1.26's from a cursor; Go 1.19's highest marked chunk, searched
-    /// from its last page whatever `find` says (Go 1.19's `scavengeOne`
-    /// ignores the page it is given).
-    fn scav_find(&mut self, force: bool) -> Option<(u64, u64)> {
-        match self.scav126.as_deref_mut() {
-            Some(ix) => ix.find(force),
-            None => self
-                .scav_index
-                .find()
-                .map(|(ci, _)| (ci, PALLOC_CHUNK_PAGES - 1)),
-        }
     }
 
     /// The first of a scavenger step's three parts, as Go runs it with more
