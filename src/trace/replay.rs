@@ -223,14 +223,7 @@ impl Replay {
                 }
                 pa.free(a, n)?
             }
-            Op::Scavenge { nbytes, bg, stop } => {
-                let how = crate::Scavenge {
-                    force: !bg,
-                    max_steps: stop,
-                };
-                let r = pa.scavenge_with(nbytes, how, &mut *release)?;
-                self.outcomes.push(Outcome::Scavenged(r));
-            }
+            Op::Scavenge { nbytes, bg, stop } => self.scavenge(pa, nbytes, bg, stop, release)?,
             Op::NextGen => pa.next_gen()?,
             Op::Pad { addr, npages } => pa.mark_padding(addr, npages)?,
             Op::Cache => {
@@ -252,6 +245,28 @@ impl Replay {
             Op::ScavTake { s } => self.scav_take(pa, s)?,
             Op::ScavGive { s } => self.scav_give(pa, s, release)?,
         }
+        Ok(())
+    }
+
+    /// `scavenge NBYTES [bg] [stop=K]`: a whole scavenge call (kept out of
+    /// `step`'s hot path: the scavenger's loop inlined there costs the
+    /// allocation ops registers).
+    #[cold]
+    #[inline(never)]
+    fn scavenge(
+        &mut self,
+        pa: &mut PageAlloc,
+        nbytes: u64,
+        bg: bool,
+        stop: Option<u64>,
+        release: &mut impl FnMut(u64, u64),
+    ) -> Result<(), StepError> {
+        let how = crate::Scavenge {
+            force: !bg,
+            max_steps: stop,
+        };
+        let r = pa.scavenge_with(nbytes, how, &mut *release)?;
+        self.outcomes.push(Outcome::Scavenged(r));
         Ok(())
     }
 
