@@ -146,7 +146,10 @@ fn main() -> ExitCode {
             cost: timer_cost,
             ns: [0.0; KINDS],
         };
-        let mut pa = PageAlloc::new_go(args.arch, trace.go_version()).expect("reserve metadata");
+        let mut pa = PageAlloc::builder(args.arch)
+            .go(trace.go_version())
+            .build()
+            .expect("reserve metadata");
         let mut r = Replay::new(&trace);
         let t_all = Instant::now();
         if let Err(e) = r.run_to(&mut pa, &trace, trace.ops.len(), &mut timer) {

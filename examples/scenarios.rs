@@ -6,7 +6,7 @@
 //! cargo run --release --example scenarios -- [REPS [NAME-FILTER]]
 //! ```
 
-#[path = "../benches/common/scenarios.rs"]
+#[path = "../benches/rust/common/scenarios.rs"]
 mod scenarios;
 #[path = "../tests/common/splitmix.rs"]
 mod splitmix;

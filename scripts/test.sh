@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 # Go 1.19's own allocator is the reference of the v1/v2 differential tests
-# (tests/test_go_differential.py, through tests/goharness/run.sh). It comes from
+# (tests/python/test_go_differential.py, through tests/goharness/run.sh). It comes from
 # Debian's golang-1.19 at /usr/lib/go-1.19, whatever `go` is on PATH.
 if [ ! -x /usr/lib/go-1.19/bin/go ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing golang-1.19"

@@ -113,6 +113,13 @@ impl fmt::Display for Arch {
     }
 }
 
+/// A preset's layout, so an [`Arch`] goes wherever a [`Layout`] is asked for.
+impl From<Arch> for Layout {
+    fn from(arch: Arch) -> Layout {
+        arch.layout()
+    }
+}
+
 impl FromStr for Arch {
     type Err = Error;
     fn from_str(s: &str) -> Result<Arch, Error> {

@@ -198,7 +198,9 @@ impl Heap {
         let mem = Reservation::reserve((max + PALLOC_CHUNK_BYTES) as usize, "heap")?;
         let start = mem.base() as u64;
         let base = start.next_multiple_of(PALLOC_CHUNK_BYTES);
-        let pa = PageAlloc::new_go(host_arch(), GoVersion::Go126)?;
+        let pa = PageAlloc::builder(host_arch())
+            .go(GoVersion::Go126)
+            .build()?;
         let state = State {
             pa,
             mem,

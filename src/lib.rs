@@ -97,7 +97,7 @@
 //!   address space, on top of the allocator.
 //!
 //! Benchmark scaffolding (the benchmark scenarios of docs/benchmarks.md and their PRNG) lives
-//! in `benches/common/` and `tests/common/`, outside the public API; Go's
+//! in `benches/rust/common/` and `tests/common/`, outside the public API; Go's
 //! own tests of the inner pieces are ported in `gotests` (test builds only).
 //!
 //! ## Cost of the public operations
@@ -161,7 +161,7 @@ mod python;
 mod gotests;
 
 pub use addr_ranges::AddrRanges;
-pub use alloc::PageAlloc;
+pub use alloc::{Builder, PageAlloc};
 pub use arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,
     MAX_SUMMARY_LEVELS, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
@@ -180,7 +180,7 @@ pub use summary::{PallocSum, SumFormat};
 
 // The Rust code blocks of the README and the docs, compiled and run as doc
 // tests (`cargo test --doc --features allocator-api2`), so an example cannot
-// rot; tests/test_docs.py checks that every page with a Rust block is listed.
+// rot; tests/python/test_docs.py checks that every page with a Rust block is listed.
 #[cfg(doctest)]
 mod doc_pages {
     #[doc = include_str!("../README.md")]

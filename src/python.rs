@@ -14,7 +14,7 @@
 //! checked by the engine, and every engine error reaches Python through one
 //! mapping (`impl From<Error> for PyErr`). The extension never imports the
 //! Python package: `stats()` and `render_map()` are Python code on top of the
-//! typed [`Occupancy`] this module returns.
+//! typed `Occupancy` this module returns.
 //!
 //! Locking rule: `PageAlloc` guards its engine with a mutex, like Go's
 //! allocator under the heap lock, and the mutex is never held while waiting
@@ -29,7 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt};
 
 use crate::arch::Arch;
-use crate::bits::{PallocBits as EngineBits, WORDS};
+use crate::bits::{PallocBits, WORDS};
 use crate::error::Error;
 use crate::trace::TraceError;
 
@@ -175,7 +175,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for GoArg {
 pub(crate) const GO_DEFAULT: GoArg = GoArg(crate::GoVersion::Go126);
 
 /// A 512-bit chunk bitmap as a Python int, bit i = page i.
-pub(crate) struct Bitmap(pub(crate) EngineBits);
+pub(crate) struct Bitmap(pub(crate) PallocBits);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Bitmap {
     type Error = PyErr;
@@ -196,7 +196,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Bitmap {
                 ))
             })?;
         let bytes = bytes.cast::<PyBytes>()?.as_bytes();
-        let mut b = EngineBits::EMPTY;
+        let mut b = PallocBits::EMPTY;
         for (w, le) in b.0.iter_mut().zip(bytes.chunks_exact(8)) {
             *w = u64::from_le_bytes(le.try_into().expect("chunks of 8 bytes"));
         }
@@ -223,21 +223,21 @@ impl<'py> IntoPyObject<'py> for Bitmap {
 #[pymodule]
 mod _pagealloc {
     #[pymodule_export]
-    use super::alloc::{Occupancy, PageAlloc};
+    use super::alloc::{PyOccupancy, PyPageAlloc};
     #[pymodule_export]
-    use super::bits::{PageCache, PallocBits};
+    use super::bits::{PyPageCache, PyPallocBits};
     #[pymodule_export]
-    use super::heap::{Heap, HeapCounters, Span};
+    use super::heap::{PyHeap, PyHeapCounters, PySpan};
     #[pymodule_export]
     use super::layout::{
-        find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, Layout,
+        find_bit_range64, layout, merge_summaries, pack_summary, unpack_summary, PyLayout,
     };
     #[pymodule_export]
-    use super::numpy::{numpy_heap, NumpyHeap};
+    use super::numpy::{numpy_heap, PyNumpyHeap};
     #[pymodule_export]
-    use super::range_allocator::{RangeAllocator, RangeStats};
+    use super::range_allocator::{PyRangeAllocator, PyRangeStats};
     #[pymodule_export]
-    use super::trace::TraceReplay;
+    use super::trace::PyTraceReplay;
 
     use super::*;
     use crate::arch::{PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};

@@ -59,7 +59,9 @@ impl RangeAllocator {
         let mut ra = RangeAllocator {
             // Go 1.19's: no scavenger works on a range allocator, so
             // Go 1.26's per-chunk index would be kept for nothing.
-            pa: PageAlloc::new_go(Arch::Arm64, crate::GoVersion::Go119)?,
+            pa: PageAlloc::builder(Arch::Arm64)
+                .go(crate::GoVersion::Go119)
+                .build()?,
             page_size,
             page_shift: page_size.trailing_zeros(),
             pages: 0,

@@ -602,7 +602,10 @@ mod tests {
     #[test]
     fn lowest_chunk_in_byte_zero_stays_scavengeable() {
         let ly = Arch::Arm64.layout();
-        let mut pa = PageAlloc::new_go(Arch::Arm64, crate::GoVersion::Go119).unwrap();
+        let mut pa = PageAlloc::builder(Arch::Arm64)
+            .go(crate::GoVersion::Go119)
+            .build()
+            .unwrap();
         pa.set_phys_huge_page_size(0).unwrap();
         pa.grow(ly.chunk_base(1), PALLOC_CHUNK_BYTES).unwrap();
         let a = pa.alloc(1).unwrap().unwrap();

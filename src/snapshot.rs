@@ -227,7 +227,7 @@ impl PageAlloc {
                 r.buf.len()
             )));
         }
-        let mut pa = PageAlloc::with_layout_go(ly, go)?;
+        let mut pa = PageAlloc::builder(ly).go(go).build()?;
         if phys_log != 0 {
             pa.set_phys_page_size(1u64.checked_shl(u32::from(phys_log)).unwrap_or(0))
                 .map_err(|e| bad(format!("{e}")))?;

@@ -9,8 +9,10 @@ mod common;
 use common::{Model, Rng, P};
 
 fn new(arch: Arch, chunks: &[(u64, &[(u64, u64)])]) -> PageAlloc {
-    let pa =
-        PageAlloc::from_chunks(arch, chunks.iter().map(|&(c, r)| (c, r.iter().copied()))).unwrap();
+    let pa = PageAlloc::builder(arch)
+        .chunks(chunks.iter().map(|&(c, r)| (c, r.iter().copied())))
+        .build()
+        .unwrap();
     pa.verify().unwrap();
     pa
 }
@@ -147,7 +149,7 @@ fn go_free_and_exhaust_cases() {
                     (b + i, if here > 0 { vec![(0, here)] } else { vec![] })
                 })
                 .collect();
-            let want = PageAlloc::from_chunks(arch, want).unwrap();
+            let want = PageAlloc::builder(arch).chunks(want).build().unwrap();
             check(&pa, &want);
         }
     }

@@ -46,13 +46,11 @@ fn test_page_alloc_grow() {
             // Go's NewPageAlloc grows the chunks in map order; grow them in
             // the order listed, which the in-use ranges do not depend on.
             let new_page_alloc = |go| {
-                let pa = PageAlloc::from_chunks_go(
-                    ly,
-                    go,
-                    chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())),
-                    Vec::<(u64, Vec<(u64, u64)>)>::new(),
-                )
-                .unwrap();
+                let pa = PageAlloc::builder(ly)
+                    .go(go)
+                    .chunks(chunks.iter().map(|&c| (b + c, Vec::<(u64, u64)>::new())))
+                    .build()
+                    .unwrap();
                 pa.verify().unwrap();
                 pa
             };
@@ -85,7 +83,10 @@ fn test_page_alloc_grow() {
                 "{arch} {name}: committed metadata, Go 1.26"
             );
             // The same, grown in the reverse order (each grow below the last).
-            let mut rev = PageAlloc::new_go(arch, GoVersion::Go119).unwrap();
+            let mut rev = PageAlloc::builder(arch)
+                .go(GoVersion::Go119)
+                .build()
+                .unwrap();
             for &c in chunks.iter().rev() {
                 rev.grow(ly.chunk_base(b + c), pagealloc::PALLOC_CHUNK_BYTES)
                     .unwrap();

@@ -48,7 +48,7 @@ fn derivation_follows_the_rule() {
 /// chunk and page coordinates.
 fn side_by_side(ly: Layout, seed: u64) {
     let pre = Arch::Arm64.layout();
-    let mut a = PageAlloc::with_layout(ly).unwrap();
+    let mut a = PageAlloc::builder(ly).build().unwrap();
     let mut b = PageAlloc::new(Arch::Arm64).unwrap();
     a.set_phys_huge_page_size(0).unwrap();
     b.set_phys_huge_page_size(0).unwrap();
@@ -163,7 +163,7 @@ fn custom_layouts_behave_like_the_preset_scaled() {
 #[test]
 fn custom_layout_refuses_page_caches_and_misaligned_pages() {
     let ly = Layout::custom(4096, 39, 0).unwrap();
-    let mut pa = PageAlloc::with_layout(ly).unwrap();
+    let mut pa = PageAlloc::builder(ly).build().unwrap();
     let b = ly.base_chunk_idx();
     pa.grow(ly.chunk_base(b), 512 * 4096).unwrap();
     assert!(matches!(pa.alloc_to_cache(), Err(Error::BadLayout(_))));

@@ -67,7 +67,7 @@ fn round_trips_are_exact() {
         .flat_map(|a| GoVersion::ALL.map(|g| (a, g)))
     {
         for seed in 1..=5 {
-            let mut pa = PageAlloc::new_go(arch, go).unwrap();
+            let mut pa = PageAlloc::builder(arch).go(go).build().unwrap();
             pa.set_phys_huge_page_size(2 << 20).unwrap();
             let ly = arch.layout();
             pa.grow(ly.chunk_base(ly.base_chunk_idx()), 4 * PALLOC_CHUNK_BYTES)
@@ -99,7 +99,10 @@ fn round_trips_are_exact() {
 fn size_follows_the_grown_heap() {
     let ly = Arch::Amd64.layout();
     let b = ly.base_chunk_idx();
-    let mut pa = PageAlloc::new_go(Arch::Amd64, GoVersion::Go119).unwrap();
+    let mut pa = PageAlloc::builder(Arch::Amd64)
+        .go(GoVersion::Go119)
+        .build()
+        .unwrap();
     pa.grow(ly.chunk_base(b), 4096 * PALLOC_CHUNK_BYTES)
         .unwrap();
     let t = std::time::Instant::now();
@@ -108,7 +111,10 @@ fn size_follows_the_grown_heap() {
     // Header + one range + 128 bytes and one mark bit per chunk + checksum.
     assert_eq!(bytes.len(), 64 + 16 + 4096 * 128 + 512 + 8);
     // Go 1.26: also its index state and 8 bytes per chunk.
-    let mut pa126 = PageAlloc::new_go(Arch::Amd64, GoVersion::Go126).unwrap();
+    let mut pa126 = PageAlloc::builder(Arch::Amd64)
+        .go(GoVersion::Go126)
+        .build()
+        .unwrap();
     pa126
         .grow(ly.chunk_base(b), 4096 * PALLOC_CHUNK_BYTES)
         .unwrap();

@@ -52,7 +52,10 @@ fn committed_and_reserved_bytes() {
                 continue; // 386 has 1024 chunks in all
             }
             // Go 1.26's index commits its own way; the rest is the same.
-            let mut pa126 = PageAlloc::new_go(arch, GoVersion::Go126).unwrap();
+            let mut pa126 = PageAlloc::builder(arch)
+                .go(GoVersion::Go126)
+                .build()
+                .unwrap();
             for &(c, n) in &grows {
                 pa126
                     .grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES)
@@ -64,7 +67,10 @@ fn committed_and_reserved_bytes() {
                 go126_committed(arch, pa126.grown_ranges()),
                 "{arch} {what} (Go 1.26)"
             );
-            let mut pa = PageAlloc::new_go(arch, GoVersion::Go119).unwrap();
+            let mut pa = PageAlloc::builder(arch)
+                .go(GoVersion::Go119)
+                .build()
+                .unwrap();
             let reserved = pa.reserved_bytes();
             for &(c, n) in &grows {
                 pa.grow(ly.chunk_base(c), n * PALLOC_CHUNK_BYTES).unwrap();
@@ -93,7 +99,7 @@ fn committed_and_reserved_bytes() {
     let ly = Arch::Amd64.layout();
     let b = ly.base_chunk_idx();
     let grown = |go, n: u64| {
-        let mut pa = PageAlloc::new_go(Arch::Amd64, go).unwrap();
+        let mut pa = PageAlloc::builder(Arch::Amd64).go(go).build().unwrap();
         pa.grow(ly.chunk_base(b), n * PALLOC_CHUNK_BYTES).unwrap();
         pa.mapped_bytes()
     };
@@ -117,12 +123,17 @@ fn committed_and_reserved_bytes() {
     );
     let summaries = (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20);
     assert_eq!(
-        PageAlloc::new_go(Arch::Amd64, GoVersion::Go126)
+        PageAlloc::builder(Arch::Amd64)
+            .go(GoVersion::Go126)
+            .build()
             .unwrap()
             .reserved_bytes(),
         (8 << 30) + (512 << 20) + summaries
     );
-    let mut pa126 = PageAlloc::new_go(Arch::Amd64, GoVersion::Go126).unwrap();
+    let mut pa126 = PageAlloc::builder(Arch::Amd64)
+        .go(GoVersion::Go126)
+        .build()
+        .unwrap();
     for c in [b, b + 0x100, b + 0x10_0000] {
         pa126.grow(ly.chunk_base(c), PALLOC_CHUNK_BYTES).unwrap();
     }
@@ -132,7 +143,10 @@ fn committed_and_reserved_bytes() {
         pa126.mapped_bytes(),
         3 * 4096 + 131072 + 4 * 4096 + 4 * 4096 + 0x100200 * 8
     );
-    let mut pa = PageAlloc::new_go(Arch::Amd64, GoVersion::Go119).unwrap();
+    let mut pa = PageAlloc::builder(Arch::Amd64)
+        .go(GoVersion::Go119)
+        .build()
+        .unwrap();
     assert_eq!(
         pa.reserved_bytes(),
         (8 << 30) + (8 << 20) + (128 << 10) + (1 << 20) + (8 << 20) + (64 << 20) + (512 << 20)
@@ -157,12 +171,18 @@ fn committed_and_reserved_bytes() {
         pa.mapped_bytes(),
         3 * 4096 + 131072 + 4 * 4096 + 4 * 4096 + 0x422000
     );
-    let pa386 = PageAlloc::new_go(Arch::I386, GoVersion::Go119).unwrap();
+    let pa386 = PageAlloc::builder(Arch::I386)
+        .go(GoVersion::Go119)
+        .build()
+        .unwrap();
     assert_eq!(pa386.reserved_bytes(), 131072 + 4096 + 12288);
     assert_eq!(pa386.mapped_bytes(), 12288);
     // Go 1.26 on 386: its static index is 1024 entries of 8 bytes, not
     // counted as mapped (as Go 1.19's static bitmap).
-    let go126 = PageAlloc::new_go(Arch::I386, GoVersion::Go126).unwrap();
+    let go126 = PageAlloc::builder(Arch::I386)
+        .go(GoVersion::Go126)
+        .build()
+        .unwrap();
     assert_eq!(go126.reserved_bytes(), 131072 + 8192 + 12288);
     assert_eq!(go126.mapped_bytes(), 12288);
     drop((pa, pa386, pa126, go126));

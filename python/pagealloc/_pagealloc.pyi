@@ -261,9 +261,9 @@ class PageAlloc:
     def free(self, base: int, npages: int) -> None:
         """Return npages in-use pages at base to the heap."""
     def _probe_alloc(self, npages: int, align: int = 1, within: Optional[tuple[int, int]] = None) -> Optional[int]:
-        """alloc's arguments, conversion and lock, no work (benches/percall.py)."""
+        """alloc's arguments, conversion and lock, no work (benches/python/percall.py)."""
     def _probe_free(self, base: int, npages: int) -> None:
-        """free's arguments, conversion and lock, no work (benches/percall.py)."""
+        """free's arguments, conversion and lock, no work (benches/python/percall.py)."""
     def alloc_many(self, npages: int, count: int) -> list[int]:
         """Up to count allocs of npages in one call; stops at the first failure."""
     def free_many(self, bases: Iterable[int], npages: int) -> None:

@@ -36,12 +36,14 @@ use crate::summary::{PallocSum, SumFormat};
 use crate::vm::Reservation;
 
 mod allocfree;
+mod builder;
 mod find;
 mod grow;
 mod leaf;
 mod update;
 mod verify;
 
+pub use builder::Builder;
 use update::{Stale, SumStore, STALE_CAP};
 
 const SUM_BYTES: usize = std::mem::size_of::<PallocSum>();
@@ -147,23 +149,18 @@ unsafe impl Sync for PageAlloc {}
 impl PageAlloc {
     /// Go's `init`: reserves the metadata for the whole address space of
     /// `arch` (committing all summaries at once on 386). Nothing is grown.
+    /// It follows the page allocator of the default Go version
+    /// ([`GoVersion::default`], Go 1.26). For another Go version, layout,
+    /// page size or a heap grown already, see [`PageAlloc::builder`].
     ///
     /// Cost: a handful of `mmap` reservations (8.6 GiB of address space on
     /// amd64, none of it touched); O(1).
-    /// It follows the page allocator of the default Go version
-    /// ([`GoVersion::default`], Go 1.26); see [`PageAlloc::new_go`].
     pub fn new(arch: Arch) -> Result<PageAlloc> {
-        PageAlloc::new_go(arch, GoVersion::default())
+        PageAlloc::reserve(arch.layout(), GoVersion::default())
     }
 
-    /// [`PageAlloc::new`] following the page allocator of Go version `go`
-    /// (see [`GoVersion`]).
-    pub fn new_go(arch: Arch, go: GoVersion) -> Result<PageAlloc> {
-        PageAlloc::with_layout_go(arch.layout(), go)
-    }
-
-    /// [`PageAlloc::with_layout`] following Go version `go`.
-    pub fn with_layout_go(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
+    /// Go's `init` for layout `ly` following Go version `go`.
+    pub(crate) fn reserve(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
         let mut pa = PageAlloc::with_layout_base(ly)?;
         if go == GoVersion::Go126 {
             pa.scav126 = Some(Box::new(ScavIndex126::new(&ly)?));
@@ -179,13 +176,6 @@ impl PageAlloc {
         } else {
             GoVersion::Go119
         }
-    }
-
-    /// Go's `init` for any layout, a preset's or a custom geometry's
-    /// ([`Layout::custom`]); reservations scale with the layout's space.
-    /// It follows the default Go version, as [`PageAlloc::new`].
-    pub fn with_layout(ly: Layout) -> Result<PageAlloc> {
-        PageAlloc::with_layout_go(ly, GoVersion::default())
     }
 
     /// The allocator without a Go 1.26 index (Go 1.19's).
@@ -251,108 +241,6 @@ impl PageAlloc {
             stale: Vec::with_capacity(STALE_CAP),
             stale_next: Vec::with_capacity(STALE_CAP),
         })
-    }
-
-    /// Go's test constructor `NewPageAlloc(chunks, nil)`: see
-    /// [`PageAlloc::from_chunks_scav`].
-    pub fn from_chunks<I, R>(arch: Arch, chunks: I) -> Result<PageAlloc>
-    where
-        I: IntoIterator<Item = (u64, R)>,
-        R: IntoIterator<Item = (u64, u64)>,
-    {
-        Self::from_chunks_scav(arch, chunks, Vec::<(u64, Vec<(u64, u64)>)>::new())
-    }
-
-    /// Go 1.19's test constructor `NewPageAlloc(chunks, scav)`: grows each
-    /// chunk of `chunks`, marks its scavenged pages as `scav` lists them
-    /// (none when it does not list the chunk), then marks the given
-    /// `(first page, page count)` runs in use (and so unscavenged); a chunk
-    /// left with free, unscavenged pages is marked in the scavenge index.
-    /// Runs of length zero are ignored; `scav` entries for chunks not in
-    /// `chunks` are ignored, as in Go.
-    pub fn from_chunks_scav<I, R, J, S>(arch: Arch, chunks: I, scav: J) -> Result<PageAlloc>
-    where
-        I: IntoIterator<Item = (u64, R)>,
-        R: IntoIterator<Item = (u64, u64)>,
-        J: IntoIterator<Item = (u64, S)>,
-        S: IntoIterator<Item = (u64, u64)>,
-    {
-        PageAlloc::from_chunks_in(arch.layout(), chunks, scav)
-    }
-
-    /// [`PageAlloc::from_chunks_scav`] for any layout.
-    pub fn from_chunks_in<I, R, J, S>(ly: Layout, chunks: I, scav: J) -> Result<PageAlloc>
-    where
-        I: IntoIterator<Item = (u64, R)>,
-        R: IntoIterator<Item = (u64, u64)>,
-        J: IntoIterator<Item = (u64, S)>,
-        S: IntoIterator<Item = (u64, u64)>,
-    {
-        PageAlloc::from_chunks_go(ly, GoVersion::default(), chunks, scav)
-    }
-
-    /// Go's test constructor `NewPageAlloc(chunks, scav)` as Go version `go`
-    /// writes it. Go 1.26's also tells its index: each chunk is counted
-    /// wholly in use, then wholly freed (which raises the forced cursor to
-    /// the highest chunk's last page), then each run in use.
-    pub fn from_chunks_go<I, R, J, S>(
-        ly: Layout,
-        go: GoVersion,
-        chunks: I,
-        scav: J,
-    ) -> Result<PageAlloc>
-    where
-        I: IntoIterator<Item = (u64, R)>,
-        R: IntoIterator<Item = (u64, u64)>,
-        J: IntoIterator<Item = (u64, S)>,
-        S: IntoIterator<Item = (u64, u64)>,
-    {
-        let collect = |ci: u64,
-                       runs: &mut dyn Iterator<Item = (u64, u64)>|
-         -> Result<(u64, Vec<(u64, u64)>)> {
-            let runs: Vec<(u64, u64)> = runs.filter(|r| r.1 != 0).collect();
-            for &(i, n) in &runs {
-                crate::bits::check_range(i, n)?;
-            }
-            Ok((ly.check_chunk(ci)?, runs))
-        };
-        let mut list = chunks
-            .into_iter()
-            .map(|(ci, r)| collect(ci, &mut r.into_iter()))
-            .collect::<Result<Vec<_>>>()?;
-        let scav = scav
-            .into_iter()
-            .map(|(ci, r)| collect(ci, &mut r.into_iter()))
-            .collect::<Result<std::collections::HashMap<_, _>>>()?;
-        list.sort_by_key(|(ci, _)| *ci);
-        let mut pa = PageAlloc::with_layout_go(ly, go)?;
-        let (min, huge) = (pa.min_scav_pages(), pa.huge_pages);
-        for (ci, runs) in list {
-            pa.grow(ly.chunk_base(ci), ly.pages_bytes(PALLOC_CHUNK_PAGES))?;
-            let data = pa.data_mut(ci);
-            data.scavenged = PallocBits::EMPTY;
-            for &(i, n) in scav.get(&ci).into_iter().flatten() {
-                data.scavenged.alloc_range(i, n);
-            }
-            for &(i, n) in &runs {
-                data.alloc_range(i, n);
-            }
-            let (_, n) = data.find_scavenge_candidate(PALLOC_CHUNK_PAGES - 1, min, min, huge);
-            let lin = ci << LOG_PALLOC_CHUNK_BYTES;
-            match pa.scav126.as_deref_mut() {
-                None if n != 0 => pa.scav_index.mark(lin, lin + PALLOC_CHUNK_BYTES),
-                None => {}
-                Some(ix) => {
-                    ix.alloc(ci, PALLOC_CHUNK_PAGES);
-                    ix.free(ci, PALLOC_CHUNK_PAGES - 1, PALLOC_CHUNK_PAGES);
-                    for &(_, n) in &runs {
-                        ix.alloc(ci, n);
-                    }
-                }
-            }
-            pa.update(lin, PALLOC_CHUNK_PAGES, false, false);
-        }
-        Ok(pa)
     }
 
     // ----- metadata access -------------------------------------------------

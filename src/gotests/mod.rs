@@ -3,7 +3,7 @@
 //! Go's test and case names so each can be held beside its Go original: one
 //! module per Go test file. (The tables that drive a whole `PageAlloc`
 //! through Go's `NewPageAlloc` live in the Python suite,
-//! `tests/test_go119_tables.py`, and `tests/go119.rs`.)
+//! `tests/python/test_go119_tables.py`, and `tests/go119.rs`.)
 // Tables keep Go's shapes: one-range lists and wide tuples are deliberate.
 #![allow(clippy::single_range_in_vec_init, clippy::type_complexity)]
 
@@ -39,7 +39,12 @@ fn new_page_alloc_go(
     chunks: &[(u64, Vec<(u64, u64)>)],
     scav: &[(u64, Vec<(u64, u64)>)],
 ) -> crate::PageAlloc {
-    crate::PageAlloc::from_chunks_go(arch.layout(), go, chunks.to_vec(), scav.to_vec()).unwrap()
+    crate::PageAlloc::builder(arch)
+        .go(go)
+        .chunks(chunks.to_vec())
+        .scavenged(scav.to_vec())
+        .build()
+        .unwrap()
 }
 
 /// Go 1.19's `NewPageAlloc(chunks, scav)`.
@@ -48,7 +53,11 @@ fn new_page_alloc(
     chunks: &[(u64, Vec<(u64, u64)>)],
     scav: &[(u64, Vec<(u64, u64)>)],
 ) -> crate::PageAlloc {
-    crate::PageAlloc::from_chunks_scav(arch, chunks.to_vec(), scav.to_vec()).unwrap()
+    crate::PageAlloc::builder(arch)
+        .chunks(chunks.to_vec())
+        .scavenged(scav.to_vec())
+        .build()
+        .unwrap()
 }
 
 /// Go 1.19's `checkPageAlloc`: the same bounds and, for every chunk in

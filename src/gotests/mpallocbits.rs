@@ -1,5 +1,5 @@
 //! `mpallocbits_test.go` (Go 1.19 additions): TestMallocBitsPopcntRange.
-//! The older pallocBits tables are in `tests/test_pallocbits.py`.
+//! The older pallocBits tables are in `tests/python/test_pallocbits.py`.
 
 use super::bits_of;
 use crate::arch::PALLOC_CHUNK_PAGES as P;

@@ -9,16 +9,16 @@ type Failure = (u64, u64, String);
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::bits::PageCache;
-use super::layout::Layout;
+use super::bits::PyPageCache;
+use super::layout::PyLayout;
 use super::{ArchArg, Bitmap, GoArg, Npages, AMD64, GO_DEFAULT, U64};
-use crate::arch::{Layout as EngineLayout, PALLOC_CHUNK_PAGES};
-use crate::PageAlloc as Engine;
+use crate::arch::{Layout, PALLOC_CHUNK_PAGES};
+use crate::PageAlloc;
 
 /// How full the heap is, read under one lock: the data behind
 /// `PageAlloc.stats()`.
 #[pyclass(frozen, get_all, name = "Occupancy", module = "pagealloc._pagealloc")]
-pub(crate) struct Occupancy {
+pub(crate) struct PyOccupancy {
     pages_grown: u64,
     pages_in_use: u64,
     largest_free_run: u64,
@@ -34,31 +34,31 @@ pub(crate) struct Occupancy {
 /// Safe to share between threads: every operation runs under an internal
 /// lock, as Go's runs under the heap lock.
 #[pyclass(frozen, subclass, name = "PageAlloc", module = "pagealloc._pagealloc")]
-pub(crate) struct PageAlloc {
-    inner: Mutex<Engine>,
-    ly: EngineLayout,
+pub(crate) struct PyPageAlloc {
+    inner: Mutex<PageAlloc>,
+    ly: Layout,
 }
 
 /// An instance of `cls` (a subclass, say) with `engine` inside.
-fn instance_of<'py>(cls: &Bound<'py, PyType>, engine: Engine) -> PyResult<Bound<'py, PyAny>> {
+fn instance_of<'py>(cls: &Bound<'py, PyType>, engine: PageAlloc) -> PyResult<Bound<'py, PyAny>> {
     let kwargs = PyDict::new(cls.py());
-    kwargs.set_item("layout", Layout::from(*engine.layout()))?;
+    kwargs.set_item("layout", PyLayout::from(*engine.layout()))?;
     let pa = cls.call((), Some(&kwargs))?;
-    *pa.cast::<PageAlloc>()?.get().lock() = engine;
+    *pa.cast::<PyPageAlloc>()?.get().lock() = engine;
     Ok(pa)
 }
 
-impl PageAlloc {
+impl PyPageAlloc {
     /// A fresh allocator of `arch` following Go version `go` (for replays).
     pub(crate) fn for_go(arch: ArchArg, go: crate::GoVersion) -> PyResult<Self> {
         let ly = arch.0.layout();
-        Ok(PageAlloc {
-            inner: Mutex::new(Engine::with_layout_go(ly, go)?),
+        Ok(PyPageAlloc {
+            inner: Mutex::new(PageAlloc::builder(ly).go(go).build()?),
             ly,
         })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Engine> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, PageAlloc> {
         // The engine reports errors instead of panicking, so a poisoned lock
         // can only follow a bug; the state it guards is still memory-safe.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -66,7 +66,7 @@ impl PageAlloc {
 }
 
 #[pymethods]
-impl PageAlloc {
+impl PyPageAlloc {
     /// Go's init: reserves metadata for the whole address space of arch,
     /// or of layout (a preset's or Layout.custom(...)) when given. go picks
     /// whose page allocator it follows: "1.26" (the default: Go 1.26's
@@ -76,12 +76,12 @@ impl PageAlloc {
     pub(crate) fn new(
         py: Python<'_>,
         arch: ArchArg,
-        layout: Option<PyRef<'_, Layout>>,
+        layout: Option<PyRef<'_, PyLayout>>,
         go: GoArg,
     ) -> PyResult<Self> {
         let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
-        let engine = py.detach(|| Engine::with_layout_go(ly, go.0))?;
-        Ok(PageAlloc {
+        let engine = py.detach(|| PageAlloc::builder(ly).go(go.0).build())?;
+        Ok(PyPageAlloc {
             inner: Mutex::new(engine),
             ly,
         })
@@ -98,7 +98,7 @@ impl PageAlloc {
         chunks: HashMap<U64, Vec<(U64, U64)>>,
         arch: ArchArg,
         scav: Option<HashMap<U64, Vec<(U64, U64)>>>,
-        layout: Option<PyRef<'py, Layout>>,
+        layout: Option<PyRef<'py, PyLayout>>,
         go: GoArg,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ly = layout.map_or_else(|| arch.0.layout(), |l| l.ly());
@@ -108,9 +108,13 @@ impl PageAlloc {
                 .collect()
         };
         let (list, scav) = (runs(chunks), runs(scav.unwrap_or_default()));
-        let engine = cls
-            .py()
-            .detach(|| Engine::from_chunks_go(ly, go.0, list, scav))?;
+        let engine = cls.py().detach(|| {
+            PageAlloc::builder(ly)
+                .go(go.0)
+                .chunks(list)
+                .scavenged(scav)
+                .build()
+        })?;
         instance_of(cls, engine)
     }
 
@@ -125,7 +129,7 @@ impl PageAlloc {
     /// truncated bytes.
     #[classmethod]
     fn from_bytes<'py>(cls: &Bound<'py, PyType>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-        let engine = cls.py().detach(|| Engine::from_bytes(data))?;
+        let engine = cls.py().detach(|| PageAlloc::from_bytes(data))?;
         instance_of(cls, engine)
     }
 
@@ -282,8 +286,8 @@ impl PageAlloc {
 
     /// Go 1.19's allocToCache: the 64-page block holding the lowest free page,
     /// its free pages now owned by the returned PageCache.
-    fn alloc_to_cache(&self) -> PyResult<PageCache> {
-        Ok(PageCache(self.lock().alloc_to_cache()?))
+    fn alloc_to_cache(&self) -> PyResult<PyPageCache> {
+        Ok(PyPageCache(self.lock().alloc_to_cache()?))
     }
 
     /// The scavenged bitmap of chunk ci as an int, bit i = page i.
@@ -320,7 +324,7 @@ impl PageAlloc {
         Ok(self.lock().free(base.0, npages.0)?)
     }
 
-    /// For measuring the binding itself (benches/percall.py): takes alloc's
+    /// For measuring the binding itself (benches/python/percall.py): takes alloc's
     /// arguments, converted the same way, and the same lock, and returns an
     /// address (the search address) without allocating anything.
     #[pyo3(signature = (npages, align = U64(1), within = None))]
@@ -409,7 +413,7 @@ impl PageAlloc {
     }
     /// The layout's constants.
     #[getter]
-    fn layout(&self) -> Layout {
+    fn layout(&self) -> PyLayout {
         self.ly.into()
     }
     /// Pages in use.
@@ -425,11 +429,11 @@ impl PageAlloc {
 
     /// How full and how fragmented the heap is, read under one lock (from
     /// the root summaries and one pass over the bitmaps).
-    fn occupancy(&self, py: Python<'_>) -> Occupancy {
+    fn occupancy(&self, py: Python<'_>) -> PyOccupancy {
         py.detach(|| {
             let pa = self.lock();
             let grown = pa.pages_grown();
-            Occupancy {
+            PyOccupancy {
                 pages_grown: grown,
                 pages_in_use: pa.pages_in_use(),
                 largest_free_run: pa.largest_free_run(),

@@ -3,35 +3,35 @@
 use pyo3::exceptions::PyIndexError;
 use pyo3::prelude::*;
 
-use super::alloc::PageAlloc;
+use super::alloc::PyPageAlloc;
 use super::{Bitmap, Npages, U64};
 use crate::arch::PALLOC_CHUNK_PAGES;
-use crate::bits::{self, PallocBits as EngineBits};
-use crate::PageCache as EngineCache;
+use crate::bits::{self, PallocBits};
+use crate::PageCache;
 
 /// One chunk's 512-page bitmap (Go's pallocBits): bit i is page i, 1 = in use.
 #[pyclass(name = "PallocBits", module = "pagealloc._pagealloc", eq)]
 #[derive(Clone, PartialEq)]
-pub(crate) struct PallocBits(EngineBits);
+pub(crate) struct PyPallocBits(PallocBits);
 
 #[pymethods]
-impl PallocBits {
+impl PyPallocBits {
     #[new]
     #[pyo3(signature = (value = None))]
     fn new(value: Option<Bitmap>) -> Self {
-        PallocBits(value.map_or(EngineBits::EMPTY, |b| b.0))
+        PyPallocBits(value.map_or(PallocBits::EMPTY, |b| b.0))
     }
 
     /// A bitmap with the given (first page, page count) runs in use; runs
     /// of length zero are ignored.
     #[staticmethod]
     fn from_ranges(ranges: Vec<(U64, U64)>) -> PyResult<Self> {
-        let mut b = EngineBits::EMPTY;
+        let mut b = PallocBits::EMPTY;
         for (i, n) in ranges.into_iter().filter(|r| r.1 .0 != 0) {
             bits::check_range(i.0, n.0)?;
             b.alloc_range(i.0, n.0);
         }
-        Ok(PallocBits(b))
+        Ok(PyPallocBits(b))
     }
     /// The 512 bits as an int, bit i = page i.
     #[getter]
@@ -126,14 +126,14 @@ impl PallocBits {
 /// cache; bit i of `scav`: that page is scavenged.
 #[pyclass(name = "PageCache", module = "pagealloc._pagealloc", eq)]
 #[derive(Clone, PartialEq)]
-pub(crate) struct PageCache(pub(crate) EngineCache);
+pub(crate) struct PyPageCache(pub(crate) PageCache);
 
 #[pymethods]
-impl PageCache {
+impl PyPageCache {
     #[new]
     #[pyo3(signature = (base = U64(0), cache = U64(0), scav = U64(0)))]
     fn new(base: U64, cache: U64, scav: U64) -> PyResult<Self> {
-        Ok(PageCache(EngineCache::new(base.0, cache.0, scav.0)?))
+        Ok(PyPageCache(PageCache::new(base.0, cache.0, scav.0)?))
     }
     #[getter]
     fn base(&self) -> u64 {
@@ -161,7 +161,7 @@ impl PageCache {
 
     /// Go's pageCache.flush: gives the remaining pages back to pa and empties
     /// the cache. ValueError (nothing changes) unless they are in use in pa.
-    fn flush(&mut self, pa: &Bound<'_, PageAlloc>) -> PyResult<()> {
+    fn flush(&mut self, pa: &Bound<'_, PyPageAlloc>) -> PyResult<()> {
         Ok(self.0.flush(&mut pa.get().lock())?)
     }
 

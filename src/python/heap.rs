@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use super::Npages;
 use super::U64;
 use crate::arch::PAGE_SIZE;
-use crate::heap::Heap as Engine;
+use crate::heap::Heap;
 
 /// Allocations above this many pages release the GIL while they run.
 const DETACH_ABOVE_PAGES: u64 = 32;
@@ -29,7 +29,7 @@ const DETACH_ABOVE_PAGES: u64 = 32;
     name = "HeapCounters",
     module = "pagealloc._pagealloc"
 )]
-pub(crate) struct HeapCounters {
+pub(crate) struct PyHeapCounters {
     in_use: u64,
     free: u64,
     released: u64,
@@ -41,24 +41,24 @@ pub(crate) struct HeapCounters {
 /// Go's mheap in miniature: page spans of real memory over an address range
 /// the heap reserves itself (see the Heap guide, docs/guides/heap.md).
 #[pyclass(frozen, subclass, name = "Heap", module = "pagealloc._pagealloc")]
-pub(crate) struct Heap {
-    pub(crate) inner: Engine,
+pub(crate) struct PyHeap {
+    pub(crate) inner: Heap,
 }
 
 #[pymethods]
-impl Heap {
+impl PyHeap {
     /// Reserves max_bytes of address space (no memory yet).
     #[new]
     #[pyo3(signature = (max_bytes = U64(64 << 30)))]
     fn new(py: Python<'_>, max_bytes: U64) -> PyResult<Self> {
-        Ok(Heap {
-            inner: py.detach(|| Engine::new(max_bytes.0))?,
+        Ok(PyHeap {
+            inner: py.detach(|| Heap::new(max_bytes.0))?,
         })
     }
 
     /// A Span of npages pages (8 KiB each), zeroed unless zero=False.
     #[pyo3(signature = (npages, zero = true))]
-    fn alloc(slf: &Bound<'_, Self>, npages: Npages, zero: bool) -> PyResult<Span> {
+    fn alloc(slf: &Bound<'_, Self>, npages: Npages, zero: bool) -> PyResult<PySpan> {
         let py = slf.py();
         let heap = slf.get();
         let alloc = || heap.inner.alloc(npages.0, zero).map(|p| p.as_ptr() as u64);
@@ -71,7 +71,7 @@ impl Heap {
         } else {
             py.detach(alloc)?
         };
-        Ok(Span {
+        Ok(PySpan {
             heap: slf.clone().unbind(),
             addr,
             npages: npages.0,
@@ -91,7 +91,7 @@ impl Heap {
         npages: Npages,
         max_extents: U64,
         zero: bool,
-    ) -> PyResult<Option<Vec<Span>>> {
+    ) -> PyResult<Option<Vec<PySpan>>> {
         let heap = slf.get();
         let max = usize::try_from(max_extents.0).unwrap_or(usize::MAX);
         let got = slf.py().detach(|| {
@@ -105,7 +105,7 @@ impl Heap {
         })?;
         Ok(got.map(|v| {
             v.into_iter()
-                .map(|(addr, n)| Span {
+                .map(|(addr, n)| PySpan {
                     heap: slf.clone().unbind(),
                     addr,
                     npages: n,
@@ -158,9 +158,9 @@ impl Heap {
     }
 
     /// The counters behind stats(), read under one lock.
-    fn counters(&self) -> HeapCounters {
+    fn counters(&self) -> PyHeapCounters {
         let s = self.inner.stats();
-        HeapCounters {
+        PyHeapCounters {
             in_use: s.in_use,
             free: s.free,
             released: s.released,
@@ -198,8 +198,8 @@ struct SpanState {
 
 /// npages contiguous pages of a Heap: a writable buffer (format "B").
 #[pyclass(frozen, name = "Span", module = "pagealloc._pagealloc")]
-pub(crate) struct Span {
-    heap: Py<Heap>,
+pub(crate) struct PySpan {
+    heap: Py<PyHeap>,
     addr: u64,
     npages: u64,
     /// Invariant: while `alive`, the pages `[addr, addr + npages * 8 KiB)`
@@ -207,7 +207,7 @@ pub(crate) struct Span {
     state: Mutex<SpanState>,
 }
 
-impl Span {
+impl PySpan {
     fn state(&self) -> std::sync::MutexGuard<'_, SpanState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -217,7 +217,12 @@ impl Span {
     }
 
     /// The pages go back to `heap` and the span state says so.
-    fn give_back(heap: &Py<Heap>, addr: u64, npages: u64, st: &mut SpanState) -> crate::Result<()> {
+    fn give_back(
+        heap: &Py<PyHeap>,
+        addr: u64,
+        npages: u64,
+        st: &mut SpanState,
+    ) -> crate::Result<()> {
         let p = NonNull::new(addr as *mut u8).expect("spans are never at 0");
         heap.get().inner.free(p, npages)?;
         st.alive = false;
@@ -226,7 +231,7 @@ impl Span {
 }
 
 #[pymethods]
-impl Span {
+impl PySpan {
     /// The first byte's address (8 KiB-aligned).
     #[getter]
     fn address(&self) -> u64 {
@@ -242,7 +247,7 @@ impl Span {
     }
     /// The heap the span came from.
     #[getter]
-    fn heap(&self, py: Python<'_>) -> Py<Heap> {
+    fn heap(&self, py: Python<'_>) -> Py<PyHeap> {
         self.heap.clone_ref(py)
     }
     /// False once freed.
@@ -267,7 +272,7 @@ impl Span {
                 st.exports
             )));
         }
-        Ok(Span::give_back(
+        Ok(PySpan::give_back(
             &self.heap,
             self.addr,
             self.npages,
@@ -353,14 +358,14 @@ impl Span {
     }
 }
 
-impl Drop for Span {
+impl Drop for PySpan {
     fn drop(&mut self) {
         // A span collected while alive gives its pages back: no buffer can
         // exist (each holds a reference to the span).
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if st.alive {
             // The pages are this span's: the heap accepts them.
-            let _ = Span::give_back(&self.heap, self.addr, self.npages, st);
+            let _ = PySpan::give_back(&self.heap, self.addr, self.npages, st);
         }
     }
 }

@@ -3,14 +3,14 @@
 use pyo3::prelude::*;
 
 use super::{ArchArg, AMD64, U64};
-use crate::arch::{Arch, Layout as EngineLayout};
+use crate::arch::{Arch, Layout};
 use crate::bits;
 use crate::summary::{PallocSum, SumFormat};
 
 /// The constants of one layout: a preset's (Go's per-GOARCH constants) or a
 /// custom geometry's (see the stubs for each field).
 #[pyclass(frozen, get_all, name = "Layout", module = "pagealloc._pagealloc")]
-pub(crate) struct Layout {
+pub(crate) struct PyLayout {
     arch: &'static str,
     is_custom: bool,
     page_size: u64,
@@ -28,10 +28,10 @@ pub(crate) struct Layout {
     max_search_addr: u64,
 }
 
-impl From<EngineLayout> for Layout {
-    fn from(ly: EngineLayout) -> Layout {
+impl From<Layout> for PyLayout {
+    fn from(ly: Layout) -> PyLayout {
         let levels = ly.summary_levels;
-        Layout {
+        PyLayout {
             arch: ly.name(),
             is_custom: ly.custom,
             page_size: ly.page_size(),
@@ -51,11 +51,11 @@ impl From<EngineLayout> for Layout {
     }
 }
 
-impl Layout {
+impl PyLayout {
     /// The engine's layout these fields were read from.
-    pub(crate) fn ly(&self) -> EngineLayout {
+    pub(crate) fn ly(&self) -> Layout {
         if self.is_custom {
-            return EngineLayout::custom(self.page_size, self.address_bits, self.arena_base_offset)
+            return Layout::custom(self.page_size, self.address_bits, self.arena_base_offset)
                 .expect("a custom layout's own fields are valid");
         }
         let arch: Arch = self.arch.parse().expect("a preset's own name parses");
@@ -64,7 +64,7 @@ impl Layout {
 }
 
 #[pymethods]
-impl Layout {
+impl PyLayout {
     /// A layout of your own geometry: page_size a power of two from 4 KiB to
     /// 1 GiB, address_bits from 32 to 57, addresses linearized by adding
     /// arena_base_offset; chunks stay 512 pages, 5 summary levels (4 at 32
@@ -72,8 +72,8 @@ impl Layout {
     /// 1 bit, else ValueError).
     #[staticmethod]
     #[pyo3(signature = (page_size, address_bits, arena_base_offset = U64(0)))]
-    fn custom(page_size: U64, address_bits: u32, arena_base_offset: U64) -> PyResult<Layout> {
-        Ok(EngineLayout::custom(page_size.0, address_bits, arena_base_offset.0)?.into())
+    fn custom(page_size: U64, address_bits: u32, arena_base_offset: U64) -> PyResult<PyLayout> {
+        Ok(Layout::custom(page_size.0, address_bits, arena_base_offset.0)?.into())
     }
     /// Go's chunkIndex: the chunk holding address addr.
     fn chunk_index(&self, addr: U64) -> PyResult<u64> {
@@ -105,7 +105,7 @@ impl Layout {
 /// The layout constants of a preset ("amd64", "arm64" or "386").
 #[pyfunction]
 #[pyo3(signature = (arch = AMD64))]
-pub(crate) fn layout(arch: ArchArg) -> Layout {
+pub(crate) fn layout(arch: ArchArg) -> PyLayout {
     arch.0.layout().into()
 }
 

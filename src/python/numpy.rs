@@ -54,10 +54,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::heap::Heap;
+use super::heap::PyHeap;
 use super::U64;
 use crate::arch::PAGE_SIZE;
-use crate::heap::Heap as Engine;
+use crate::heap::Heap;
 
 const CAPSULE_NAME: &CStr = c"mem_handler";
 /// The name NumPy's `get_handler_name()` reports for arrays made here.
@@ -96,7 +96,7 @@ struct DataMemHandler {
 
 /// What a handler routes with (its `ctx`).
 struct Router {
-    heap: Py<Heap>,
+    heap: Py<PyHeap>,
     threshold: u64,
     /// The handler everything else goes to. Valid while `prev_capsule`
     /// lives (or forever: NumPy's own default handler is static).
@@ -130,7 +130,7 @@ fn pages_for(size: usize) -> u64 {
 impl HandlerBox {
     /// A boxed handler whose `ctx` points at its own router.
     fn new(
-        heap: Py<Heap>,
+        heap: Py<PyHeap>,
         threshold: u64,
         prev: *const DataMemHandler,
         prev_capsule: Option<Py<PyAny>>,
@@ -172,7 +172,7 @@ impl HandlerBox {
 }
 
 impl Router {
-    fn engine(&self) -> &Engine {
+    fn engine(&self) -> &Heap {
         &self.heap.get().inner
     }
 
@@ -480,16 +480,16 @@ static INSTALLED: Mutex<Vec<Installed>> = Mutex::new(Vec::new());
 
 /// NumPy's array data from a Heap (NEP 49); made by `numpy_heap()`.
 #[pyclass(frozen, name = "NumpyHeap", module = "pagealloc._pagealloc")]
-pub(crate) struct NumpyHeap {
+pub(crate) struct PyNumpyHeap {
     capsule: Py<PyAny>,
-    heap: Py<Heap>,
+    heap: Py<PyHeap>,
     threshold: u64,
     api: NumpyApi,
     /// Per thread, the handlers `with` replaced, to put back on exit.
     entered: Mutex<HashMap<ThreadId, Vec<Py<PyAny>>>>,
 }
 
-impl NumpyHeap {
+impl PyNumpyHeap {
     fn router(&self) -> &Router {
         // SAFETY: `capsule` is ours and alive as long as self; it points to
         // the HandlerBox it owns.
@@ -505,7 +505,7 @@ impl NumpyHeap {
 }
 
 #[pymethods]
-impl NumpyHeap {
+impl PyNumpyHeap {
     /// Makes this handler current in the calling context (NumPy's
     /// `PyDataMem_SetHandler`); `__exit__` puts back the one it replaced.
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Self>> {
@@ -609,7 +609,7 @@ impl NumpyHeap {
     }
 
     #[getter]
-    fn heap(&self, py: Python<'_>) -> Py<Heap> {
+    fn heap(&self, py: Python<'_>) -> Py<PyHeap> {
         self.heap.clone_ref(py)
     }
 
@@ -670,9 +670,9 @@ impl NumpyHeap {
 #[pyo3(signature = (heap, threshold = U64(64 << 10)))]
 pub(crate) fn numpy_heap(
     py: Python<'_>,
-    heap: Bound<'_, Heap>,
+    heap: Bound<'_, PyHeap>,
     threshold: U64,
-) -> PyResult<NumpyHeap> {
+) -> PyResult<PyNumpyHeap> {
     if threshold.0 == 0 {
         return Err(PyValueError::new_err(
             "threshold must be at least 1 byte, got 0",
@@ -700,7 +700,7 @@ pub(crate) fn numpy_heap(
             return Err(e);
         }
     };
-    Ok(NumpyHeap {
+    Ok(PyNumpyHeap {
         capsule: cap.unbind(),
         heap: heap.unbind(),
         threshold: threshold.0,

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 
 use super::U64;
-use crate::range_allocator::RangeAllocator as Engine;
+use crate::range_allocator::RangeAllocator;
 
 /// A RangeAllocator's counters (bytes, except free_runs).
 #[pyclass(
@@ -16,7 +16,7 @@ use crate::range_allocator::RangeAllocator as Engine;
     module = "pagealloc._pagealloc"
 )]
 #[derive(PartialEq)]
-pub(crate) struct RangeStats {
+pub(crate) struct PyRangeStats {
     size: u64,
     page_size: u64,
     in_use: u64,
@@ -26,7 +26,7 @@ pub(crate) struct RangeStats {
 }
 
 #[pymethods]
-impl RangeStats {
+impl PyRangeStats {
     fn __repr__(&self) -> String {
         format!(
             "RangeStats(size={}, page_size={}, in_use={}, free={}, largest_free={}, free_runs={})",
@@ -38,23 +38,23 @@ impl RangeStats {
 /// Exact first fit over offsets [0, size) of any space (a file, a GPU
 /// buffer, a device's memory), in pages of page_size bytes.
 #[pyclass(frozen, name = "RangeAllocator", module = "pagealloc._pagealloc")]
-pub(crate) struct RangeAllocator {
-    inner: Mutex<Engine>,
+pub(crate) struct PyRangeAllocator {
+    inner: Mutex<RangeAllocator>,
 }
 
-impl RangeAllocator {
-    fn lock(&self) -> MutexGuard<'_, Engine> {
+impl PyRangeAllocator {
+    fn lock(&self) -> MutexGuard<'_, RangeAllocator> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[pymethods]
-impl RangeAllocator {
+impl PyRangeAllocator {
     #[new]
     #[pyo3(signature = (size, page_size = U64(4096)))]
     fn new(py: Python<'_>, size: U64, page_size: U64) -> PyResult<Self> {
-        let inner = py.detach(|| Engine::new(size.0, page_size.0))?;
-        Ok(RangeAllocator {
+        let inner = py.detach(|| RangeAllocator::new(size.0, page_size.0))?;
+        Ok(PyRangeAllocator {
             inner: Mutex::new(inner),
         })
     }
@@ -107,9 +107,9 @@ impl RangeAllocator {
         Ok(py.detach(|| self.lock().grow(new_size.0))?)
     }
 
-    fn stats(&self) -> RangeStats {
+    fn stats(&self) -> PyRangeStats {
         let s = self.lock().stats();
-        RangeStats {
+        PyRangeStats {
             size: s.size,
             page_size: s.page_size,
             in_use: s.in_use,

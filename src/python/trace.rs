@@ -5,7 +5,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::alloc::PageAlloc;
+use super::alloc::PyPageAlloc;
 use super::{ArchArg, GoArg, AMD64, U64};
 use crate::trace::{OpKind, Replay, Trace};
 use pyo3::exceptions::PyValueError;
@@ -15,7 +15,7 @@ use pyo3::types::IntoPyDict;
 /// so a caller can show progress. Parsing checks every line first: a bad line
 /// raises ValueError("line N: ...") before any op runs.
 #[pyclass(subclass, name = "TraceReplay", module = "pagealloc._pagealloc")]
-pub(crate) struct TraceReplay {
+pub(crate) struct PyTraceReplay {
     trace: Trace,
     /// Ops of the trace as given (before a conversion for `go`).
     source_len: usize,
@@ -24,12 +24,12 @@ pub(crate) struct TraceReplay {
     source_allocations: Vec<i64>,
     recorded_go: crate::GoVersion,
     replay: Replay,
-    pa: Py<PageAlloc>,
+    pa: Py<PyPageAlloc>,
     elapsed_ns: u128,
 }
 
 #[pymethods]
-impl TraceReplay {
+impl PyTraceReplay {
     /// Replays into `allocator` (by default a fresh PageAlloc of `arch`
     /// following the trace's Go, made by `allocator_class(arch, go=...)`
     /// when given); `go` replays a v2 or v3 trace under the other Go's
@@ -44,7 +44,7 @@ impl TraceReplay {
         py: Python<'_>,
         text: &str,
         arch: ArchArg,
-        allocator: Option<Py<PageAlloc>>,
+        allocator: Option<Py<PyPageAlloc>>,
         phys_page_size: Option<U64>,
         huge_page_size: Option<U64>,
         lenient: bool,
@@ -83,13 +83,13 @@ impl TraceReplay {
                     (arch.0.name(),),
                     Some(&[("go", trace.go_version().name())].into_py_dict(py)?),
                 )?
-                .extract::<Py<PageAlloc>>()?,
-            (None, None) => Py::new(py, PageAlloc::for_go(arch, trace.go_version())?)?,
+                .extract::<Py<PyPageAlloc>>()?,
+            (None, None) => Py::new(py, PyPageAlloc::for_go(arch, trace.go_version())?)?,
         };
         let mut replay = Replay::new(&trace);
         replay.lenient = lenient;
         replay.follow_races = follow_races;
-        Ok(TraceReplay {
+        Ok(PyTraceReplay {
             replay,
             source_len: parsed.ops.len(),
             source,
@@ -213,7 +213,7 @@ impl TraceReplay {
     }
     /// The allocator being replayed into.
     #[getter]
-    fn allocator(&self, py: Python<'_>) -> Py<PageAlloc> {
+    fn allocator(&self, py: Python<'_>) -> Py<PyPageAlloc> {
         self.pa.clone_ref(py)
     }
     /// The address each allocation (alloc, and calloc in v2) so far

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
-#[path = "../tests/common/splitmix.rs"]
+#[path = "../../tests/common/splitmix.rs"]
 mod splitmix;
 
 fn bench_scenarios(c: &mut Criterion) {

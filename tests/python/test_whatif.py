@@ -194,7 +194,7 @@ def test_traces_it_cannot_use(tmp_path, capsys):
     assert "line 3" in capsys.readouterr().err
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_docs_fragment_recording_runs_as_written(tmp_path):

@@ -19,7 +19,7 @@ use pagealloc::{Arch, LocalCache, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
-#[path = "../tests/common/splitmix.rs"]
+#[path = "../../tests/common/splitmix.rs"]
 mod splitmix;
 
 use splitmix::SplitMix64;

@@ -3,7 +3,7 @@ RangeAllocator, Heap, Span, TraceReplay and the NumPy handler first, then a
 table over every other public method (PageAlloc, page caches, layouts, the
 chunk-level pieces, traces). Each raises, names the value as the caller
 gave it (in the caller's units), and changes nothing.
-tests/test_bad_input.py adds the integer conversions and state checks."""
+tests/python/test_bad_input.py adds the integer conversions and state checks."""
 
 from __future__ import annotations
 
@@ -231,5 +231,5 @@ def test_version_has_one_source():
     import re
     from pathlib import Path
 
-    cargo = (Path(__file__).resolve().parents[1] / "Cargo.toml").read_text()
+    cargo = (Path(__file__).resolve().parents[2] / "Cargo.toml").read_text()
     assert pagealloc.__version__ == re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)

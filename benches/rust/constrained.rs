@@ -10,7 +10,7 @@ use pagealloc::{Arch, PageAlloc, RangeAllocator, PALLOC_CHUNK_BYTES};
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
-#[path = "../tests/common/splitmix.rs"]
+#[path = "../../tests/common/splitmix.rs"]
 mod splitmix;
 
 /// The churn trace's ops with an alignment (pages) for each alloc.

@@ -1,7 +1,7 @@
 """Speed against placement quality, from `cargo bench --bench peers` output.
 
     cargo bench --bench peers > peers.out
-    .venv/bin/python benches/peers_chart.py peers.out docs/images/peers.png
+    .venv/bin/python benches/python/peers_chart.py peers.out docs/images/peers.png
 
 x: churn ns per op (log scale, left is faster); y: false out-of-memory
 failures at 97% occupancy (log scale of 1 + count, lower is better: a

@@ -2,7 +2,7 @@
 in one run: each workload runs in a fresh process per allocator (so peak RSS
 and page faults are the workload's own), alternating, ROUNDS times; medians.
 
-    .venv/bin/python benches/numpy_bench.py [ROUNDS]
+    .venv/bin/python benches/python/numpy_bench.py [ROUNDS]
 
 Workloads:
 - temporaries N MiB (N = 16, 64, 256): 100 x ``c = a + b`` then 100 x

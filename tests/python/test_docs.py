@@ -1,5 +1,5 @@
 """Every example runs as written: the docstrings' doctests, and each code
-block of the README and the docs pages (tests/docblocks.py finds them).
+block of the README and the docs pages (tests/python/docblocks.py finds them).
 
 - Python blocks run in order, one namespace per page (each builds on the
   ones before it, as a reader pastes them), in a scratch directory; a text
@@ -40,8 +40,8 @@ NOT_HERE = {
 }
 # Blocks run by another test, which reads them from the page itself.
 RUN_BY = {
-    "docs/guides/record.md": "tests/test_record.py::test_the_docs_gofmt_recording_runs_as_written",
-    "docs/guides/whatif.md": "tests/test_whatif.py::test_the_docs_fragment_recording_runs_as_written",
+    "docs/guides/record.md": "tests/python/test_record.py::test_the_docs_gofmt_recording_runs_as_written",
+    "docs/guides/whatif.md": "tests/python/test_whatif.py::test_the_docs_fragment_recording_runs_as_written",
 }
 
 

@@ -24,7 +24,7 @@ from pagealloc.__main__ import Check, main
 from pagealloc.record import RecordError, make_overlay, toolchain
 from pagealloc.record.convert import LogError, convert
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALLOCHEAVY = ROOT / "tests" / "goprog" / "allocheavy"
 GO119 = Path("/usr/lib/go-1.19/bin/go")
 

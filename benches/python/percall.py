@@ -1,6 +1,6 @@
 """What a Python call of `alloc` / `free` costs, against the binding alone.
 
-    .venv/bin/python benches/percall.py [ROUNDS]
+    .venv/bin/python benches/python/percall.py [ROUNDS]
 
 `PageAlloc._probe_alloc` and `_probe_free` take exactly the arguments of
 `alloc` and `free`, converted the same way, take the same lock and return a

@@ -20,7 +20,7 @@ import pytest
 import pagealloc
 from pagealloc.tracegen import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "tests" / "goharness" / "run.sh"
 REAL = ROOT / "tests" / "data" / "real-jsongz-p1.v2.trace.gz"
 GO119 = Path("/usr/lib/go-1.19/bin/go")

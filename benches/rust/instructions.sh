@@ -3,7 +3,7 @@
 # (deterministic: the same binary and inputs give the same count whatever the
 # machine is doing).
 #
-#   benches/instructions.sh [NAME-FILTER]
+#   benches/rust/instructions.sh [NAME-FILTER]
 #
 # For each scenario the `scenarios` example runs under callgrind once with 1
 # repetition and once with 3; (I3 - I1) / 2 is the cost of one repetition
@@ -11,7 +11,7 @@
 # start-up and the scenario's construction cancelled out), divided by the
 # scenario's units (allocs, pairs, ops, grows, pages).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 3; }
 cargo build --release --example scenarios -q

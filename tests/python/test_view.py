@@ -250,7 +250,7 @@ def test_two_million_ops(browser, tmp_path):
 def test_the_published_page_of_the_docs_loads(browser):
     """docs/pages/gofmt.html (linked from the record guide) is a page of
     this version: it loads without errors and its summary is whole."""
-    path = Path(__file__).resolve().parents[1] / "docs" / "pages" / "gofmt.html"
+    path = Path(__file__).resolve().parents[2] / "docs" / "pages" / "gofmt.html"
     page, errors = open_page(browser, path)
     meta = page.evaluate("window.pageallocView.meta")
     assert meta["ops"] > 100_000 and meta["peak_in_use_bytes"] >= meta["final_in_use_bytes"] > 0
@@ -263,7 +263,7 @@ def test_the_docs_site_cuts_nothing_off_at_1280_px(browser, tmp_path):
     """Every page of the docs site, built as the test command builds it, at
     1280 px: no code block or table wider than its box (a long line wraps
     instead of running under the copy button)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--quiet", "-d", str(site)], cwd=root, check=True,
                    env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True)

@@ -1,6 +1,6 @@
 """Heap from Python, side by side in one run (medians over alternating rounds).
 
-    .venv/bin/python benches/heap_bench.py [ROUNDS]
+    .venv/bin/python benches/python/heap_bench.py [ROUNDS]
 
 1. One 8 KiB page: ``heap.alloc(1)`` + ``span.free()``, against
    ``mmap.mmap(-1, 8192)`` + ``close()`` and ``bytearray(8192)``.

@@ -1,6 +1,6 @@
 """Python-level comparison: pagealloc against what a Python user would pick.
 
-    .venv/bin/python benches/compare.py [--quick]
+    .venv/bin/python benches/python/compare.py [--quick]
 
 Workloads (all per op, including the Python call):
   churn-64   the churn of scenario c (splitmix64 seed 1, mixed sizes around
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         rows.append(("exhaust", "virtual-allocator", vk, va_exhaust(vk)))
 
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
-          f"{time.strftime('%Y-%m-%d')}; command: python benches/compare.py{' --quick' if args.quick else ''}")
+          f"{time.strftime('%Y-%m-%d')}; command: python benches/python/compare.py{' --quick' if args.quick else ''}")
     print(f"{'workload':<24} {'allocator':<36} {'ops':>8} {'ns/op':>12} {'ops/s':>14} {'vs pagealloc':>13}")
     ref = {}
     for w, name, ops, ns in rows:

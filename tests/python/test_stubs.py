@@ -11,7 +11,7 @@ import pytest
 
 import pagealloc._pagealloc as ext
 
-STUB = Path(__file__).resolve().parents[1] / "python" / "pagealloc" / "_pagealloc.pyi"
+STUB = Path(__file__).resolve().parents[2] / "python" / "pagealloc" / "_pagealloc.pyi"
 
 
 def stub_tree():

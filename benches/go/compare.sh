@@ -4,7 +4,7 @@
 # pagealloc's engine following each (PAGEALLOC_GO), with the ratios
 # pagealloc / Go (lower is better).
 #
-#   benches/compare_go.sh [ROUNDS] [REPS]
+#   benches/go/compare.sh [ROUNDS] [REPS]
 #
 # The four sides alternate for ROUNDS rounds (default 3) of REPS repetitions
 # each (default 5), so that all see the same machine weather; each cell is
@@ -13,7 +13,7 @@
 # on Go 1.26.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
 ROUNDS=${1:-3}
 REPS=${2:-5}
 cd "$ROOT"

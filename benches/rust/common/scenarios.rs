@@ -251,10 +251,13 @@ pub fn all() -> Vec<Scenario> {
 impl Scenario {
     /// A fresh allocator with the untimed set-up ops `[0, from)` replayed.
     pub fn setup(&self) -> Result<(PageAlloc, Replay), TraceError> {
-        let mut pa = PageAlloc::new_go(Arch::Amd64, scenario_go()).map_err(|e| TraceError {
-            line: 0,
-            msg: e.to_string(),
-        })?;
+        let mut pa = PageAlloc::builder(Arch::Amd64)
+            .go(scenario_go())
+            .build()
+            .map_err(|e| TraceError {
+                line: 0,
+                msg: e.to_string(),
+            })?;
         let mut r = Replay::new(&self.trace);
         r.run_to(&mut pa, &self.trace, self.from, &mut ())?;
         Ok((pa, r))
