@@ -171,7 +171,9 @@ pub use bits::{fill_aligned, find_bit_range64, PallocBits, PallocData};
 pub use cache::{LocalCache, PageCache, SMALL_SPAN_PAGES};
 pub use error::{Error, Result};
 pub use goversion::GoVersion;
-pub use heap::{memory_limit_goal, Heap, HeapStats, LargeAlloc, HEAP_ARENA_BYTES};
+pub use heap::{
+    memory_limit_goal, Heap, HeapStats, LargeAlloc, DEFAULT_IDLE_BUDGET, HEAP_ARENA_BYTES,
+};
 pub use queries::AllocFailure;
 pub use range_allocator::{RangeAllocator, RangeStats};
 pub use scavenge::Scavenge;

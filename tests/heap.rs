@@ -425,3 +425,46 @@ fn background_scavenger_reaches_go_memory_limit_goal() {
     heap.set_memory_limit(None);
     heap.verify().unwrap();
 }
+
+/// Free, unreleased bytes: what the idle budget bounds.
+fn idle(heap: &Heap) -> u64 {
+    let st = heap.stats();
+    st.free - st.released
+}
+
+#[test]
+fn the_idle_budget_bounds_free_memory_kept_resident() {
+    let heap = Heap::new(1 << 30).unwrap();
+    assert_eq!(heap.idle_budget(), pagealloc::DEFAULT_IDLE_BUDGET);
+    heap.set_idle_budget(None);
+    let n = 16 * MIB / PAGE_SIZE;
+    let spans: Vec<_> = (0..6).map(|_| heap.alloc(n, false).unwrap()).collect();
+    for &p in &spans {
+        bytes(p, n).fill(1);
+    }
+    // No budget: every freed page stays resident for the next allocation.
+    for &p in &spans[..4] {
+        heap.free(p, n).unwrap();
+    }
+    assert_eq!(idle(&heap), 64 * MIB);
+    // Setting a budget releases the excess at once, highest addresses first.
+    heap.set_idle_budget(Some(24 * MIB));
+    assert_eq!(heap.idle_budget(), Some(24 * MIB));
+    assert!(idle(&heap) <= 24 * MIB, "idle {} MiB", idle(&heap) / MIB);
+    assert!(idle(&heap) >= 16 * MIB, "released more than asked");
+    heap.verify().unwrap();
+    // A free past the budget releases the excess; the rest is reused as is.
+    heap.free(spans[4], n).unwrap();
+    assert!(idle(&heap) <= 24 * MIB);
+    // Budget 0: every freed page goes back at once, and reads as zero.
+    heap.set_idle_budget(Some(0));
+    assert_eq!(idle(&heap), 0);
+    heap.free(spans[5], n).unwrap();
+    assert_eq!(idle(&heap), 0);
+    let again = heap.alloc(n, false).unwrap();
+    assert!(bytes(again, n).iter().all(|&b| b == 0));
+    heap.free(again, n).unwrap();
+    let st = heap.stats();
+    assert_eq!((st.in_use, st.free - st.released), (0, 0));
+    heap.verify().unwrap();
+}

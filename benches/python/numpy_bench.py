@@ -32,6 +32,7 @@ import pagealloc
 
 MIB = 1 << 20
 kind, which = sys.argv[1], sys.argv[2]
+budget = sys.argv[3] if len(sys.argv) > 3 else "default"
 
 def minflt():
     with open("/proc/self/stat") as f:
@@ -71,6 +72,8 @@ if which == "heap":
     heap = pagealloc.Heap(16 << 30)
     if kind == "limit":
         heap.memory_limit = 256 * MIB
+    if budget != "default":
+        heap.idle_budget = None if budget == "none" else int(budget) * MIB
     pagealloc.numpy_heap(heap, threshold=64 << 10).install()
 work = {"limit": pipeline, "pipeline": pipeline}.get(kind) or (lambda: temporaries(int(kind)))
 f0, t0 = minflt(), time.perf_counter()
@@ -83,8 +86,11 @@ print(json.dumps({"s": t1 - t0, "faults": f1 - f0, "peak": resource.getrusage(re
 """
 
 
-def run(kind: str, which: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", WORKER, kind, which], capture_output=True, text=True, check=True)
+def run(kind: str, which: str, budget: str = "default") -> dict:
+    """One workload in a fresh process; `budget`: the Heap's idle_budget in
+    MiB, "none", or "default" (left as a new Heap has it)."""
+    out = subprocess.run([sys.executable, "-c", WORKER, kind, which, budget], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout)
 
 

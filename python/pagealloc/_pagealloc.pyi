@@ -343,6 +343,11 @@ class Heap:
     @memory_limit.setter
     def memory_limit(self, limit: Optional[int]) -> None: ...
     @property
+    def idle_budget(self) -> Optional[int]:
+        """None, or the most free bytes the heap keeps resident (default 256 MiB); a free past it releases the excess."""
+    @idle_budget.setter
+    def idle_budget(self, budget: Optional[int]) -> None: ...
+    @property
     def max_bytes(self) -> int:
         """The size of the heap's reservation in bytes."""
     @property

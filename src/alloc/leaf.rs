@@ -85,14 +85,14 @@ pub(super) fn after_alloc(bits: &PallocBits, i: u64, n: u64, old: Fields, below:
         // longer than its pieces: a chunk filling from the bottom.
         left.max(right)
     } else {
-        split_max(bits, a, b, left.max(right), m, below)
+        split_max(bits, a, b, (left, right), m, below)
     };
     (start, max, end)
 }
 
 /// The new `max` after an alloc split the longest run `[a, b)` (of length
-/// `m`) into pieces the longer of which is `pieces`: the longest of the
-/// pieces, of the runs at or above `b` and of the runs below `a`, which are
+/// `m`) into pieces `left` and `right`: the longest of the pieces, of the
+/// runs at or above `b` and of the runs below `a`, which are
 /// at most `below` long.
 ///
 /// Both pieces are shorter than `m`, so any run of `m` pages still in the
@@ -102,10 +102,25 @@ pub(super) fn after_alloc(bits: &PallocBits, i: u64, n: u64, old: Fields, below:
 /// below `a` when nothing there can beat what the rest holds.
 #[cold]
 #[inline(never)]
-fn split_max(bits: &PallocBits, a: u64, b: u64, pieces: u64, m: u64, below: u64) -> u64 {
+fn split_max(
+    bits: &PallocBits,
+    a: u64,
+    b: u64,
+    (left, right): (u64, u64),
+    m: u64,
+    below: u64,
+) -> u64 {
     if m == 1 {
         // Runs of one page: the max stays 1 while any page is free.
         return u64::from(bits.0.iter().any(|&x| x != u64::MAX));
+    }
+    let pieces = left.max(right);
+    // The free pages outside the pieces bound every run outside [a, b):
+    // when they are no more than the longer piece, it is the max. (A chunk
+    // whose last hole was just filled: nothing to scan.)
+    let outside = PALLOC_CHUNK_PAGES - bits.pages_in_use() - left - right;
+    if outside <= pieces {
+        return pieces;
     }
     if a == 0 || below.min(m) <= pieces {
         // Nothing below a can be longer than the pieces. (With b at the

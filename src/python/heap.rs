@@ -135,7 +135,20 @@ impl PyHeap {
         self.inner.set_memory_limit(limit.map(|l| l.0));
     }
 
-    /// Reserved bytes (max_bytes rounded up to 4 MiB).
+    /// None, or the most bytes of free memory the heap keeps resident for
+    /// allocations to come (stats()["free"] - stats()["released"]): a free
+    /// that leaves more releases the excess at once, highest addresses
+    /// first, and so does setting it. A budget of 0 returns every freed page
+    /// at once; None keeps every freed page. Default: 256 MiB.
+    #[getter]
+    fn get_idle_budget(&self) -> Option<u64> {
+        self.inner.idle_budget()
+    }
+    #[setter]
+    fn set_idle_budget(&self, budget: Option<U64>) {
+        self.inner.set_idle_budget(budget.map(|b| b.0));
+    }
+
     /// The most pages one alloc would serve now (growing if it must).
     fn largest_free(&self) -> PyResult<u64> {
         Ok(self.inner.largest_free()?)
@@ -146,6 +159,7 @@ impl PyHeap {
         Ok(self.inner.would_fit(npages.0)?)
     }
 
+    /// Reserved bytes (max_bytes rounded up to 4 MiB).
     #[getter]
     fn max_bytes(&self) -> u64 {
         self.inner.max_bytes()

@@ -164,6 +164,8 @@ EVERYWHERE = [
     ("Heap(0)", lambda p: pagealloc.Heap(0), ValueError, 0),
     ("Heap memory_limit -1", lambda p: setattr(pagealloc.Heap(1 << 30), "memory_limit", -1),
      (ValueError, OverflowError), -1),
+    ("Heap idle_budget -1", lambda p: setattr(pagealloc.Heap(1 << 30), "idle_budget", -1),
+     (ValueError, OverflowError), -1),
     ("Heap scavenge -1", lambda p: pagealloc.Heap(1 << 30).scavenge(-1), (ValueError, OverflowError), -1),
     ("numpy_heap threshold -1", lambda p: pagealloc.numpy_heap(pagealloc.Heap(1 << 30), threshold=-1),
      (ValueError, OverflowError), -1),

@@ -151,6 +151,31 @@ def test_memory_limit_brings_retained_and_rss_under_it():
     assert heap.memory_limit is None
 
 
+def test_idle_budget_releases_what_frees_leave_beyond_it():
+    heap = pagealloc.Heap(max_bytes=2 << 30)
+    assert heap.idle_budget == 256 * MIB  # the default
+    spans = [heap.alloc(pages(32 * MIB)) for _ in range(4)]
+    for s in spans:
+        with memoryview(s) as v:
+            v[::4096] = b"\x03" * len(v[::4096])
+    base = rss_bytes()
+    spans.pop().free()
+    st = heap.stats()
+    assert st.free - st.released == 32 * MIB
+    heap.idle_budget = 8 * MIB
+    assert heap.idle_budget == 8 * MIB
+    st = heap.stats()
+    assert 0 < st.free - st.released <= 8 * MIB
+    spans.pop().free()
+    st = heap.stats()
+    assert st.free - st.released <= 8 * MIB
+    assert rss_bytes() < base, "the released pages left RSS"
+    heap.idle_budget = None
+    spans.pop().free()
+    assert heap.stats().free - heap.stats().released > 32 * MIB
+    heap.verify()
+
+
 def test_max_bytes_gives_memory_error_and_the_heap_keeps_working():
     heap = pagealloc.Heap(max_bytes=3 * HEAP_ARENA_BYTES)
     big = heap.alloc(pages(HEAP_ARENA_BYTES) + 1)  # larger than an arena: two arenas
@@ -175,6 +200,8 @@ def test_max_bytes_gives_memory_error_and_the_heap_keeps_working():
         (lambda h: h.alloc("1"), TypeError),
         (lambda h: h.scavenge(-5), ValueError),
         (lambda h: setattr(h, "memory_limit", -1), ValueError),
+        (lambda h: setattr(h, "idle_budget", -1), ValueError),
+        (lambda h: setattr(h, "idle_budget", "1"), TypeError),
     ],
 )
 def test_bad_input_changes_nothing(call, exc):
