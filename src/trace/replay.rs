@@ -43,6 +43,16 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
+/// The error of op `i` of `trace`, named by its line (kept off the loop).
+#[cold]
+#[inline(never)]
+fn step_failed(trace: &Trace, i: usize, e: StepError) -> TraceError {
+    TraceError {
+        line: trace.lines[i],
+        msg: e.to_string(),
+    }
+}
+
 /// Measures ops during a replay: [`Replay::run_to`] calls `start` before
 /// and `stop` after each op. The unit type measures nothing and compiles away.
 pub trait OpTimer {
@@ -408,9 +418,14 @@ impl Replay {
         if self.done == 0 {
             self.prepare(pa, trace)?;
         }
-        let to = to.min(trace.ops.len());
-        let ops = &trace.ops[..to];
-        while let Some(&op) = ops.get(self.done) {
+        let ops = &trace.ops[..to.min(trace.ops.len())];
+        // The op index lives in a register for the loop (`step` writes
+        // through `self`, so `self.done` would be reloaded every op).
+        let mut i = self.done;
+        let res = loop {
+            let Some(&op) = ops.get(i) else {
+                break Ok(());
+            };
             let res = if T::ENABLED {
                 let mark = timer.start(op.kind());
                 let res = self.step(pa, op);
@@ -420,14 +435,12 @@ impl Replay {
                 self.step(pa, op)
             };
             if let Err(e) = res {
-                return Err(TraceError {
-                    line: trace.lines[self.done],
-                    msg: e.to_string(),
-                });
+                break Err(e);
             }
-            self.done += 1;
-        }
-        Ok(())
+            i += 1;
+        };
+        self.done = i;
+        res.map_err(|e| step_failed(trace, i, e))
     }
 
     /// Replays a whole trace on `pa`, naming the line of the first op that fails.
