@@ -128,7 +128,7 @@ impl PageCache {
         let data = pa.data_mut(ci);
         data.bits.clear_block64(pi, self.cache);
         data.scavenged.set_block64(pi, self.scav);
-        if let Some(ix) = pa.scav126.as_deref_mut() {
+        if let Some(ix) = pa.scav.v126_mut() {
             // Go frees the cached pages one by one, ascending: together,
             // one free of them all whose highest page is the last.
             let last = pi + 63 - u64::from(self.cache.leading_zeros());
@@ -328,13 +328,11 @@ impl PageAlloc {
     /// there), but a cache flushed in order to scavenge must not hide its
     /// pages from the scavenger. `base` is a real address in a grown chunk.
     pub(crate) fn mark_for_scavenger(&mut self, base: u64) {
-        if self.scav126.is_some() {
-            // Go 1.26's flush told its index already.
-            return;
-        }
         let lin = self.ly.lin(base);
-        self.scav_index
-            .mark(lin, lin + PAGE_CACHE_PAGES * PAGE_SIZE);
+        // Go 1.26's flush told its index already.
+        if let Some(ix) = self.scav.v119_mut() {
+            ix.mark(lin, lin + PAGE_CACHE_PAGES * PAGE_SIZE);
+        }
     }
 
     /// Go 1.19's `allocToCache`: takes the 64-page-aligned block holding the
@@ -384,9 +382,7 @@ impl PageAlloc {
         data.bits.set_block64(pi, cache);
         data.scavenged.clear_block64(pi, scav & cache);
         self.update(lin, PAGE_CACHE_PAGES, false, true);
-        if let Some(ix) = self.scav126.as_deref_mut() {
-            ix.alloc(ci, u64::from(cache.count_ones()));
-        }
+        self.scav.on_alloc(ci, u64::from(cache.count_ones()));
         self.search_addr = lin + (PAGE_CACHE_PAGES - 1) * PAGE_SIZE;
         Ok(PageCache {
             base: self.ly.unlin(lin),

@@ -365,7 +365,7 @@ impl crate::PageAlloc {
         mut release: impl FnMut(u64, u64),
     ) -> Result<u64> {
         let (force, steps) = (how.force, how.max_steps);
-        if !force && self.scav126.is_none() {
+        if !force && self.go_version() == crate::GoVersion::Go119 {
             return Err(crate::Error::WrongGoVersion {
                 what: "the background scavenger (scavenge with force=False)",
                 need: crate::GoVersion::Go126,
@@ -402,7 +402,7 @@ impl crate::PageAlloc {
     /// is the three parts run back to back; a recorded trace runs them one
     /// by one where other Ps' operations came between them.
     pub fn scavenge_find(&mut self, force: bool) -> Result<Option<(u64, u64)>> {
-        if !force && self.scav126.is_none() {
+        if !force && self.go_version() == crate::GoVersion::Go119 {
             return Err(crate::Error::WrongGoVersion {
                 what: "the background scavenger (scavenge with force=False)",
                 need: crate::GoVersion::Go126,
@@ -411,10 +411,7 @@ impl crate::PageAlloc {
         }
         // Go 1.19's find also names a page (its cursor's, in the cursor's
         // own chunk), which its scavengeOne then ignores.
-        Ok(match self.scav126.as_deref_mut() {
-            Some(ix) => ix.find(force),
-            None => self.scav_index.find(),
-        })
+        Ok(self.scav.find(force))
     }
 
     /// Sets a scavenge index cursor to what a recorded run's `find` left
@@ -430,13 +427,7 @@ impl crate::PageAlloc {
                 "cursor {addr:#x} is not a page of the heap"
             )));
         }
-        match self.scav126.as_deref_mut() {
-            Some(ix) => {
-                let slot = if force { &mut ix.force } else { &mut ix.bg };
-                *slot = crate::scavenge126::Cursor { lin, marked };
-            }
-            None => self.scav_index.set_search_state(lin, marked),
-        }
+        self.scav.set_cursor(force, lin, marked);
         Ok(())
     }
 
@@ -460,7 +451,7 @@ impl crate::PageAlloc {
                 "chunk {ci:#x} page {search_idx} is not on the heap"
             )));
         }
-        let search_idx = if self.scav126.is_some() {
+        let search_idx = if self.go_version() == crate::GoVersion::Go126 {
             search_idx
         } else {
             PALLOC_CHUNK_PAGES - 1
@@ -490,10 +481,7 @@ impl crate::PageAlloc {
                 return Ok(Some((self.ly.unlin(lin), npages)));
             }
         }
-        match self.scav126.as_deref_mut() {
-            Some(ix) => ix.set_empty(ci),
-            None => self.scav_index.clear(ci),
-        }
+        self.scav.chunk_empty(ci);
         Ok(None)
     }
 
@@ -586,9 +574,10 @@ impl crate::PageAlloc {
             .map_or(crate::PallocBits::EMPTY, |d| d.scavenged))
     }
 
-    /// Whether chunk `ci` is marked in the scavenge index.
+    /// Whether chunk `ci` is marked in Go 1.19's scavenge index (always
+    /// false under Go 1.26, whose index counts pages instead).
     pub fn scav_marked(&self, ci: u64) -> bool {
-        self.scav_index.is_marked(ci)
+        self.scav.v119().is_some_and(|ix| ix.is_marked(ci))
     }
 }
 

@@ -390,7 +390,7 @@ impl crate::PageAlloc {
     /// Go 1.26's `scavengeIndex.nextGen` (Go calls it once per GC cycle):
     /// the background scavenger now sees the frees of the cycle that ended.
     pub fn next_gen(&mut self) -> Result<()> {
-        let Some(ix) = self.scav126.as_deref_mut() else {
+        let Some(ix) = self.scav.v126_mut() else {
             return Err(needs_126("next_gen"));
         };
         ix.next_gen();
@@ -399,7 +399,7 @@ impl crate::PageAlloc {
 
     /// Go 1.26's index data of grown chunk `ci`.
     pub fn scav_chunk_data(&self, ci: u64) -> Result<ScavChunkData> {
-        let Some(ix) = self.scav126.as_deref() else {
+        let Some(ix) = self.scav.v126() else {
             return Err(needs_126("scav_chunk_data"));
         };
         if !self.is_grown(ci) {
@@ -411,7 +411,7 @@ impl crate::PageAlloc {
     /// Go 1.26's index generation, freed-pages high-water mark and cursors
     /// (linearized addresses; 0 is none): `(gen, free_hwm, bg, force)`.
     pub fn scav_index_state(&self) -> Result<(u32, u64, Cursor, Cursor)> {
-        let Some(ix) = self.scav126.as_deref() else {
+        let Some(ix) = self.scav.v126() else {
             return Err(needs_126("scav_index_state"));
         };
         Ok((ix.gen, ix.free_hwm, ix.bg, ix.force))
@@ -424,7 +424,7 @@ impl crate::PageAlloc {
     ///
     /// Cost: as `alloc_at` of the same pages.
     pub fn mark_padding(&mut self, addr: u64, npages: u64) -> Result<()> {
-        if self.scav126.is_none() {
+        if self.go_version() != crate::GoVersion::Go126 {
             return Err(needs_126("mark_padding"));
         }
         let lin = self.check_pages(addr, npages)?;
@@ -437,7 +437,7 @@ impl crate::PageAlloc {
             data.alloc_range(i, n);
             data.scavenged.alloc_range(i, n);
         }
-        if let Some(ix) = self.scav126.as_deref_mut() {
+        if let Some(ix) = self.scav.v126_mut() {
             ix.alloc_range(lin, npages);
         }
         self.update(lin, npages, true, true);

@@ -100,16 +100,17 @@ impl PageAlloc {
             HEADER + ranges.len() * 16 + chunks as usize * 128 + chunks.div_ceil(8) as usize + 8,
         );
         out.extend_from_slice(MAGIC);
-        let version = match self.scav126 {
-            Some(_) => SNAPSHOT_VERSION_GO126,
-            None => SNAPSHOT_VERSION,
+        let version = match self.go_version() {
+            crate::GoVersion::Go126 => SNAPSHOT_VERSION_GO126,
+            crate::GoVersion::Go119 => SNAPSHOT_VERSION,
         };
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&layout_code(&self.ly));
         out.extend_from_slice(&self.ly.arena_base_offset.to_le_bytes());
         out.extend_from_slice(&self.huge_pages.to_le_bytes());
         out.extend_from_slice(&self.search_addr.to_le_bytes());
-        let (sa, marked) = self.scav_index.search_state();
+        // A Go 1.26 allocator has no Go 1.19 index: its fields are empty.
+        let (sa, marked) = self.scav.v119().map_or((0, false), |ix| ix.search_state());
         out.extend_from_slice(&sa.to_le_bytes());
         let phys_log = self.phys_page.trailing_zeros() as u8;
         out.extend_from_slice(&[u8::from(marked), phys_log, 0, 0, 0, 0, 0, 0]);
@@ -126,12 +127,12 @@ impl PageAlloc {
         }
         let mut marks = vec![0u8; chunks.div_ceil(8) as usize];
         for (k, ci) in self.grown_chunks().enumerate() {
-            if self.scav_index.is_marked(ci) {
+            if self.scav_marked(ci) {
                 marks[k / 8] |= 1 << (k % 8);
             }
         }
         out.extend_from_slice(&marks);
-        if let Some(ix) = self.scav126.as_deref() {
+        if let Some(ix) = self.scav.v126() {
             out.extend_from_slice(&u64::from(ix.gen).to_le_bytes());
             out.extend_from_slice(&ix.free_hwm.to_le_bytes());
             for c in [ix.bg, ix.force] {
@@ -296,8 +297,8 @@ impl PageAlloc {
             if scav_search != 0 || scav_marked || !marked.is_empty() {
                 return Err(bad("Go 1.19 scavenge index state in a Go 1.26 snapshot"));
             }
-        } else {
-            pa.scav_index.restore(scav_search, scav_marked, &marked);
+        } else if let Some(ix) = pa.scav.v119_mut() {
+            ix.restore(scav_search, scav_marked, &marked);
         }
         if go126 {
             let gen = r.u64()?;
@@ -323,7 +324,7 @@ impl PageAlloc {
             {
                 return Err(bad("bad Go 1.26 scavenge index state"));
             }
-            let ix = pa.scav126.as_deref_mut().expect("a Go 1.26 allocator");
+            let ix = pa.scav.v126_mut().expect("a Go 1.26 allocator");
             (ix.gen, ix.free_hwm, ix.bg, ix.force) = (gen as u32, free_hwm, bg, force);
             for &ci in &chunk_list {
                 let sc = crate::ScavChunkData::unpack(r.u64()?);

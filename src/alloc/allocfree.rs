@@ -36,9 +36,7 @@ impl PageAlloc {
             } else {
                 data.alloc_range(i, n);
             }
-            if let Some(ix) = self.scav126.as_deref_mut() {
-                ix.alloc(ci, n);
-            }
+            self.scav.on_alloc(ci, n);
         }
         self.update(base, npages, true, true);
         scav
@@ -148,9 +146,7 @@ impl PageAlloc {
             note_dirty(d, ci, &self.data(ci).scavenged, j, n);
         }
         let scav = self.data_mut(ci).take(j, n);
-        if let Some(ix) = self.scav126.as_deref_mut() {
-            ix.alloc(ci, n);
-        }
+        self.scav.on_alloc(ci, n);
         self.update_chunk_alloc(ci, j, n, old, below);
         scav
     }
@@ -248,10 +244,7 @@ impl PageAlloc {
     /// chunk (`index.free`).
     #[inline]
     fn index_freed(&mut self, lin: u64, npages: u64) {
-        match self.scav126.as_deref_mut() {
-            None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
-            Some(ix) => ix.free_range(lin, npages),
-        }
+        self.scav.on_free(lin, npages);
     }
 
     /// [`PageAlloc::lower_bounds`] and [`PageAlloc::index_freed`] for pages
@@ -260,10 +253,7 @@ impl PageAlloc {
     #[inline(always)]
     fn note_freed_in_chunk(&mut self, lin: u64, ci: u64, i: u64, npages: u64) {
         self.lower_bounds(lin, npages);
-        match self.scav126.as_deref_mut() {
-            None => self.scav_index.mark(lin, lin + npages * PAGE_SIZE),
-            Some(ix) => ix.free(ci, i + npages - 1, npages),
-        }
+        self.scav.on_free_in_chunk(lin, ci, i, npages);
     }
 
     /// Go's `free` on checked, linearized pages. Pages freed as not

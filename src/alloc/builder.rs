@@ -162,10 +162,10 @@ impl PageAlloc {
             }
             let (_, n) = data.find_scavenge_candidate(PALLOC_CHUNK_PAGES - 1, min, min, huge);
             let lin = ci << LOG_PALLOC_CHUNK_BYTES;
-            match self.scav126.as_deref_mut() {
-                None if n != 0 => self.scav_index.mark(lin, lin + PALLOC_CHUNK_BYTES),
-                None => {}
-                Some(ix) => {
+            match &mut self.scav {
+                ScavIndex::Go119(ix) if n != 0 => ix.mark(lin, lin + PALLOC_CHUNK_BYTES),
+                ScavIndex::Go119(_) => {}
+                ScavIndex::Go126(ix) => {
                     ix.alloc(ci, PALLOC_CHUNK_PAGES);
                     ix.free(ci, PALLOC_CHUNK_PAGES - 1, PALLOC_CHUNK_PAGES);
                     for &(_, n) in &runs {

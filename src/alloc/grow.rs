@@ -86,10 +86,7 @@ impl PageAlloc {
     pub(super) fn sys_grow(&mut self, base: u64, limit: u64) -> Result<()> {
         debug_assert!(base % PALLOC_CHUNK_BYTES == 0 && limit % PALLOC_CHUNK_BYTES == 0);
         if !self.ly.commits_on_grow() {
-            if let Some(ix) = self.scav126.as_deref_mut() {
-                ix.grow(base, limit, self.phys_page)?;
-            }
-            return Ok(());
+            return self.scav.grow(&self.ly, base, limit, self.phys_page);
         }
         for l in (0..self.ly.summary_levels).rev() {
             // Whole blocks: a parent summarizes a full block of children.
@@ -101,10 +98,6 @@ impl PageAlloc {
                 loc.offset + hi as usize * SUM_BYTES,
             )?;
         }
-        match self.scav126.as_deref_mut() {
-            Some(ix) => ix.grow(base, limit, self.phys_page)?,
-            None => self.scav_index.grow(base, limit, self.phys_page)?,
-        };
-        Ok(())
+        self.scav.grow(&self.ly, base, limit, self.phys_page)
     }
 }

@@ -40,10 +40,12 @@ mod builder;
 mod find;
 mod grow;
 mod leaf;
+mod scav;
 mod update;
 mod verify;
 
 pub use builder::Builder;
+pub(crate) use scav::ScavIndex;
 use update::{Stale, SumStore, STALE_CAP};
 
 const SUM_BYTES: usize = std::mem::size_of::<PallocSum>();
@@ -102,14 +104,10 @@ pub struct PageAlloc {
     /// hull is `[start, end)`.
     grown: AddrRanges,
 
-    /// Go 1.19's scavenge index: which chunks may hold free, unscavenged
-    /// pages, for the scavenger. Its metadata is committed in `sys_grow`.
-    /// Reserved but never grown in an allocator that follows Go 1.26.
-    pub(crate) scav_index: ScavengeIndex,
-    /// Go 1.26's scavenge index, when this allocator follows Go 1.26
-    /// (`None`: Go 1.19). Every alloc and free tells it about each chunk it
+    /// The scavenge index of the Go version this allocator follows (see
+    /// `scav.rs`): every alloc and free tells it about the chunks it
     /// touches; its metadata is committed in `sys_grow`.
-    pub(crate) scav126: Option<Box<ScavIndex126>>,
+    pub(crate) scav: ScavIndex,
 
     /// Huge pages of this many runtime pages are never split by the
     /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
@@ -161,25 +159,17 @@ impl PageAlloc {
 
     /// Go's `init` for layout `ly` following Go version `go`.
     pub(crate) fn reserve(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
-        let mut pa = PageAlloc::with_layout_base(ly)?;
-        if go == GoVersion::Go126 {
-            pa.scav126 = Some(Box::new(ScavIndex126::new(&ly)?));
-        }
-        Ok(pa)
+        PageAlloc::with_layout_base(ly, go)
     }
 
     /// The Go version whose page allocator this one follows.
     #[inline]
     pub fn go_version(&self) -> GoVersion {
-        if self.scav126.is_some() {
-            GoVersion::Go126
-        } else {
-            GoVersion::Go119
-        }
+        self.scav.go()
     }
 
-    /// The allocator without a Go 1.26 index (Go 1.19's).
-    fn with_layout_base(ly: Layout) -> Result<PageAlloc> {
+    /// Go's `init`: the metadata reservations, nothing grown.
+    fn with_layout_base(ly: Layout, go: GoVersion) -> Result<PageAlloc> {
         // Go throws if the root's page count does not fit a packed field.
         debug_assert!(ly.level_log_pages[0] <= ly.log_max_packed_value);
         let sum_fmt = SumFormat::new(ly.log_max_packed_value);
@@ -230,8 +220,7 @@ impl PageAlloc {
             start: 0,
             end: 0,
             grown: AddrRanges::new(),
-            scav_index: ScavengeIndex::new(&ly)?,
-            scav126: None,
+            scav: ScavIndex::new(&ly, go)?,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
             phys_page: (crate::vm::phys_page_size() as u64).clamp(
                 crate::scavenge::MIN_PHYS_PAGE,
@@ -395,10 +384,7 @@ impl PageAlloc {
     /// Bytes of metadata committed so far (Go's `sysStat` for the allocator).
     pub fn mapped_bytes(&self) -> usize {
         self.chunks.committed_bytes()
-            + match &self.scav126 {
-                Some(ix) => ix.mapped_bytes(),
-                None => self.scav_index.mapped_bytes(),
-            }
+            + self.scav.mapped_bytes()
             + self
                 .sum_mem
                 .iter()
@@ -409,10 +395,7 @@ impl PageAlloc {
     /// Bytes of address space reserved for metadata.
     pub fn reserved_bytes(&self) -> usize {
         self.chunks.len()
-            + match &self.scav126 {
-                Some(ix) => ix.reserved_bytes(),
-                None => self.scav_index.reserved_bytes(),
-            }
+            + self.scav.reserved_bytes()
             + self.sum_mem.iter().map(Reservation::len).sum::<usize>()
     }
 

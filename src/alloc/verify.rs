@@ -112,7 +112,7 @@ impl PageAlloc {
     /// padding pages are both). Go 1.26's index counts exactly the pages in
     /// use of every grown chunk, and a full chunk never says "has free".
     pub(super) fn check_scavenged(&self) -> Result<()> {
-        if let Some(ix) = self.scav126.as_deref() {
+        if let Some(ix) = self.scav.v126() {
             for c in self.grown_chunks() {
                 let sc = ix.get(c);
                 let used = self.chunk(c).pages_in_use();
