@@ -5,7 +5,7 @@
 //! scavenger's half (Go 1.21, CL 436395, golang/go#55328, as Go 1.26.8 ships
 //! it): the scavenge index, what `alloc`, `free` and a cache flush tell it,
 //! and `scavenge` itself. So the choice selects the scavenge index flavour
-//! ([`crate::scavenge`] for Go 1.19, [`crate::scavenge126`] for Go 1.26) and
+//! (the scavenge index of each, `scav_index`) and
 //! a few calls around it; it is one field read per allocation or free.
 //!
 //! | | Go 1.19 | Go 1.26 |

@@ -342,7 +342,7 @@ impl Heap {
         let inside = st.pa.largest_free(1, None)?;
         let end = st.base + st.grown;
         // The free run the heap's last page ends: how far growth extends it.
-        let tail = crate::queries::largest_fitting(inside.min(st.grown / PAGE_SIZE), |n| {
+        let tail = crate::alloc::largest_fitting(inside.min(st.grown / PAGE_SIZE), |n| {
             st.pa.would_fit(n, 1, Some((end - n * PAGE_SIZE, end)))
         })?;
         let room = (st.max_bytes - st.grown) / PAGE_SIZE;

@@ -68,31 +68,32 @@
 //!   `findScavengeCandidate`.
 //! - [`summary`]: packed summaries (`pallocSum`) and `mergeSummaries`.
 //! - [`vm`]: reserved address space, committing it, committed-byte accounting.
-//! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`),
-//!   one file per concern: `grow`, `find` (the radix walk and the leaves
-//!   near the search address), `update` (the deferred walk up), `leaf`
-//!   (leaves kept incrementally), `allocfree` (alloc with Go 1.19's
-//!   scavenged count, free), `verify`.
+//! - [`alloc`]: the allocator (`mpagealloc.go`, `mpagealloc_64bit.go`), and
+//!   every method of [`PageAlloc`], one file per concern: `builder`, `grow`,
+//!   `find` (the radix walk and the leaves near the search address),
+//!   `update` (the deferred walk up), `leaf` (leaves kept incrementally),
+//!   `allocfree` (alloc with Go 1.19's scavenged count, free), `cache`
+//!   (`allocToCache`, a cache's flush), `scavenge` (the scavenger's three
+//!   parts, both Gos, `mgcscavenge.go`), `constrained` (exact first fit at
+//!   an alignment, inside a window, at a fixed address; not in Go),
+//!   `queries` (`first_fit`, `would_fit`, `largest_free`,
+//!   `alloc_or_failure`, `alloc_extents`), `snapshot` (`to_bytes` /
+//!   `from_bytes`), `verify`.
+//! - `scav_index`: the scavenge index of either Go, one type
+//!   (Go 1.19's marks per chunk; Go 1.26's `scavChunkData`, cursors and
+//!   generations); [`goversion`]: what differs between the two Gos.
 //! - [`addr_ranges`]: Go's `addrRanges` (`mranges.go`), the grown chunks.
-//! - [`cache`]: page caches (`pageCache`, `allocToCache`, `mpagecache.go`),
-//!   and [`LocalCache`], one that also takes back what it handed out.
-//! - [`constrained`]: exact first fit at an alignment, inside a window, and
-//!   at a fixed address (not in Go).
-//! - [`scavenge`]: the scavenge index and `scavenge` (`mgcscavenge.go`).
+//! - [`cache`]: page caches (`pageCache`, `mpagecache.go`), and
+//!   [`LocalCache`], one that also takes back what it handed out.
 //! - [`heap`]: [`Heap`], real pages over a reservation of its own (`mheap`
 //!   in miniature): arenas, exact zeroing, `madvise`, a memory limit, and a
 //!   page cache per thread (`heap/tcache.rs`).
-//! - [`scavenge126`]: Go 1.26's scavenge index (`scavChunkData`, cursors,
-//!   generations); [`goversion`]: what differs between the two Gos.
-//! - [`queries`]: the questions (`first_fit`, `would_fit`, `largest_free`,
-//!   `alloc_or_failure`, `alloc_extents`), from the summaries.
 //! - [`trace`]: the text trace formats (v1, v2, v3) and the one replay loop,
 //!   shared by the Python binding, the replay example, the benchmarks and
 //!   Go's harness.
 //! - [`error`]: the one error type; every error leaves the allocator unchanged.
 //! - `python` (feature `python`): the only module that knows Python, one
 //!   file per concern below it.
-//! - [`snapshot`]: exact snapshots (`to_bytes` / `from_bytes`).
 //! - [`range_allocator`]: [`RangeAllocator`], first fit over the byte offsets of any
 //!   address space, on top of the allocator.
 //!
@@ -140,15 +141,11 @@ pub mod arch;
 pub mod bits;
 pub mod cache;
 pub mod census;
-pub mod constrained;
 pub mod error;
 pub mod goversion;
 pub mod heap;
-pub mod queries;
 pub mod range_allocator;
-pub mod scavenge;
-pub mod scavenge126;
-pub mod snapshot;
+mod scav_index;
 pub mod summary;
 pub mod trace;
 pub mod view;
@@ -161,7 +158,9 @@ mod python;
 mod gotests;
 
 pub use addr_ranges::AddrRanges;
+pub use alloc::{AllocFailure, Extents, SNAPSHOT_VERSION, SNAPSHOT_VERSION_GO126};
 pub use alloc::{Builder, PageAlloc};
+pub use alloc::{Scavenge, MAX_PHYS_PAGE, MIN_PHYS_PAGE};
 pub use arch::{
     chunk_page_index, Arch, Layout, LOG_PALLOC_CHUNK_BYTES, LOG_PALLOC_CHUNK_PAGES,
     MAX_SUMMARY_LEVELS, PAGE_SHIFT, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
@@ -174,10 +173,8 @@ pub use goversion::GoVersion;
 pub use heap::{
     memory_limit_goal, Heap, HeapStats, LargeAlloc, DEFAULT_IDLE_BUDGET, HEAP_ARENA_BYTES,
 };
-pub use queries::AllocFailure;
 pub use range_allocator::{RangeAllocator, RangeStats};
-pub use scavenge::Scavenge;
-pub use scavenge126::ScavChunkData;
+pub use scav_index::{Cursor as ScavCursor, ScavChunkData, SCAV_CHUNK_HI_OCC_PAGES};
 pub use summary::{PallocSum, SumFormat};
 
 // The Rust code blocks of the README and the docs, compiled and run as doc

@@ -259,7 +259,7 @@ impl PageAlloc {
     /// Go's `free` on checked, linearized pages. Pages freed as not
     /// `scavenged` (every free but the scavenger's own) are told to the
     /// scavenge index; the scavenged bits are left as they are.
-    pub(crate) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
+    pub(super) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
         self.lower_bounds(lin, npages);
         if !scavenged {
             self.index_freed(lin, npages);
@@ -279,7 +279,7 @@ impl PageAlloc {
     /// drops to the first page of the run at its alignment, if lower. Until
     /// an aligned allocation raises a hint this is one comparison.
     #[inline]
-    pub(crate) fn lower_aligned_hints(&mut self, p: u64, n: u64) {
+    pub(super) fn lower_aligned_hints(&mut self, p: u64, n: u64) {
         // Every hint is at most the last: nothing to lower from p on (the
         // common case, and always so until an aligned allocation raises one).
         if p >= self.aligned_hint[HINT_LOG_ALIGN.len() - 1] {

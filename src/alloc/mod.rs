@@ -30,22 +30,30 @@ use crate::arch::{
 use crate::bits::{PallocBits, PallocData};
 use crate::error::{Error, Result};
 use crate::goversion::GoVersion;
-use crate::scavenge::ScavengeIndex;
-use crate::scavenge126::ScavIndex126;
+use crate::scav_index::ScavIndex;
 use crate::summary::{PallocSum, SumFormat};
 use crate::vm::Reservation;
 
 mod allocfree;
 mod builder;
+mod cache;
+mod constrained;
 mod find;
 mod grow;
 mod leaf;
-mod scav;
+mod queries;
+mod scavenge;
+mod snapshot;
 mod update;
 mod verify;
 
 pub use builder::Builder;
-pub(crate) use scav::ScavIndex;
+pub(crate) use queries::largest_fitting;
+pub use queries::{AllocFailure, Extents};
+#[cfg(test)]
+pub(crate) use scavenge::min_scav_pages;
+pub use scavenge::{Scavenge, MAX_PHYS_PAGE, MIN_PHYS_PAGE};
+pub use snapshot::{SNAPSHOT_VERSION, SNAPSHOT_VERSION_GO126};
 use update::{Stale, SumStore, STALE_CAP};
 
 const SUM_BYTES: usize = std::mem::size_of::<PallocSum>();
@@ -64,8 +72,8 @@ struct LevelLoc {
 
 /// Go's `pageAlloc`.
 pub struct PageAlloc {
-    pub(crate) ly: Layout,
-    pub(crate) sum_fmt: SumFormat,
+    ly: Layout,
+    sum_fmt: SumFormat,
 
     /// The radix tree of summaries: `summary[l]` points at an array of
     /// `ly.level_entries(l)` packed summaries (level 0 is the root, level
@@ -91,13 +99,13 @@ pub struct PageAlloc {
     /// Linearized address where allocation searches begin. Invariant: every
     /// grown page below it is in use; it lies in a grown chunk, or it is
     /// `ly.max_search_lin` (no free page anywhere).
-    pub(crate) search_addr: u64,
+    search_addr: u64,
 
     /// The chunk indices the allocator knows: `[start, end)` is the hull of
     /// every grown chunk. `start == 0` means nothing was grown yet; chunk 0 is
     /// never grown.
-    pub(crate) start: u64,
-    pub(crate) end: u64,
+    start: u64,
+    end: u64,
 
     /// The grown chunks, as sorted, disjoint, non-adjacent ranges of chunk
     /// indices (Go's `inUse`, which holds the same ranges in bytes). The
@@ -107,23 +115,23 @@ pub struct PageAlloc {
     /// The scavenge index of the Go version this allocator follows (see
     /// `scav.rs`): every alloc and free tells it about the chunks it
     /// touches; its metadata is committed in `sys_grow`.
-    pub(crate) scav: ScavIndex,
+    scav: ScavIndex,
 
     /// Huge pages of this many runtime pages are never split by the
     /// scavenger (Go's `physHugePageSize / pageSize`; 0 or 1 for none).
-    pub(crate) huge_pages: u64,
+    huge_pages: u64,
     /// Go's `physPageSize` in bytes, the scavenger's unit: it releases only
     /// whole, aligned physical pages (`max(1, phys_page / page_size)`
     /// runtime pages at a time) and maps its index in them. By default the
     /// host's; a replay sets the trace's (`physpage`, 4 KiB by default).
     /// Invariant: a power of two in `MIN_PHYS_PAGE..=MAX_PHYS_PAGE`.
-    pub(crate) phys_page: u64,
+    phys_page: u64,
     /// Lower bounds for aligned searches: `aligned_hint[c]` is a
     /// (linearized) page below which no page at a position aligned to
     /// `2^HINT_LOG_ALIGN[c]` pages is free (nor, so, at any coarser
     /// alignment). Frees lower them; a 1-page aligned allocation raises them
     /// past what it took. See `constrained`.
-    pub(crate) aligned_hint: [u64; HINT_LOG_ALIGN.len()],
+    aligned_hint: [u64; HINT_LOG_ALIGN.len()],
 
     /// Entries of level `leaf - 1` whose block of leaves changed since the
     /// levels above the leaves were last brought up to date (at most
@@ -132,7 +140,7 @@ pub struct PageAlloc {
     /// entries to the root; `refresh_summaries` repairs those. Leaves are
     /// always exact, so the fast path of `alloc` (which reads only a leaf)
     /// needs no repair; everything that reads higher up does.
-    pub(crate) stale: Vec<Stale>,
+    stale: Vec<Stale>,
     /// Scratch for `refresh_summaries` (kept to spare an allocation).
     stale_next: Vec<Stale>,
 }
@@ -222,10 +230,7 @@ impl PageAlloc {
             grown: AddrRanges::new(),
             scav: ScavIndex::new(&ly, go)?,
             huge_pages: crate::vm::thp_size() / ly.page_size(),
-            phys_page: (crate::vm::phys_page_size() as u64).clamp(
-                crate::scavenge::MIN_PHYS_PAGE,
-                crate::scavenge::MAX_PHYS_PAGE,
-            ),
+            phys_page: (crate::vm::phys_page_size() as u64).clamp(MIN_PHYS_PAGE, MAX_PHYS_PAGE),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
             stale: Vec::with_capacity(STALE_CAP),
             stale_next: Vec::with_capacity(STALE_CAP),
@@ -298,7 +303,7 @@ impl PageAlloc {
     }
 
     #[inline(always)]
-    pub(crate) fn data_mut(&mut self, ci: u64) -> &mut PallocData {
+    pub(super) fn data_mut(&mut self, ci: u64) -> &mut PallocData {
         debug_assert!(self.chunk_committed(ci), "chunk {ci:#x} not committed");
         // SAFETY: as in `data`; `&mut self` makes this the only reference.
         unsafe { &mut *self.chunks.base().cast::<PallocData>().add(ci as usize) }
@@ -357,7 +362,7 @@ impl PageAlloc {
 
     /// The bitmaps of chunk `ci`, which must lie in `[start, end)`: `None`
     /// for a chunk in a gap, whose bitmaps may not be committed.
-    pub(crate) fn known_chunk(&self, ci: u64) -> Result<Option<&PallocData>> {
+    pub(super) fn known_chunk(&self, ci: u64) -> Result<Option<&PallocData>> {
         if self.start == 0 || ci < self.start || ci >= self.end {
             return Err(Error::NoSuchChunk { chunk: ci });
         }

@@ -57,7 +57,7 @@ impl PageAlloc {
     /// `contig` says the change was one contiguous alloc (`alloc`) or free,
     /// so chunks strictly inside the range are entirely in use or free and
     /// need no summarizing.
-    pub(crate) fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
+    pub(super) fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
         let leaf = self.ly.leaf();
         let sf = self.sum_fmt;
         // Inclusive last byte.
@@ -184,7 +184,7 @@ impl PageAlloc {
     /// Cost: one block merge per stale entry, plus one per changed parent
     /// (at most one per level per stale entry; fewer where the changes
     /// share ancestors or cancel out).
-    pub(crate) fn refresh_summaries(&mut self) {
+    pub(super) fn refresh_summaries(&mut self) {
         if self.stale.is_empty() {
             return;
         }
@@ -198,7 +198,7 @@ impl PageAlloc {
 
     /// The summary at level `l`, index `i` as it will be once brought up to
     /// date, without writing: for readers that only have `&self`.
-    pub(crate) fn exact_sum(&self, l: usize, i: u64) -> PallocSum {
+    pub(super) fn exact_sum(&self, l: usize, i: u64) -> PallocSum {
         if self.stale.is_empty() || l == self.ly.leaf() {
             return self.sum(l, i);
         }

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use super::splitmix::SplitMix64;
 use super::{base_chunk_idx, bits_of, check_page_alloc, new_page_alloc_go};
+use crate::alloc::min_scav_pages;
 use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_PAGES as P};
 use crate::bits::{fill_aligned, PallocData};
-use crate::scavenge::{min_scav_pages, ScavengeIndex};
+use crate::scav_index::ScavengeIndex;
 use crate::GoVersion;
 
 #[test]

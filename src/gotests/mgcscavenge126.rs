@@ -6,7 +6,7 @@
 
 use super::base_chunk_idx;
 use crate::arch::{Arch, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_PAGES};
-use crate::scavenge126::{ScavChunkData, ScavIndex126};
+use crate::scav_index::{ScavChunkData, ScavIndex126};
 
 const P: u64 = PALLOC_CHUNK_PAGES;
 

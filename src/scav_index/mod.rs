@@ -1,12 +1,20 @@
 //! The scavenge index of the Go version an allocator follows: one field,
-//! one type, one dispatch per operation. Go 1.19's (`scavenge.rs`) marks
+//! one type, one dispatch per operation. Go 1.19's (`go119.rs`) marks
 //! chunks that may hold free, unscavenged pages; Go 1.26's
-//! (`scavenge126.rs`) counts pages in use per chunk and keeps two cursors
+//! (`go126.rs`) counts pages in use per chunk and keeps two cursors
 //! and generations. The allocator tells its index about every alloc and
 //! free through the methods here; the scavenger asks it where to look.
 
-use super::*;
-use crate::scavenge126::Cursor;
+mod go119;
+mod go126;
+
+pub(crate) use go119::{IndexMem, ScavengeIndex};
+pub(crate) use go126::ScavIndex126;
+pub use go126::{Cursor, ScavChunkData, SCAV_CHUNK_HI_OCC_PAGES};
+
+use crate::arch::{Layout, PAGE_SIZE};
+use crate::error::Result;
+use crate::goversion::GoVersion;
 
 /// A scavenge index of either Go version. Invariant: its version is the
 /// allocator's [`GoVersion`] and never changes.

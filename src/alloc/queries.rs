@@ -10,9 +10,9 @@
 
 use std::fmt;
 
+use super::PageAlloc;
 use crate::arch::PAGE_SHIFT;
 use crate::error::{Error, Result};
-use crate::PageAlloc;
 
 /// Extents as `(address, npages)`, in the order they were taken.
 pub type Extents = Vec<(u64, u64)>;
@@ -86,7 +86,7 @@ impl PageAlloc {
         align: u64,
         within: Option<(u64, u64)>,
     ) -> Result<Option<u64>> {
-        crate::constrained::check_request(npages, align)?;
+        super::constrained::check_request(npages, align)?;
         self.refresh_summaries();
         if align == 1 && within.is_none() {
             return Ok(self.find(npages)?.map(|(lin, _)| self.ly.unlin(lin)));

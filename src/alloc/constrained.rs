@@ -17,11 +17,11 @@
 //! on a heap whose holes fit `n` pages but seldom at the alignment (see the
 //! README's numbers).
 
-use crate::alloc::HINT_LOG_ALIGN;
+use super::PageAlloc;
+use super::HINT_LOG_ALIGN;
 use crate::arch::{LOG_PALLOC_CHUNK_PAGES, PAGE_SHIFT, PALLOC_CHUNK_PAGES};
 use crate::bits::WORDS;
 use crate::error::{Error, Result};
-use crate::PageAlloc;
 
 /// What scanning one summary entry found.
 enum Scan {
@@ -36,7 +36,7 @@ const NO_CARRY: Scan = Scan::Carry { start: 0, len: 0 };
 
 /// A constrained request's own checks: at least one page, and a power-of-two
 /// alignment.
-pub(crate) fn check_request(npages: u64, align: u64) -> Result<()> {
+pub(super) fn check_request(npages: u64, align: u64) -> Result<()> {
     if npages == 0 {
         return Err(Error::ZeroPages);
     }
@@ -91,7 +91,7 @@ impl PageAlloc {
     /// The linearized first page `alloc_constrained` would take, changing
     /// nothing but bringing deferred summaries up to date. Arguments checked
     /// by the caller.
-    pub(crate) fn find_constrained(
+    pub(super) fn find_constrained(
         &mut self,
         npages: u64,
         align: u64,
@@ -271,7 +271,7 @@ impl PageAlloc {
 
     /// The first page in `[p, p + n)` (linearized) that is in use or not
     /// grown, if any.
-    pub(crate) fn first_used_in(&self, p: u64, n: u64) -> Option<u64> {
+    pub(super) fn first_used_in(&self, p: u64, n: u64) -> Option<u64> {
         let mut p = p;
         let end = p + n;
         while p < end {

@@ -23,11 +23,11 @@
 //! physical pages covering the hull of the grown chunks (golang/go#63385's
 //! fix: the minimum is kept right, nothing is re-mapped).
 
+use super::IndexMem;
 use crate::arch::{
     Layout, LOG_PALLOC_CHUNK_BYTES, PAGE_SIZE, PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES,
 };
 use crate::error::Result;
-use crate::scavenge::IndexMem;
 
 /// Go's `scavChunkHiOccPages`: 496 of 512 pages (`0.96875 * 512`).
 pub const SCAV_CHUNK_HI_OCC_PAGES: u16 = 496;
@@ -383,74 +383,5 @@ impl ScavIndex126 {
             self.bg.clear();
         }
         None
-    }
-}
-
-impl crate::PageAlloc {
-    /// Go 1.26's `scavengeIndex.nextGen` (Go calls it once per GC cycle):
-    /// the background scavenger now sees the frees of the cycle that ended.
-    pub fn next_gen(&mut self) -> Result<()> {
-        let Some(ix) = self.scav.v126_mut() else {
-            return Err(needs_126("next_gen"));
-        };
-        ix.next_gen();
-        Ok(())
-    }
-
-    /// Go 1.26's index data of grown chunk `ci`.
-    pub fn scav_chunk_data(&self, ci: u64) -> Result<ScavChunkData> {
-        let Some(ix) = self.scav.v126() else {
-            return Err(needs_126("scav_chunk_data"));
-        };
-        if !self.is_grown(ci) {
-            return Err(crate::Error::NoSuchChunk { chunk: ci });
-        }
-        Ok(ix.get(ci))
-    }
-
-    /// Go 1.26's index generation, freed-pages high-water mark and cursors
-    /// (linearized addresses; 0 is none): `(gen, free_hwm, bg, force)`.
-    pub fn scav_index_state(&self) -> Result<(u32, u64, Cursor, Cursor)> {
-        let Some(ix) = self.scav.v126() else {
-            return Err(needs_126("scav_index_state"));
-        };
-        Ok((ix.gen, ix.free_hwm, ix.bg, ix.force))
-    }
-
-    /// Go 1.26's `markRandomPaddingPages(addr, npages)` (heap-base
-    /// randomization): the pages become in use *and* scavenged, and the
-    /// index counts them in use. They must all be grown and free; never
-    /// free them. Refused (nothing changed) otherwise, or on Go 1.19.
-    ///
-    /// Cost: as `alloc_at` of the same pages.
-    pub fn mark_padding(&mut self, addr: u64, npages: u64) -> Result<()> {
-        if self.go_version() != crate::GoVersion::Go126 {
-            return Err(needs_126("mark_padding"));
-        }
-        let lin = self.check_pages(addr, npages)?;
-        if let Some(u) = self.first_used_in(lin >> crate::arch::PAGE_SHIFT, npages) {
-            let page = self.ly.unlin(u << crate::arch::PAGE_SHIFT);
-            return Err(crate::Error::PaddingNotFree { addr, npages, page });
-        }
-        for (ci, i, n) in crate::alloc::chunk_pieces(lin, npages) {
-            let data = self.data_mut(ci);
-            data.alloc_range(i, n);
-            data.scavenged.alloc_range(i, n);
-        }
-        if let Some(ix) = self.scav.v126_mut() {
-            ix.alloc_range(lin, npages);
-        }
-        self.update(lin, npages, true, true);
-        Ok(())
-    }
-}
-
-/// The error for an operation only Go 1.26's allocator has, asked of a
-/// Go 1.19 one.
-fn needs_126(what: &'static str) -> crate::Error {
-    crate::Error::WrongGoVersion {
-        what,
-        need: crate::GoVersion::Go126,
-        have: crate::GoVersion::Go119,
     }
 }

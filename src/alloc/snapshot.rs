@@ -31,10 +31,10 @@
 //! `from_bytes` checks the exact length, the checksum and every invariant,
 //! and refuses anything else with [`Error::BadSnapshot`], changing nothing.
 
+use super::PageAlloc;
 use crate::arch::{Arch, Layout, LOG_PALLOC_CHUNK_BYTES, PALLOC_CHUNK_PAGES};
 use crate::bits::{PallocBits, PallocData, WORDS};
 use crate::error::{Error, Result};
-use crate::PageAlloc;
 
 const MAGIC: &[u8; 8] = b"PAGEALC\0";
 /// The format version `to_bytes` writes for a Go 1.19 allocator.
@@ -303,13 +303,13 @@ impl PageAlloc {
         if go126 {
             let gen = r.u64()?;
             let free_hwm = r.u64()?;
-            let mut cursor = || -> Result<crate::scavenge126::Cursor> {
+            let mut cursor = || -> Result<crate::scav_index::Cursor> {
                 let lin = r.u64()?;
                 let marked = match r.take(8)? {
                     [m @ (0 | 1), 0, 0, 0, 0, 0, 0, 0] => *m == 1,
                     _ => return Err(bad("bad scavenge index cursor flags")),
                 };
-                Ok(crate::scavenge126::Cursor { lin, marked })
+                Ok(crate::scav_index::Cursor { lin, marked })
             };
             let (bg, force) = (cursor()?, cursor()?);
             // A cursor is cleared (0) or on a known chunk, whose index
