@@ -264,7 +264,9 @@ impl Scenario {
     }
 
     /// The timed ops `[from, to)`, on an allocator fresh from [`Scenario::setup`].
-    #[inline]
+    /// (Never inlined: `benches/rust/instructions.sh` counts the
+    /// instructions inside it apart, by its symbol.)
+    #[inline(never)]
     pub fn run_timed(&self, pa: &mut PageAlloc, r: &mut Replay) -> Result<(), TraceError> {
         r.run_to(pa, &self.trace, self.to, &mut ())
     }
