@@ -90,6 +90,11 @@ impl PageAlloc {
         npages: u64,
         dirty: Option<&mut Vec<(u64, u64)>>,
     ) -> Result<(Option<u64>, u64)> {
+        if npages == 1 && dirty.is_none() {
+            if let Some((lin, scav)) = self.take_one() {
+                return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
+            }
+        }
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
@@ -125,6 +130,52 @@ impl PageAlloc {
             }
         }
         self.alloc_slow(npages, dirty)
+    }
+
+    /// `alloc(1)` when the search address's chunk has a free page (most
+    /// one-page allocations): takes the first free page at or above the
+    /// search address, which becomes the new search address. Returns its
+    /// linearized address and whether it was scavenged (1 or 0); `None`
+    /// when the chunk is full (or no chunk is known), for the general path.
+    ///
+    /// Why the first free page: every page below the search address is in
+    /// use, so the chunk's first free page at or above it is the lowest free
+    /// page of the heap, and every page below it is now in use.
+    #[inline(always)]
+    fn take_one(&mut self) -> Option<(u64, u64)> {
+        let sa = self.search_addr;
+        let ci = sa >> LOG_PALLOC_CHUNK_BYTES;
+        if ci >= self.end {
+            return None;
+        }
+        let old = self.sum(self.ly.leaf(), ci);
+        if old == PallocSum::FULL {
+            return None;
+        }
+        let data = self.data_mut(ci);
+        // Pages below the search address are in use: no mask is needed.
+        let mut w = (chunk_page_index(sa) / 64) as usize;
+        let mut free = !data.bits.0[w];
+        while free == 0 {
+            w += 1;
+            if w == crate::bits::WORDS {
+                // The leaf promised a free page: let the general path report it.
+                return None;
+            }
+            free = !data.bits.0[w];
+        }
+        let b = free.trailing_zeros();
+        let bit = 1u64 << b;
+        data.bits.0[w] |= bit;
+        let scav = data.scavenged.0[w] & bit;
+        data.scavenged.0[w] ^= scav;
+        let j = w as u64 * 64 + u64::from(b);
+        self.scav.on_alloc(ci, 1);
+        // First free page: nothing free below it (`below` 0).
+        self.update_chunk_alloc(ci, j, 1, old, 0);
+        let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + j * PAGE_SIZE;
+        self.search_addr = lin;
+        Some((lin, scav >> b))
     }
 
     /// Takes pages `[j, j+n)` of chunk `ci`, all free, in one first-fit
