@@ -329,13 +329,18 @@ impl PageAlloc {
     /// Pages `[p, p + n)` (linearized page indices) became free: each hint
     /// drops to the first page of the run at its alignment, if lower. Until
     /// an aligned allocation raises a hint this is one comparison.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lower_aligned_hints(&mut self, p: u64, n: u64) {
         // Every hint is at most the last: nothing to lower from p on (the
         // common case, and always so until an aligned allocation raises one).
-        if p >= self.aligned_hint[HINT_LOG_ALIGN.len() - 1] {
-            return;
+        if p < self.aligned_hint[HINT_LOG_ALIGN.len() - 1] {
+            self.lower_some_aligned_hints(p, n);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lower_some_aligned_hints(&mut self, p: u64, n: u64) {
         let off = self.ly.arena_base_offset >> self.ly.page_shift;
         for (c, &k) in HINT_LOG_ALIGN.iter().enumerate() {
             let a = p + ((off.wrapping_sub(p)) & ((1 << k) - 1));

@@ -223,23 +223,35 @@ impl ScavengeIndex {
     /// Go 1.19's `scavengeIndex.mark`: marks every chunk that the linearized
     /// range `[base, limit)` touches, and raises the search address to the
     /// range's last page.
+    #[inline]
     pub(crate) fn mark(&mut self, base: u64, limit: u64) {
         let (start, end) = (
             base >> LOG_PALLOC_CHUNK_BYTES,
             (limit - PAGE_SIZE) >> LOG_PALLOC_CHUNK_BYTES,
         );
-        // One byte at a time: chunks [ci, hi] share byte ci / 8.
+        if start == end {
+            // One chunk (most frees): one bit.
+            self.set_byte(start / 8, self.byte(start / 8) | 1 << (start % 8));
+        } else {
+            self.mark_chunks(start, end);
+        }
+        let new = limit - PAGE_SIZE;
+        if self.search_addr < new {
+            self.search_addr = new;
+            self.marked = true;
+        }
+    }
+
+    /// Marks chunks `[start, end]`, one byte at a time: chunks `[ci, hi]`
+    /// share byte `ci / 8`.
+    #[cold]
+    fn mark_chunks(&mut self, start: u64, end: u64) {
         let mut ci = start;
         while ci <= end {
             let hi = end.min(ci | 7);
             let mask = (((1u16 << (hi - ci + 1)) - 1) as u8) << (ci % 8);
             self.set_byte(ci / 8, self.byte(ci / 8) | mask);
             ci = hi + 1;
-        }
-        let new = limit - PAGE_SIZE;
-        if self.search_addr < new {
-            self.search_addr = new;
-            self.marked = true;
         }
     }
 
