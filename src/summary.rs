@@ -34,6 +34,11 @@ impl PallocSum {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SumFormat {
     log_max: u32,
+    /// `2 * log_max`, the `end` field's shift, and `2^log_max - 1`, a
+    /// field's mask: kept, not recomputed, since every summary read or
+    /// written on the hot paths needs them.
+    shift_end: u32,
+    mask: u64,
 }
 
 impl SumFormat {
@@ -41,6 +46,8 @@ impl SumFormat {
         assert!(3 * log_max_packed_value <= 63);
         SumFormat {
             log_max: log_max_packed_value,
+            shift_end: 2 * log_max_packed_value,
+            mask: (1 << log_max_packed_value) - 1,
         }
     }
 
@@ -50,9 +57,9 @@ impl SumFormat {
         1 << self.log_max
     }
 
-    #[inline]
+    #[inline(always)]
     const fn field_mask(self) -> u64 {
-        self.max_packed_value() - 1
+        self.mask
     }
 
     /// `packPallocSum`. Fields must satisfy `start, end <= max <= 2^w` (the
@@ -64,7 +71,7 @@ impl SumFormat {
             return PallocSum(PallocSum::ALL_FREE_BIT);
         }
         let m = self.field_mask();
-        PallocSum((start & m) | (max & m) << self.log_max | (end & m) << (2 * self.log_max))
+        PallocSum((start & m) | (max & m) << self.log_max | (end & m) << self.shift_end)
     }
 
     /// [`SumFormat::pack`] for a leaf (a chunk's summary): its fields never
@@ -73,7 +80,7 @@ impl SumFormat {
     #[inline(always)]
     pub fn pack_leaf(self, start: u64, max: u64, end: u64) -> PallocSum {
         debug_assert!(start <= max && end <= max && max < self.max_packed_value());
-        PallocSum(start | max << self.log_max | end << (2 * self.log_max))
+        PallocSum(start | max << self.log_max | end << self.shift_end)
     }
 
     /// [`SumFormat::pack`] that rejects impossible fields instead of
@@ -129,7 +136,7 @@ impl SumFormat {
         (
             s.0 & m,
             (s.0 >> self.log_max) & m,
-            (s.0 >> (2 * self.log_max)) & m,
+            (s.0 >> self.shift_end) & m,
         )
     }
 
@@ -138,7 +145,7 @@ impl SumFormat {
     #[inline(always)]
     pub fn same_ends(self, a: PallocSum, b: PallocSum) -> bool {
         let m = self.field_mask();
-        (a.0 ^ b.0) & (m | m << (2 * self.log_max)) == 0
+        (a.0 ^ b.0) & (m | m << self.shift_end) == 0
     }
 
     /// `freeChunkSum`: the summary of an entirely free chunk.
