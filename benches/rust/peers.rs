@@ -33,10 +33,24 @@ trait Peer {
     fn new(pages: u64) -> Self;
     fn alloc(&mut self, n: u64) -> Option<(u64, Self::Handle)>;
     fn free(&mut self, h: Self::Handle, offset: u64, n: u64);
+    /// [`churn_ops`] on this allocator (`churn_loop!()` in each impl).
+    fn churn_loop(&mut self, ops: &[Op], live: &mut Vec<Option<(u64, u64, Self::Handle)>>);
+}
+
+/// Each allocator's [`Peer::churn_loop`], never inlined: its symbol,
+/// `<peers::NAME as peers::Peer>::churn_loop`, is what callgrind counts.
+macro_rules! churn_loop {
+    () => {
+        #[inline(never)]
+        fn churn_loop(&mut self, ops: &[Op], live: &mut Vec<Option<(u64, u64, Self::Handle)>>) {
+            churn_ops(self, ops, live)
+        }
+    };
 }
 
 struct Pa(PageAlloc);
 impl Peer for Pa {
+    churn_loop!();
     type Handle = ();
     const NAME: &'static str = "pagealloc (exact first fit)";
     fn new(pages: u64) -> Self {
@@ -64,6 +78,7 @@ impl Peer for Pa {
 /// 64-page cache block, freed back into it (Go's page cache plus frees).
 struct PaCached(PageAlloc, LocalCache);
 impl Peer for PaCached {
+    churn_loop!();
     type Handle = ();
     const NAME: &'static str = "pagealloc + LocalCache (1-15 pages cached)";
     fn new(pages: u64) -> Self {
@@ -86,6 +101,7 @@ impl Peer for PaCached {
 
 struct Offset(offset_allocator::Allocator);
 impl Peer for Offset {
+    churn_loop!();
     type Handle = offset_allocator::Allocation;
     const NAME: &'static str = "offset-allocator (O(1), TLSF-like bins)";
     fn new(pages: u64) -> Self {
@@ -106,6 +122,7 @@ impl Peer for Offset {
 
 struct Tlsf(xalloc::SysTlsf<u32>);
 impl Peer for Tlsf {
+    churn_loop!();
     type Handle = xalloc::SysTlsfRegion;
     const NAME: &'static str = "xalloc TLSF (O(1), good fit)";
     fn new(pages: u64) -> Self {
@@ -123,6 +140,7 @@ impl Peer for Tlsf {
 
 struct XBitmap(xalloc::BitmapAlloc);
 impl Peer for XBitmap {
+    churn_loop!();
     type Handle = xalloc::bitmap::BitmapAllocRegion;
     const NAME: &'static str = "xalloc bitmap (first fit, linear scan)";
     fn new(pages: u64) -> Self {
@@ -140,6 +158,7 @@ impl Peer for XBitmap {
 
 struct Buddy(buddy_system_allocator::FrameAllocator<33>);
 impl Peer for Buddy {
+    churn_loop!();
     type Handle = ();
     const NAME: &'static str = "buddy_system_allocator (power-of-two blocks)";
     fn new(pages: u64) -> Self {
@@ -159,6 +178,7 @@ impl Peer for Buddy {
 
 struct Range(range_alloc::RangeAllocator<u64>);
 impl Peer for Range {
+    churn_loop!();
     type Handle = ();
     const NAME: &'static str = "range-alloc (best fit, free list)";
     fn new(pages: u64) -> Self {
@@ -176,6 +196,7 @@ impl Peer for Range {
 
 struct BitAlloc(Box<bitmap_allocator::BitAlloc256M>);
 impl Peer for BitAlloc {
+    churn_loop!();
     type Handle = ();
     const NAME: &'static str = "bitmap-allocator (cascaded bitmaps)";
     fn new(pages: u64) -> Self {
@@ -235,6 +256,15 @@ fn churn<P: Peer>(ops: &[Op]) -> f64 {
     let mut a = P::new(PAGES);
     let mut live: Vec<Option<(u64, u64, P::Handle)>> = Vec::with_capacity(ops.len());
     let t = Instant::now();
+    a.churn_loop(ops, &mut live);
+    t.elapsed().as_nanos() as f64 / ops.len() as f64
+}
+
+/// The churn trace's ops on `a`, nothing else: the loop the benchmark times
+/// and whose instructions `benches/rust/peers_instructions.sh` counts, in
+/// each allocator's `Peer::churn_loop` (one symbol per allocator).
+#[inline(always)]
+fn churn_ops<P: Peer>(a: &mut P, ops: &[Op], live: &mut Vec<Option<(u64, u64, P::Handle)>>) {
     for op in ops {
         match *op {
             Op::Alloc { npages } => live.push(a.alloc(npages).map(|(o, h)| (o, npages, h))),
@@ -246,7 +276,20 @@ fn churn<P: Peer>(ops: &[Op]) -> f64 {
             _ => {}
         }
     }
-    t.elapsed().as_nanos() as f64 / (ops.len() - 1) as f64
+}
+
+/// `--count`: each allocator's churn once, untimed, for counting its
+/// instructions under callgrind (`benches/rust/peers_instructions.sh`).
+fn count_only(ops: &[Op]) {
+    churn::<Pa>(ops);
+    churn::<PaCached>(ops);
+    churn::<Offset>(ops);
+    churn::<Tlsf>(ops);
+    churn::<Buddy>(ops);
+    churn::<Range>(ops);
+    churn::<XBitmap>(ops);
+    churn::<BitAlloc>(ops);
+    println!("churn ops\t{}", ops.len());
 }
 
 /// Scenario a: 1-page allocs until full; ns per alloc.
@@ -365,6 +408,10 @@ fn main() {
         .unwrap_or(5);
     let s = scenarios::churn_mixed();
     let ops = &s.trace.ops[1..];
+    if std::env::args().any(|a| a == "--count") {
+        count_only(ops);
+        return;
+    }
     let mut rows = Vec::new();
     // Interleaved: each allocator's rounds run back to back, allocators in
     // turn; the whole table comes from one run.
