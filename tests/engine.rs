@@ -384,3 +384,57 @@ fn local_cache_random_ops_keep_spans_disjoint() {
         );
     }
 }
+
+/// `PageAlloc::builder`: every option applied before the heap is grown (a
+/// physical page size with chunks given, which no setter could do after),
+/// and a bad option refused by name.
+#[test]
+fn the_builder_applies_its_options_and_refuses_bad_ones() {
+    use pagealloc::GoVersion;
+    let ly = Arch::Amd64.layout();
+    let b = ly.base_chunk_idx();
+    let pa = PageAlloc::builder(Arch::Amd64)
+        .go(GoVersion::Go119)
+        .phys_page_size(64 << 10)
+        .huge_page_size(0)
+        .chunks([(b, vec![(0, 10)]), (b + 1, vec![])])
+        .chunks([(b + 3, vec![(5, 0)])])
+        .scavenged([(b, vec![(100, 8)])])
+        .build()
+        .unwrap();
+    pa.verify().unwrap();
+    assert_eq!(pa.go_version(), GoVersion::Go119);
+    assert_eq!(pa.phys_page_size(), 64 << 10);
+    assert_eq!(pa.phys_huge_page_size(), 0);
+    assert_eq!(pa.grown_ranges(), [b..b + 2, b + 3..b + 4]);
+    assert_eq!(pa.pages_in_use(), 10);
+    assert_eq!(pa.chunk_scavenged(b).unwrap().pages_in_use(), 8);
+    // The same through a Layout, and the default Go version.
+    let plain = PageAlloc::builder(ly).build().unwrap();
+    assert_eq!(plain.go_version(), GoVersion::default());
+    assert_eq!(plain.bounds(), (0, 0));
+
+    let bad = |r: pagealloc::Result<PageAlloc>| r.unwrap_err();
+    assert!(matches!(
+        bad(PageAlloc::builder(Arch::Amd64)
+            .chunks([(ly.max_chunks, vec![])])
+            .build()),
+        Error::ChunkBeyondSpace { .. }
+    ));
+    assert!(matches!(
+        bad(PageAlloc::builder(Arch::Amd64)
+            .chunks([(b, vec![(500, 20)])])
+            .build()),
+        Error::BadRange { .. }
+    ));
+    assert!(matches!(
+        bad(PageAlloc::builder(Arch::Amd64).phys_page_size(3000).build()),
+        Error::BadPhysPageSize { bytes: 3000 }
+    ));
+    assert!(matches!(
+        bad(PageAlloc::builder(Arch::Amd64)
+            .huge_page_size(12345)
+            .build()),
+        Error::BadHugePageSize { bytes: 12345, .. }
+    ));
+}
