@@ -261,6 +261,9 @@ impl PageAlloc {
     /// chunk, then Go's `update` (O(npages / 512) bitmaps plus O(levels)
     /// merges).
     pub fn free(&mut self, base: u64, npages: u64) -> Result<()> {
+        if npages == 1 && self.free_one(base) {
+            return Ok(());
+        }
         let lin = self.check_pages(base, npages)?;
         let (ci, i) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
         if i + npages <= PALLOC_CHUNK_PAGES && self.grown.end_of(ci).is_some() {
@@ -278,6 +281,34 @@ impl PageAlloc {
         let lin = self.check_in_use(base, npages)?;
         self.free_pages(lin, npages, false);
         Ok(())
+    }
+
+    /// `free(base, 1)` when it is valid (a page of the layout's size, in a
+    /// grown chunk, in use): one bit cleared, then what every free does.
+    /// False, having changed nothing, otherwise: the general path then
+    /// reports why.
+    #[inline(always)]
+    fn free_one(&mut self, base: u64) -> bool {
+        let page = self.ly.page_size();
+        if base & (page - 1) != 0 {
+            return false;
+        }
+        let Ok(lin) = self.ly.lin_checked(base, page) else {
+            return false;
+        };
+        let (ci, i) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
+        if self.grown.end_of(ci).is_none() {
+            return false;
+        }
+        let word = &mut self.chunk_mut(ci).0[(i / 64) as usize];
+        let bit = 1u64 << (i % 64);
+        if *word & bit == 0 {
+            return false;
+        }
+        *word &= !bit;
+        self.note_freed_in_chunk(lin, ci, i, 1);
+        self.update_chunk_free(ci, i, 1);
+        true
     }
 
     /// What every free does besides clearing bits: the search address and
