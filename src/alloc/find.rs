@@ -230,41 +230,53 @@ impl PageAlloc {
         let sa = self.search_addr;
         let ci = sa >> LOG_PALLOC_CHUNK_BYTES;
         let limit = self.grown.end_of(ci)?.min(ci + NEAR_CHUNKS);
-        // The first chunk with a free page (the new search address's), and
-        // the free run reaching the top of the previous chunk.
-        let mut first_free: Option<u64> = None;
+        // The first chunk with a free page (the new search address's): the
+        // full chunks before it are passed over one comparison each.
+        let mut c = ci;
+        let mut sum = self.sum(leaf, c);
+        while sum == PallocSum::FULL {
+            c += 1;
+            if c == limit {
+                return None;
+            }
+            sum = self.sum(leaf, c);
+        }
+        let first_free = c;
+        // The free run reaching the top of the previous chunk.
         let mut run = 0u64;
-        for c in ci..limit {
-            let sum = self.sum(leaf, c);
+        loop {
             if sum == PallocSum::FULL {
                 run = 0;
-                continue;
-            }
-            first_free.get_or_insert(c);
-            let (s, m, e) = sf.unpack_below_root(sum);
-            let cb = c << LOG_PALLOC_CHUNK_BYTES;
-            if run + s >= npages {
-                // A run from below this chunk (or its own start) suffices.
-                let addr = cb - run * PAGE_SIZE;
-                return Some((addr, self.first_free_page(first_free?)));
-            }
-            if m >= npages {
-                // In the search address's own chunk the request may be too
-                // long for the pages above the search address (those below
-                // are in use); then only a run into the next chunk can fit.
-                if let (Some(j), met) = self.chunk(c).find(npages, self.search_from(c)) {
-                    let cand = if first_free == Some(c) {
-                        cb + met * PAGE_SIZE
-                    } else {
-                        self.first_free_page(first_free?)
-                    };
-                    return Some((cb + j * PAGE_SIZE, cand));
+            } else {
+                let (s, m, e) = sf.unpack_below_root(sum);
+                let cb = c << LOG_PALLOC_CHUNK_BYTES;
+                if run + s >= npages {
+                    // A run from below this chunk (or its own start) suffices.
+                    let addr = cb - run * PAGE_SIZE;
+                    return Some((addr, self.first_free_page(first_free)));
                 }
-                debug_assert!(c == ci, "chunk {c:#x}'s max promised {npages} pages");
+                if m >= npages {
+                    // In the search address's own chunk the request may be too
+                    // long for the pages above the search address (those below
+                    // are in use); then only a run into the next chunk can fit.
+                    if let (Some(j), met) = self.chunk(c).find(npages, self.search_from(c)) {
+                        let cand = if c == first_free {
+                            cb + met * PAGE_SIZE
+                        } else {
+                            self.first_free_page(first_free)
+                        };
+                        return Some((cb + j * PAGE_SIZE, cand));
+                    }
+                    debug_assert!(c == ci, "chunk {c:#x}'s max promised {npages} pages");
+                }
+                run = if s == PALLOC_CHUNK_PAGES { run + s } else { e };
             }
-            run = if s == PALLOC_CHUNK_PAGES { run + s } else { e };
+            c += 1;
+            if c == limit {
+                return None;
+            }
+            sum = self.sum(leaf, c);
         }
-        None
     }
 
     /// The page of chunk `c` a search starts at: the search address's own
