@@ -481,6 +481,15 @@ impl PallocBits {
     pub fn free_checked(&mut self, i: u64, n: u64) -> std::result::Result<(), u64> {
         debug_assert!(n >= 1 && i + n <= PALLOC_CHUNK_PAGES, "range ({i}, {n})");
         let (w, lo) = ((i / 64) as usize, i % 64);
+        if n == 1 {
+            // One page (most frees): one bit.
+            let bit = 1u64 << lo;
+            if self.0[w] & bit == 0 {
+                return Err(i);
+            }
+            self.0[w] &= !bit;
+            return Ok(());
+        }
         if lo + n <= 64 {
             let (x, m) = (self.0[w], mask(lo, n));
             if x & m != m {

@@ -90,11 +90,6 @@ impl PageAlloc {
         npages: u64,
         dirty: Option<&mut Vec<(u64, u64)>>,
     ) -> Result<(Option<u64>, u64)> {
-        if npages == 1 && dirty.is_none() {
-            if let Some((lin, scav)) = self.take_one() {
-                return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
-            }
-        }
         if npages == 0 {
             return Err(Error::ZeroPages);
         }
@@ -104,78 +99,58 @@ impl PageAlloc {
         if ci >= self.end {
             return Ok((None, 0));
         }
-        // Fast path: if npages can fit in the rest of the search address's
-        // chunk and the chunk's max says it does, search that bitmap alone.
         let pi = chunk_page_index(sa);
-        if npages <= PALLOC_CHUNK_PAGES - pi {
-            let old = self.sum(self.ly.leaf(), ci);
-            if self.sum_fmt.unpack_below_root(old).1 >= npages {
-                let (j, first) = self.chunk(ci).find(npages, pi);
-                let Some(j) = j else {
-                    return Err(self.broken_promise(ci, npages, pi));
-                };
-                // First fit from pi (every page below it is in use): the
-                // free runs below j are shorter than npages, and there are
-                // none when j is the first free page met.
-                let below = if j == first { 0 } else { npages - 1 };
-                let scav = self.take_in_chunk(ci, j, npages, old, below, dirty);
-                let cb = ci << LOG_PALLOC_CHUNK_BYTES;
-                // Everything below the first free page met is in use.
-                self.search_addr = cb + first * PAGE_SIZE;
-                debug_assert!(self.search_addr >= sa);
-                return Ok((
-                    Some(self.ly.unlin(cb + j * PAGE_SIZE)),
-                    scav << self.ly.page_shift,
-                ));
+        let old = self.sum(self.ly.leaf(), ci);
+        if npages == 1 && dirty.is_none() {
+            // One page: the chunk's first free page at or above the search
+            // address, if it has one, is the heap's lowest free page.
+            if old != PallocSum::FULL {
+                let (lin, scav) = self.take_first_free(ci, pi, old)?;
+                return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
             }
+        } else if npages <= PALLOC_CHUNK_PAGES - pi
+            && self.sum_fmt.unpack_below_root(old).1 >= npages
+        {
+            // Fast path: npages fits in the rest of the search address's
+            // chunk and the chunk's max says it does: search that bitmap alone.
+            let (j, first) = self.chunk(ci).find(npages, pi);
+            let Some(j) = j else {
+                return Err(self.broken_promise(ci, npages, pi));
+            };
+            // First fit from pi (every page below it is in use): the free
+            // runs below j are shorter than npages, and there are none when
+            // j is the first free page met.
+            let below = if j == first { 0 } else { npages - 1 };
+            let scav = self.take_in_chunk(ci, j, npages, old, below, dirty);
+            let cb = ci << LOG_PALLOC_CHUNK_BYTES;
+            // Everything below the first free page met is in use.
+            self.search_addr = cb + first * PAGE_SIZE;
+            debug_assert!(self.search_addr >= sa);
+            return Ok((
+                Some(self.ly.unlin(cb + j * PAGE_SIZE)),
+                scav << self.ly.page_shift,
+            ));
         }
         self.alloc_slow(npages, dirty)
     }
 
-    /// `alloc(1)` when the search address's chunk has a free page (most
-    /// one-page allocations): takes the first free page at or above the
-    /// search address, which becomes the new search address. Returns its
-    /// linearized address and whether it was scavenged (1 or 0); `None`
-    /// when the chunk is full (or no chunk is known), for the general path.
+    /// `alloc(1)` in the search address's chunk `ci` (leaf `old`, not full;
+    /// search address at page `pi`): takes its first free page at or above
+    /// the search address, which becomes the new search address. Returns
+    /// its linearized address and how many pages were scavenged (1 or 0).
     ///
     /// Why the first free page: every page below the search address is in
-    /// use, so the chunk's first free page at or above it is the lowest free
-    /// page of the heap, and every page below it is now in use.
+    /// use, so it is the lowest free page of the heap, and every page below
+    /// it is now in use (`below` 0 for the leaf).
     #[inline(always)]
-    fn take_one(&mut self) -> Option<(u64, u64)> {
-        let sa = self.search_addr;
-        let ci = sa >> LOG_PALLOC_CHUNK_BYTES;
-        if ci >= self.end {
-            return None;
-        }
-        let old = self.sum(self.ly.leaf(), ci);
-        if old == PallocSum::FULL {
-            return None;
-        }
-        let data = self.data_mut(ci);
-        // Pages below the search address are in use: no mask is needed.
-        let mut w = (chunk_page_index(sa) / 64) as usize;
-        let mut free = !data.bits.0[w];
-        while free == 0 {
-            w += 1;
-            if w == crate::bits::WORDS {
-                // The leaf promised a free page: let the general path report it.
-                return None;
-            }
-            free = !data.bits.0[w];
-        }
-        let b = free.trailing_zeros();
-        let bit = 1u64 << b;
-        data.bits.0[w] |= bit;
-        let scav = data.scavenged.0[w] & bit;
-        data.scavenged.0[w] ^= scav;
-        let j = w as u64 * 64 + u64::from(b);
-        self.scav.on_alloc(ci, 1);
-        // First free page: nothing free below it (`below` 0).
-        self.update_chunk_alloc(ci, j, 1, old, 0);
+    fn take_first_free(&mut self, ci: u64, pi: u64, old: PallocSum) -> Result<(u64, u64)> {
+        let Some(j) = self.chunk(ci).find(1, pi).0 else {
+            return Err(self.broken_promise(ci, 1, pi));
+        };
+        let scav = self.take_in_chunk(ci, j, 1, old, 0, None);
         let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + j * PAGE_SIZE;
         self.search_addr = lin;
-        Some((lin, scav >> b))
+        Ok((lin, scav))
     }
 
     /// Takes pages `[j, j+n)` of chunk `ci`, all free, in one first-fit
@@ -261,18 +236,11 @@ impl PageAlloc {
     /// chunk, then Go's `update` (O(npages / 512) bitmaps plus O(levels)
     /// merges).
     pub fn free(&mut self, base: u64, npages: u64) -> Result<()> {
-        if npages == 1 && self.free_one(base) {
-            return Ok(());
-        }
         let lin = self.check_pages(base, npages)?;
         let (ci, i) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
         if i + npages <= PALLOC_CHUNK_PAGES && self.grown.end_of(ci).is_some() {
             if let Err(p) = self.chunk_mut(ci).free_checked(i, npages) {
-                return Err(Error::NotInUse {
-                    addr: base,
-                    npages,
-                    page: self.ly.page_base(ci, p),
-                });
+                return Err(self.not_in_use(base, npages, ci, p));
             }
             self.note_freed_in_chunk(lin, ci, i, npages);
             self.update_chunk_free(ci, i, npages);
@@ -283,32 +251,15 @@ impl PageAlloc {
         Ok(())
     }
 
-    /// `free(base, 1)` when it is valid (a page of the layout's size, in a
-    /// grown chunk, in use): one bit cleared, then what every free does.
-    /// False, having changed nothing, otherwise: the general path then
-    /// reports why.
-    #[inline(always)]
-    fn free_one(&mut self, base: u64) -> bool {
-        let page = self.ly.page_size();
-        if base & (page - 1) != 0 {
-            return false;
+    /// The error of a free whose page `p` of chunk `ci` is free.
+    #[cold]
+    #[inline(never)]
+    fn not_in_use(&self, base: u64, npages: u64, ci: u64, p: u64) -> Error {
+        Error::NotInUse {
+            addr: base,
+            npages,
+            page: self.ly.page_base(ci, p),
         }
-        let Ok(lin) = self.ly.lin_checked(base, page) else {
-            return false;
-        };
-        let (ci, i) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
-        if self.grown.end_of(ci).is_none() {
-            return false;
-        }
-        let word = &mut self.chunk_mut(ci).0[(i / 64) as usize];
-        let bit = 1u64 << (i % 64);
-        if *word & bit == 0 {
-            return false;
-        }
-        *word &= !bit;
-        self.note_freed_in_chunk(lin, ci, i, 1);
-        self.update_chunk_free(ci, i, 1);
-        true
     }
 
     /// What every free does besides clearing bits: the search address and
@@ -430,25 +381,45 @@ impl PageAlloc {
     /// Checks a page range named by the caller: `npages >= 1`, `base` aligned
     /// to the layout's page, the whole range inside the address space.
     /// Returns the linearized base.
+    ///
+    /// Cost: a few comparisons; the error, when there is one, is built off
+    /// the path.
+    #[inline(always)]
     pub(crate) fn check_pages(&self, base: u64, npages: u64) -> Result<u64> {
+        let ly = &self.ly;
+        let page = ly.page_size();
+        let end = npages
+            .checked_mul(page)
+            .and_then(|len| base.wrapping_add(ly.arena_base_offset).checked_add(len));
+        match end {
+            Some(end) if npages != 0 && base & (page - 1) == 0 && end <= 1 << ly.address_bits => {
+                Ok(ly.lin(base))
+            }
+            _ => Err(self.bad_pages(base, npages)),
+        }
+    }
+
+    /// Why [`PageAlloc::check_pages`] refused `base`, `npages`.
+    #[cold]
+    #[inline(never)]
+    fn bad_pages(&self, base: u64, npages: u64) -> Error {
+        let page = self.ly.page_size();
         if npages == 0 {
-            return Err(Error::ZeroPages);
+            return Error::ZeroPages;
         }
-        if base & (self.ly.page_size() - 1) != 0 {
-            return Err(Error::Misaligned {
+        if base & (page - 1) != 0 {
+            return Error::Misaligned {
                 addr: base,
-                page_size: self.ly.page_size(),
-            });
+                page_size: page,
+            };
         }
-        let len =
-            npages
-                .checked_mul(self.ly.page_size())
-                .ok_or_else(|| Error::BeyondAddressSpace {
-                    addr: base,
-                    len: self.ly.pages_bytes(npages),
-                    bits: self.ly.address_bits,
-                })?;
-        self.ly.lin_checked(base, len)
+        // Past the address space (`lin_checked`'s refusal), or too long to
+        // count in bytes.
+        Error::BeyondAddressSpace {
+            addr: base,
+            len: self.ly.pages_bytes(npages),
+            bits: self.ly.address_bits,
+        }
     }
 
     /// Validates a free: [`PageAlloc::check_pages`], then every page in a

@@ -58,6 +58,14 @@ mod tests {
     use super::*;
     use crate::{Arch, PageAlloc};
 
+    /// A fresh amd64 allocator following Go 1.19 (these traces are v1/v2).
+    fn go119() -> PageAlloc {
+        PageAlloc::builder(Arch::Amd64)
+            .go(crate::GoVersion::Go119)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn parses_and_reports_lines() {
         let t = Trace::parse("# hi\ngrow 0x3000000000 0x400000\nalloc 3 # c\n\nfree 0\n").unwrap();
@@ -124,10 +132,7 @@ mod tests {
             "grow 0x3000000000 0x800000\nalloc 3\nalloc 600\nfree 0\nalloc 1\nalloc 4096\n",
         )
         .unwrap();
-        let mut pa = PageAlloc::builder(Arch::Amd64)
-            .go(crate::GoVersion::Go119)
-            .build()
-            .unwrap();
+        let mut pa = go119();
         let r = Replay::run(&mut pa, &t).unwrap();
         assert_eq!(
             r.addrs,
@@ -139,10 +144,7 @@ mod tests {
              chunk 0x200c000 0+1 3+509\nchunk 0x200c001 0+91\n"
         );
         let bad = Trace::parse("grow 0x3000000000 0x400000\nalloc 1024\nfree 0\n").unwrap();
-        let mut pa = PageAlloc::builder(Arch::Amd64)
-            .go(crate::GoVersion::Go119)
-            .build()
-            .unwrap();
+        let mut pa = go119();
         assert_eq!(Replay::run(&mut pa, &bad).unwrap_err().line, 3);
     }
 
@@ -156,10 +158,7 @@ mod tests {
         assert_eq!(t.version, 2);
         assert_eq!(t.counts.allocations(), 2);
         assert_eq!(t.counts.of(OpKind::Scavenge), 1);
-        let mut pa = PageAlloc::builder(Arch::Amd64)
-            .go(crate::GoVersion::Go119)
-            .build()
-            .unwrap();
+        let mut pa = go119();
         let r = Replay::run(&mut pa, &t).unwrap();
         pa.verify().unwrap();
         // alloc 2 takes scavenged pages 0-1; the cache the rest of block 0;
@@ -184,10 +183,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.counts.allocations(), 6);
-        let mut pa = PageAlloc::builder(Arch::Amd64)
-            .go(crate::GoVersion::Go119)
-            .build()
-            .unwrap();
+        let mut pa = go119();
         let r = Replay::run(&mut pa, &t).unwrap();
         assert_eq!(
             r.addrs,
