@@ -46,8 +46,15 @@ func HarnessOutWords(kind uint8, v2 bool) int {
 // physpage and hugepage headers; 4 KiB and 2 MiB, linux/amd64's, without
 // them). Go reads both where the scavenger needs them (scavengeOne's
 // minPages, findScavengeCandidate's huge pages, the metadata mappings'
-// alignment), so they are set from before the allocator is made until
-// after the last op, and then restored.
+// alignment), so they are set from before the allocator is initialised
+// until after the last op, and then restored.
+//
+// Those two are also the real heap's, the one this test process runs on:
+// if it grew or scavenged while they named another machine, its own
+// metadata would be mapped wrong (Go throws "bad prune"). So when the
+// trace's machine is not this one, everything that allocates from the Go
+// heap happens first, and the world is stopped (no GC running, no other
+// goroutine, no background scavenger) for as long as they are changed.
 // addrs and sizes need room for every allocation, caches for every cache op
 // and out for every result word (HarnessOutWords). Ops in [from, to) are
 // timed as one block; the rest are untimed set-up or checks. It returns the
@@ -55,14 +62,24 @@ func HarnessOutWords(kind uint8, v2 bool) int {
 // index of a free of a failed allocation, or -1.
 func HarnessReplay(ops []HarnessOp, from, to int, v2 bool, phys, huge uintptr, addrs, sizes []uintptr, ncaches int, out []uintptr) (ns int64, pp *PageAlloc, bad int) {
 	savedPhys, savedHuge := physPageSize, physHugePageSize
-	if v2 {
-		physPageSize, physHugePageSize = phys, huge
-	}
-	defer func() { physPageSize, physHugePageSize = savedPhys, savedHuge }()
-	pp = NewPageAlloc(map[ChunkIdx][]BitRange{}, nil)
-	p := (*pageAlloc)(pp)
+	otherMachine := v2 && (phys != savedPhys || huge != savedHuge)
+	// What NewPageAlloc does for no chunks, with its Go heap allocations
+	// made while the sizes are still this machine's.
+	p := new(pageAlloc)
+	mheapLock := new(mutex)
 	caches := make([]pageCache, 0, ncaches)
 	bad = -1
+	if otherMachine {
+		world := harnessStopTheWorld()
+		physPageSize, physHugePageSize = phys, huge
+		defer func() {
+			physPageSize, physHugePageSize = savedPhys, savedHuge
+			harnessStartTheWorld(world)
+		}()
+	}
+	harnessInit(p, mheapLock)
+	lockInit(p.mheapLock, lockRankMheap)
+	pp = (*PageAlloc)(p)
 	systemstack(func() {
 		lock(p.mheapLock)
 		k, o := 0, 0

@@ -27,3 +27,23 @@ func harnessNextGen(p *pageAlloc) {
 func harnessPad(p *pageAlloc, base, npages uintptr) {
 	throw("pagealloc harness: Go 1.19 has no markRandomPaddingPages")
 }
+
+// harnessInit is NewPageAlloc's initialisation of a test pageAlloc.
+func harnessInit(p *pageAlloc, mheapLock *mutex) {
+	p.init(mheapLock, testSysStat)
+	p.test = true
+}
+
+// harnessWorld is what starting the world again needs (Go 1.19: nothing).
+type harnessWorld struct{}
+
+// harnessStopTheWorld stops the world, with no GC running, until
+// harnessStartTheWorld.
+func harnessStopTheWorld() harnessWorld {
+	stopTheWorldGC("pagealloc harness: another machine's page sizes")
+	return harnessWorld{}
+}
+
+func harnessStartTheWorld(harnessWorld) {
+	startTheWorldGC()
+}

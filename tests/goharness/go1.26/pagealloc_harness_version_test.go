@@ -25,3 +25,21 @@ func harnessNextGen(p *pageAlloc) {
 func harnessPad(p *pageAlloc, base, npages uintptr) {
 	p.markRandomPaddingPages(base, npages)
 }
+
+// harnessInit is NewPageAlloc's initialisation of a test pageAlloc.
+func harnessInit(p *pageAlloc, mheapLock *mutex) {
+	p.init(mheapLock, testSysStat, true)
+}
+
+// harnessWorld is what starting the world again needs.
+type harnessWorld = worldStop
+
+// harnessStopTheWorld stops the world, with no GC running, until
+// harnessStartTheWorld.
+func harnessStopTheWorld() harnessWorld {
+	return stopTheWorldGC(stwForTestCountPagesInUse)
+}
+
+func harnessStartTheWorld(w harnessWorld) {
+	startTheWorldGC(w)
+}
