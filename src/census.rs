@@ -251,11 +251,7 @@ pub fn step_touching(
     let op = trace.ops[i];
     // What the op will change, where only the state before it says.
     let before = match op {
-        Op::Free { k } => replay
-            .addrs
-            .get(k)
-            .zip(replay.npages.get(k))
-            .map(|(&a, &n)| (a, n)),
+        Op::Free { k } => replay.allocs.get(k).map(|a| (a.addr, a.npages)),
         Op::Flush { c } => replay.caches.get(c).map(|c| (c.base, 64)),
         _ => None,
     };
@@ -276,10 +272,8 @@ pub fn step_touching(
         }
     };
     let last_alloc = || {
-        (
-            *replay.addrs.last().unwrap_or(&0),
-            *replay.npages.last().unwrap_or(&0),
-        )
+        let a = replay.allocs.last().copied().unwrap_or_default();
+        (a.addr, a.npages)
     };
     match op {
         // Every page of [base, base + size); grow rounds out to the chunks
@@ -296,7 +290,7 @@ pub fn step_touching(
             }
         }
         Op::Cache => {
-            if let Some(Outcome::Cache(c)) = replay.outcomes.last() {
+            if let Some((_, Outcome::Cache(c))) = replay.outcomes.last() {
                 range(c.base, 64);
             }
         }

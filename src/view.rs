@@ -207,10 +207,8 @@ pub fn build(
             op,
             Op::Alloc { .. } | Op::AllocConstrained { .. } | Op::AllocAt { .. } | Op::Calloc { .. }
         ) {
-            let (a, np) = (
-                *replay.addrs.last().unwrap_or(&0),
-                *replay.npages.last().unwrap_or(&0),
-            );
+            let last = replay.allocs.last().copied().unwrap_or_default();
+            let (a, np) = (last.addr, last.npages);
             let (slot, pg) = if a == 0 {
                 (u32::MAX, 0)
             } else {

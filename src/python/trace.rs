@@ -220,7 +220,7 @@ impl PyTraceReplay {
     /// returned, 0 on failure.
     #[getter]
     fn addresses(&self) -> Vec<u64> {
-        self.replay.addrs.clone()
+        self.replay.allocs.iter().map(|a| a.addr).collect()
     }
 
     /// Replays up to max_ops more ops (all if None); returns how many ran.

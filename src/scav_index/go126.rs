@@ -54,13 +54,15 @@ const FLAGS_MASK: u64 = (1 << 6) - 1;
 /// Bits of `inUse` and `lastInUse` (`logPallocChunkPages + 1`).
 const LOG_IN_USE_MAX: u32 = 10;
 const IN_USE_MASK: u64 = (1 << LOG_IN_USE_MAX) - 1;
+/// Where the flags sit in a packed entry: above `lastInUse`.
+const FLAGS_SHIFT: u32 = 16 + LOG_IN_USE_MAX;
 
 impl ScavChunkData {
     /// Go's `pack`: inUse | lastInUse << 16 | flags << 26 | gen << 32.
     pub const fn pack(self) -> u64 {
         self.in_use as u64
             | (self.last_in_use as u64) << 16
-            | (self.flags as u64) << (16 + LOG_IN_USE_MAX)
+            | (self.flags as u64) << FLAGS_SHIFT
             | (self.gen as u64) << 32
     }
 
@@ -70,7 +72,7 @@ impl ScavChunkData {
             in_use: v as u16,
             last_in_use: ((v >> 16) & IN_USE_MASK) as u16,
             gen: (v >> 32) as u32,
-            flags: ((v >> (16 + LOG_IN_USE_MAX)) & FLAGS_MASK) as u8,
+            flags: ((v >> FLAGS_SHIFT) & FLAGS_MASK) as u8,
         }
     }
 
@@ -237,6 +239,17 @@ impl ScavIndex126 {
 
     #[inline]
     pub(crate) fn get(&self, ci: u64) -> ScavChunkData {
+        ScavChunkData::unpack(self.get_packed(ci))
+    }
+
+    #[inline]
+    pub(crate) fn set(&mut self, ci: u64, sc: ScavChunkData) {
+        self.set_packed(ci, sc.pack());
+    }
+
+    /// Chunk `ci`'s entry as stored: [`ScavChunkData::pack`]ed.
+    #[inline]
+    fn get_packed(&self, ci: u64) -> u64 {
         debug_assert!(
             self.chunks.is_committed(ci as usize * ENTRY, ENTRY),
             "index entry {ci:#x}"
@@ -244,29 +257,36 @@ impl ScavIndex126 {
         // SAFETY: entry ci lies in the committed run (it covers every chunk
         // between the lowest and highest grown ones, see `grow`), it is
         // aligned for u64, and no reference to the reservation exists.
-        ScavChunkData::unpack(unsafe { self.chunks.base().cast::<u64>().add(ci as usize).read() })
+        unsafe { self.chunks.base().cast::<u64>().add(ci as usize).read() }
     }
 
     #[inline]
-    pub(crate) fn set(&mut self, ci: u64, sc: ScavChunkData) {
+    fn set_packed(&mut self, ci: u64, v: u64) {
         debug_assert!(
             self.chunks.is_committed(ci as usize * ENTRY, ENTRY),
             "index entry {ci:#x}"
         );
-        // SAFETY: as in `get`; `&mut self` makes this the only access.
-        unsafe {
-            self.chunks
-                .base()
-                .cast::<u64>()
-                .add(ci as usize)
-                .write(sc.pack())
-        }
+        // SAFETY: as in `get_packed`; `&mut self` makes this the only access.
+        unsafe { self.chunks.base().cast::<u64>().add(ci as usize).write(v) }
     }
 
     /// Go's `alloc`: `npages` pages of chunk `ci` became in use.
     #[inline]
     pub(crate) fn alloc(&mut self, ci: u64, npages: u64) {
-        let mut sc = self.get(ci);
+        let v = self.get_packed(ci);
+        if (v >> 32) as u32 == self.gen {
+            // The chunk is in this generation already (the common case):
+            // only inUse changes, in place in the packed word. It is the
+            // low field and never exceeds 512, so the add cannot carry out.
+            debug_assert!((v & IN_USE_MASK) + npages <= PALLOC_CHUNK_PAGES);
+            let mut v = v + npages;
+            if v & IN_USE_MASK == PALLOC_CHUNK_PAGES {
+                v &= !(u64::from(HAS_FREE) << FLAGS_SHIFT);
+            }
+            self.set_packed(ci, v);
+            return;
+        }
+        let mut sc = ScavChunkData::unpack(v);
         debug_assert!(
             u64::from(sc.in_use) + npages <= PALLOC_CHUNK_PAGES,
             "too many pages allocated in chunk {ci:#x}"
@@ -285,15 +305,25 @@ impl ScavIndex126 {
     /// sum is one call with its highest page.)
     #[inline]
     pub(crate) fn free(&mut self, ci: u64, last: u64, npages: u64) {
-        let mut sc = self.get(ci);
-        debug_assert!(
-            u64::from(sc.in_use) >= npages,
-            "allocated pages below zero in chunk {ci:#x}"
-        );
-        sc.enter_gen(self.gen);
-        sc.in_use -= npages as u16;
-        sc.flags |= HAS_FREE;
-        self.set(ci, sc);
+        let v = self.get_packed(ci);
+        if (v >> 32) as u32 == self.gen {
+            // As in `alloc`: inUse and the flag, in place.
+            debug_assert!(
+                v & IN_USE_MASK >= npages,
+                "allocated pages below zero in chunk {ci:#x}"
+            );
+            self.set_packed(ci, (v - npages) | u64::from(HAS_FREE) << FLAGS_SHIFT);
+        } else {
+            let mut sc = ScavChunkData::unpack(v);
+            debug_assert!(
+                u64::from(sc.in_use) >= npages,
+                "allocated pages below zero in chunk {ci:#x}"
+            );
+            sc.enter_gen(self.gen);
+            sc.in_use -= npages as u16;
+            sc.flags |= HAS_FREE;
+            self.set(ci, sc);
+        }
         let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + last * PAGE_SIZE;
         if self.free_hwm < lin {
             self.free_hwm = lin;

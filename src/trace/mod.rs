@@ -43,7 +43,7 @@ mod results;
 
 pub use ops::{Op, OpCounts, OpKind, SawFind};
 pub use parse::{parse_num, Trace, TraceError};
-pub use replay::{OpTimer, Outcome, Replay, ScavStep, StepError};
+pub use replay::{Allocation, OpTimer, Outcome, Replay, ScavStep, StepError};
 
 /// The huge page size v2 and v3 traces replay with: linux/amd64's 2 MiB,
 /// whatever the machine running the replay uses.
@@ -135,7 +135,7 @@ mod tests {
         let mut pa = go119();
         let r = Replay::run(&mut pa, &t).unwrap();
         assert_eq!(
-            r.addrs,
+            r.allocs.iter().map(|a| a.addr).collect::<Vec<_>>(),
             vec![0x30_0000_0000, 0x30_0000_6000, 0x30_0000_0000, 0]
         );
         assert_eq!(
@@ -186,7 +186,7 @@ mod tests {
         let mut pa = go119();
         let r = Replay::run(&mut pa, &t).unwrap();
         assert_eq!(
-            r.addrs,
+            r.allocs.iter().map(|a| a.addr).collect::<Vec<_>>(),
             vec![
                 0x30_0000_0000,
                 0x30_0000_8000,

@@ -74,11 +74,22 @@ impl OpTimer for () {
     fn stop(&mut self, _: OpKind, _: ()) {}
 }
 
-/// The result of one v2 op that has a result line.
+/// One allocation of a replay: an `alloc`, `allocat` or `calloc` op.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allocation {
+    /// Its address; 0 when it failed.
+    pub addr: u64,
+    /// The pages it asked for.
+    pub npages: u64,
+    /// How many of its bytes were scavenged (a v1 results file leaves
+    /// this out).
+    pub scav: u64,
+}
+
+/// The result of one v2 or v3 op, other than an allocation, that has a
+/// result line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// `alloc` or `calloc`: the address (0 on failure) and the scavenged bytes.
-    Alloc { addr: u64, scav: u64 },
     /// `scavenge`: the bytes released.
     Scavenged(u64),
     /// `cache`: the cache as taken.
@@ -107,16 +118,17 @@ pub struct ScavStep {
 /// tests all drive traces through it.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
-    /// The address of each allocation (`alloc` and `calloc` ops; 0 on
-    /// failure), in trace order.
-    pub addrs: Vec<u64>,
-    /// The page count of each allocation.
-    pub npages: Vec<u64>,
+    /// Every allocation so far (`alloc`, `allocat` and `calloc` ops), in
+    /// trace order: allocation `k` is what `free K` frees.
+    pub allocs: Vec<Allocation>,
     /// The caches taken so far (v2), by `cache` line; flushed ones are empty.
     pub caches: Vec<PageCache>,
-    /// Every result of a v2 replay in trace order (empty for v1, whose only
-    /// results are `addrs`).
-    pub outcomes: Vec<Outcome>,
+    /// The results of a v2 or v3 replay's other ops (scavenges, caches,
+    /// scavenger steps) in trace order, each with the number of allocations
+    /// made before it: the results file puts it after those allocations'
+    /// lines. (Allocations are kept apart, in `allocs`, so that replaying
+    /// one writes one record.)
+    pub outcomes: Vec<(usize, Outcome)>,
     /// The scavenger steps so far, by `scavfind` line.
     pub steps: Vec<ScavStep>,
     /// `scavfind` ops whose `find` raced with another P in the recorded
@@ -138,8 +150,8 @@ pub struct Replay {
     /// Whether a raced find's `saw=` is followed (the default); a what-if on
     /// another machine computes its own.
     pub follow_races: bool,
-    /// A v2 or v3 trace: scavenged bytes with each allocation, every result
-    /// kept in `outcomes`, and the `scav` lines of the results file.
+    /// A v2 or v3 trace: the results file has scavenged bytes with each
+    /// allocation, the other ops' results and `scav` lines.
     pub(super) scav_results: bool,
 }
 
@@ -149,10 +161,9 @@ impl Replay {
         let allocs = trace.counts.allocations();
         let scav_results = trace.version >= 2;
         Replay {
-            addrs: Vec::with_capacity(allocs),
-            npages: Vec::with_capacity(allocs),
+            allocs: Vec::with_capacity(allocs),
             caches: Vec::with_capacity(trace.counts.of(OpKind::Cache)),
-            outcomes: Vec::with_capacity(if scav_results { trace.ops.len() } else { 0 }),
+            outcomes: Vec::new(),
             steps: Vec::new(),
             followed: 0,
             followed_differed: 0,
@@ -166,12 +177,16 @@ impl Replay {
 
     #[inline(always)]
     fn allocated(&mut self, addr: Option<u64>, npages: u64, scav: u64) {
-        let addr = addr.unwrap_or(0);
-        self.addrs.push(addr);
-        self.npages.push(npages);
-        if self.scav_results {
-            self.outcomes.push(Outcome::Alloc { addr, scav });
-        }
+        self.allocs.push(Allocation {
+            addr: addr.unwrap_or(0),
+            npages,
+            scav,
+        });
+    }
+
+    #[inline]
+    fn outcome(&mut self, o: Outcome) {
+        self.outcomes.push((self.allocs.len(), o));
     }
 
     /// Applies one op. A `free` of an allocation that failed is an error.
@@ -192,10 +207,6 @@ impl Replay {
     ) -> Result<(), StepError> {
         match op {
             Op::Grow { base, size } => pa.grow(base, size)?,
-            Op::Alloc { npages } if !self.scav_results => {
-                let a = pa.alloc(npages)?;
-                self.allocated(a, npages, 0);
-            }
             Op::Alloc { npages } => {
                 let (a, scav) = pa.alloc_scav(npages)?;
                 self.allocated(a, npages, scav);
@@ -218,7 +229,10 @@ impl Replay {
                 Err(e) => return Err(e.into()),
             },
             Op::Free { k } => {
-                let (Some(&a), Some(&n)) = (self.addrs.get(k), self.npages.get(k)) else {
+                let Some(&Allocation {
+                    addr: a, npages: n, ..
+                }) = self.allocs.get(k)
+                else {
                     return Err(StepError::NoSuch {
                         what: "allocation",
                         k,
@@ -239,7 +253,7 @@ impl Replay {
             Op::Cache => {
                 let c = pa.alloc_to_cache()?;
                 self.caches.push(c);
-                self.outcomes.push(Outcome::Cache(c));
+                self.outcome(Outcome::Cache(c));
             }
             Op::Calloc { c, npages } => {
                 let cache = self.cache(c)?;
@@ -276,7 +290,7 @@ impl Replay {
             max_steps: stop,
         };
         let r = pa.scavenge_with(nbytes, how, &mut *release)?;
-        self.outcomes.push(Outcome::Scavenged(r));
+        self.outcome(Outcome::Scavenged(r));
         Ok(())
     }
 
@@ -289,7 +303,7 @@ impl Replay {
         let Some((ci, page)) = step.found else {
             if self.lenient {
                 self.skipped += 1;
-                self.outcomes.push(Outcome::Taken { addr: 0, npages: 0 });
+                self.outcome(Outcome::Taken { addr: 0, npages: 0 });
                 return Ok(());
             }
             return Err(StepError::Engine(Error::BadScavengeStep(format!(
@@ -299,7 +313,7 @@ impl Replay {
         let taken = pa.scavenge_take(ci, page, step.max)?;
         self.steps[s].taken = taken;
         let (addr, npages) = taken.unwrap_or((0, 0));
-        self.outcomes.push(Outcome::Taken { addr, npages });
+        self.outcome(Outcome::Taken { addr, npages });
         Ok(())
     }
 
@@ -350,7 +364,7 @@ impl Replay {
             taken: None,
         });
         let (ci, page) = found.unwrap_or((0, 0));
-        self.outcomes.push(Outcome::Found { ci, page });
+        self.outcome(Outcome::Found { ci, page });
         Ok(())
     }
 

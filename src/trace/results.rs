@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::replay::{Outcome, Replay};
+use super::replay::{Allocation, Outcome, Replay};
 use crate::alloc::PageAlloc;
 use crate::PallocBits;
 
@@ -12,11 +12,19 @@ impl Replay {
     /// writes too): the result lines, the bounds, every grown chunk's in-use
     /// runs and, for v2, its scavenged runs.
     pub fn results_file(&self, pa: &PageAlloc) -> String {
-        let mut out = String::with_capacity(self.addrs.len() * 16 + 64);
+        let mut out = String::with_capacity(self.allocs.len() * 16 + 64);
         if self.scav_results {
-            for o in &self.outcomes {
+            let alloc_line = |out: &mut String, a: &Allocation| {
+                let _ = writeln!(out, "{:#x} {}", a.addr, a.scav);
+            };
+            // Each outcome after the allocations made before it.
+            let mut k = 0;
+            for (before, o) in &self.outcomes {
+                for a in &self.allocs[k..*before] {
+                    alloc_line(&mut out, a);
+                }
+                k = *before;
                 let _ = match o {
-                    Outcome::Alloc { addr, scav } => writeln!(out, "{addr:#x} {scav}"),
                     Outcome::Scavenged(r) => writeln!(out, "scavenged {r}"),
                     Outcome::Cache(c) => {
                         writeln!(out, "cache {:#x} {:#x} {:#x}", c.base, c.cache, c.scav)
@@ -33,9 +41,12 @@ impl Replay {
                     }
                 };
             }
+            for a in &self.allocs[k..] {
+                alloc_line(&mut out, a);
+            }
         } else {
-            for &a in &self.addrs {
-                let _ = writeln!(out, "{a:#x}");
+            for a in &self.allocs {
+                let _ = writeln!(out, "{:#x}", a.addr);
             }
         }
         let (start, end) = pa.bounds();

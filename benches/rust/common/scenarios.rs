@@ -68,7 +68,8 @@ pub fn alloc1_exhaust() -> Scenario {
         to: 32769,
         units: 32768,
         check: |_, r| {
-            (0..32768).all(|i| r.addrs[i] == BASE + i as u64 * PAGE_SIZE) && r.addrs[32768] == 0
+            (0..32768).all(|i| r.allocs[i].addr == BASE + i as u64 * PAGE_SIZE)
+                && r.allocs[32768].addr == 0
         },
     }
 }
@@ -87,7 +88,7 @@ pub fn alloc_free_1() -> Scenario {
         to,
         units: 200_000,
         check: |_, r| {
-            let a = &r.addrs;
+            let a: Vec<u64> = r.allocs.iter().map(|a| a.addr).collect();
             a[0] == BASE && a[1..].iter().all(|&x| x == BASE + 16384 * PAGE_SIZE)
         },
     }
@@ -134,7 +135,7 @@ pub fn churn_mixed() -> Scenario {
         from: 1,
         to,
         units: 200_000,
-        check: |_, r| r.addrs.len() == 102_563 && r.addrs.iter().all(|&x| x != 0),
+        check: |_, r| r.allocs.len() == 102_563 && r.allocs.iter().all(|a| a.addr != 0),
     }
 }
 
@@ -160,7 +161,7 @@ pub fn sparse_find() -> Scenario {
         to: from + 1024,
         units: 1024,
         check: |_, r| {
-            let a = &r.addrs;
+            let a: Vec<u64> = r.allocs.iter().map(|a| a.addr).collect();
             // The c-th timed alloc(3) refills the c-th hole; then alloc(1) fails.
             let n = a.len();
             (0..1024).all(|c| a[n - 1025 + c] == a[3 * c + 1]) && a[n - 1] == 0
@@ -183,7 +184,7 @@ pub fn grow_4096() -> Scenario {
         from: 0,
         to: 4096,
         units: 4096,
-        check: |pa, r| pa.bounds() == (0x200c000, 0x200d000) && r.addrs[0] == BASE,
+        check: |pa, r| pa.bounds() == (0x200c000, 0x200d000) && r.allocs[0].addr == BASE,
     }
 }
 
@@ -214,7 +215,7 @@ pub fn cache_alloc1() -> Scenario {
             let block = 64 * PAGE_SIZE;
             // The k-th cache: block k, every page free and scavenged (fresh
             // memory); its pages come out in ascending order; the last is empty.
-            let caches = r.outcomes.iter().filter_map(|o| match o {
+            let caches = r.outcomes.iter().filter_map(|(_, o)| match o {
                 Outcome::Cache(c) => Some(*c),
                 _ => None,
             });
@@ -223,8 +224,8 @@ pub fn cache_alloc1() -> Scenario {
                 _ => c.base == BASE + k as u64 * block && c.cache == u64::MAX && c.scav == u64::MAX,
             });
             caches_ok
-                && r.addrs.len() == 32768
-                && (0..32768).all(|i| r.addrs[i] == BASE + i as u64 * PAGE_SIZE)
+                && r.allocs.len() == 32768
+                && (0..32768).all(|i| r.allocs[i].addr == BASE + i as u64 * PAGE_SIZE)
         },
     }
 }
