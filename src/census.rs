@@ -257,7 +257,7 @@ pub fn step_touching(
     };
     releases.clear();
     replay
-        .step_observed(pa, op, &mut |addr, bytes| releases.push((addr, bytes)))
+        .step_observed(pa, &op, &mut |addr, bytes| releases.push((addr, bytes)))
         .map_err(|e| TraceError {
             line: trace.lines[i],
             msg: e.to_string(),

@@ -84,7 +84,7 @@ impl PageAlloc {
         Ok(res)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn alloc_noting(
         &mut self,
         npages: u64,

@@ -191,7 +191,7 @@ impl Replay {
 
     /// Applies one op. A `free` of an allocation that failed is an error.
     #[inline]
-    pub fn step(&mut self, pa: &mut PageAlloc, op: Op) -> Result<(), StepError> {
+    pub fn step(&mut self, pa: &mut PageAlloc, op: &Op) -> Result<(), StepError> {
         self.step_observed(pa, op, &mut |_, _| {})
     }
 
@@ -202,10 +202,10 @@ impl Replay {
     pub fn step_observed(
         &mut self,
         pa: &mut PageAlloc,
-        op: Op,
+        op: &Op,
         release: &mut impl FnMut(u64, u64),
     ) -> Result<(), StepError> {
-        match op {
+        match *op {
             Op::Grow { base, size } => pa.grow(base, size)?,
             Op::Alloc { npages } => {
                 let (a, scav) = pa.alloc_scav(npages)?;
@@ -437,7 +437,7 @@ impl Replay {
         // through `self`, so `self.done` would be reloaded every op).
         let mut i = self.done;
         let res = loop {
-            let Some(&op) = ops.get(i) else {
+            let Some(op) = ops.get(i) else {
                 break Ok(());
             };
             let res = if T::ENABLED {
