@@ -15,6 +15,21 @@ impl PageAlloc {
         self.alloc_range_noting(base, npages, None)
     }
 
+    /// [`PageAlloc::alloc_range`] of pages the caller knows are all free
+    /// (an aligned or windowed fit, `alloc_at`): inside one chunk the leaf is
+    /// derived from the old one, as a first fit's is (with nothing known of
+    /// the free runs below the pages), instead of Go's `update` rescanning
+    /// the chunk. Returns how many of the pages were scavenged.
+    pub(super) fn take_free_range(&mut self, lin: u64, npages: u64) -> u64 {
+        let (ci, j) = (lin >> LOG_PALLOC_CHUNK_BYTES, chunk_page_index(lin));
+        if j + npages <= PALLOC_CHUNK_PAGES {
+            let old = self.sum(self.ly.leaf(), ci);
+            self.take_in_chunk(ci, j, npages, old, PALLOC_CHUNK_PAGES, None)
+        } else {
+            self.alloc_range(lin, npages)
+        }
+    }
+
     /// [`PageAlloc::alloc_range`], also appending to `dirty` (when given) the
     /// runs of pages that were not scavenged, as linearized `(base, npages)`
     /// pairs, ascending and merged across chunks.

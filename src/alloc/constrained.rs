@@ -81,7 +81,7 @@ impl PageAlloc {
                     }
                 }
                 let lin = p << PAGE_SHIFT;
-                let scav = self.alloc_range(lin, npages);
+                let scav = self.take_free_range(lin, npages);
                 return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
             }
         }
@@ -126,7 +126,7 @@ impl PageAlloc {
                 page: self.ly.unlin(u << PAGE_SHIFT),
             });
         }
-        Ok(self.alloc_range(lin, npages) << self.ly.page_shift)
+        Ok(self.take_free_range(lin, npages) << self.ly.page_shift)
     }
 
     /// The window as linearized page intervals `[from, to)`, in search
