@@ -143,22 +143,32 @@ fn split_max(
 fn longest_run(bits: &PallocBits, lo: u64, hi: u64, cap: u64) -> u64 {
     debug_assert!(lo < hi && hi <= ALL);
     let (w0, w1) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
+    // Pages outside [lo, hi) are forced to "in use": only the end words
+    // have any.
+    let (first, last) = (
+        !mask_between(lo % 64, 64),
+        !mask_between(0, hi - w1 as u64 * 64),
+    );
     let (mut best, mut cur) = (0u64, 0u64);
     for w in w0..=w1 {
-        let base = w as u64 * 64;
-        // Pages of this word outside [lo, hi) are forced to "in use".
-        let inside = mask_between(lo.max(base) - base, hi.min(base + 64) - base);
-        let x = bits.0[w] | !inside;
+        let mut x = bits.0[w];
+        if w == w0 {
+            x |= first;
+        }
+        if w == w1 {
+            x |= last;
+        }
         if x == 0 {
             cur += 64;
             continue;
         }
-        cur += x.trailing_zeros() as u64;
+        let tz = x.trailing_zeros();
+        cur += tz as u64;
         best = best.max(cur);
         if best >= cap {
             return cap;
         }
-        let (tz, lz) = (x.trailing_zeros(), x.leading_zeros());
+        let lz = x.leading_zeros();
         if ((!x).count_ones() - tz - lz) as u64 > best {
             // Free pages strictly between the lowest and highest in-use
             // page: keep lengthening while a run of best + 1 exists.

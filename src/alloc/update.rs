@@ -7,6 +7,11 @@ use super::*;
 /// How many leaf blocks may wait for the walk up before it is done.
 pub(crate) const STALE_CAP: usize = 32;
 
+/// A change spanning fewer chunks than this defers its walk up as a
+/// one-chunk change does; a longer one (a grow-sized free, say) walks up at
+/// once, its blocks merged level by level.
+const DEFER_CHUNKS: u64 = 16;
+
 /// An entry whose children changed: `idx` at its level; when only one child
 /// changed (`single`), which one and its summary before the first change,
 /// so that the parent can often be told without a merge (`max_only_parent`).
@@ -77,6 +82,29 @@ impl PageAlloc {
                 self.update_chunk_alloc(sc, i, npages, self.sum(leaf, sc), PALLOC_CHUNK_PAGES);
             } else {
                 self.update_chunk_free(sc, i, npages);
+            }
+            return;
+        }
+        if ec - sc < DEFER_CHUNKS {
+            // A few chunks (a large span): their leaves now, each marked
+            // stale as a one-chunk change is, so the walk up waits too and
+            // is shared with the changes around it.
+            let whole = if alloc {
+                PallocSum::FULL
+            } else {
+                sf.free_chunk_sum()
+            };
+            for c in sc..=ec {
+                let old = self.sum(leaf, c);
+                let y = if contig && c != sc && c != ec {
+                    whole
+                } else {
+                    self.chunk(c).summarize(sf)
+                };
+                if old != y {
+                    self.set_sum(leaf, c, y);
+                    self.mark_stale(c, old);
+                }
             }
             return;
         }
