@@ -278,6 +278,56 @@ fn random_sequences_match_model() {
     }
 }
 
+/// Churn held near a target occupancy on two grown ranges with a gap, in
+/// the size mix of the churn scenario plus multi-chunk requests: every
+/// allocation equals the model's first fit and `verify()` (which checks the
+/// fit hints: no run of 2^k free pages below class k's) holds after every
+/// op. Searches of two pages or more start at their class's hint, which
+/// frees lower and searches raise, so this is where a hint left too high
+/// would show, as an address above the model's.
+#[test]
+fn churn_with_fit_hints_matches_model() {
+    let arch = Arch::Amd64;
+    let ly = arch.layout();
+    let base = ly.base_chunk_idx();
+    for (seed, target) in [(1u64, 50u64), (2, 80), (3, 95), (4, 70)] {
+        let mut rng = Rng::new(seed);
+        let mut pa = PageAlloc::new(arch).unwrap();
+        let mut model = Model::default();
+        for (sc, n) in [(base, 12), (base + 14, 6)] {
+            pa.grow(ly.chunk_base(sc), n * PALLOC_CHUNK_BYTES).unwrap();
+            model.grow(sc, sc + n);
+        }
+        let total = 18 * P;
+        let (mut live, mut used) = (Vec::<(u64, u64)>::new(), 0u64);
+        for step in 0..4000 {
+            if used * 100 > total * target && !live.is_empty() {
+                let (a, n) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                pa.free(a, n).unwrap();
+                let lin = ly.lin(a);
+                model.set(lin >> 22, (lin >> 13) & 511, n, false);
+                used -= n;
+            } else {
+                let n = match rng.below(100) {
+                    0..=59 => 1,
+                    60..=84 => 2 + rng.below(15),
+                    85..=96 => 17 + rng.below(112),
+                    _ => 129 + rng.below(1100),
+                };
+                let got = pa.alloc(n).unwrap();
+                let want = model.alloc(n).map(|(c, i)| ly.page_base(c, i));
+                assert_eq!(got, want, "seed {seed} step {step}: alloc {n}");
+                if let Some(a) = got {
+                    live.push((a, n));
+                    used += n;
+                }
+            }
+            pa.verify()
+                .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+        }
+    }
+}
+
 #[test]
 fn exhaust_then_refill_moves_search_addr_down() {
     let arch = Arch::Amd64;

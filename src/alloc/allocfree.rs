@@ -208,7 +208,15 @@ impl PageAlloc {
         npages: u64,
         dirty: Option<&mut Vec<(u64, u64)>>,
     ) -> Result<(Option<u64>, u64)> {
-        let found = match self.find_near(npages) {
+        let k = fit_class(npages);
+        let near = if k >= MIN_HINTED_CLASS {
+            let (near, raise) = self.find_near::<true>(npages, k);
+            self.raise_fit_hints(k, raise);
+            near
+        } else {
+            self.find_near::<false>(npages, 0).0
+        };
+        let found = match near {
             Some(hit) => Some(hit),
             None => {
                 // The walk reads summaries above the leaves.
@@ -287,6 +295,43 @@ impl PageAlloc {
         self.lower_aligned_hints(lin >> PAGE_SHIFT, npages);
     }
 
+    /// No run of `2^k` free pages (nor, so, of more) starts below chunk
+    /// `at`: the hints of class `k` and above rise to it, if lower. (The
+    /// hints grow with the class: the first one at or above `at` ends it.)
+    #[inline]
+    fn raise_fit_hints(&mut self, k: usize, at: u64) {
+        for h in &mut self.fit_hint[k..] {
+            if *h >= at {
+                break;
+            }
+            *h = at;
+        }
+    }
+
+    /// A change made a run of at most `len` free pages (`u64::MAX`: of any
+    /// length) that starts in chunk `from` or above: the hints of the
+    /// classes it may serve come down to `from`. Usually one comparison:
+    /// the hints grow with the class, so when the highest is at or below
+    /// `from`, all are.
+    #[inline(always)]
+    pub(super) fn lower_fit_hints(&mut self, from: u64, len: u64) {
+        if from < self.fit_hint[FIT_CLASSES - 1] {
+            self.lower_some_fit_hints(from, fit_class(len));
+        }
+    }
+
+    /// Lowers the hints of classes `1..=k` to `from`, if higher: from class
+    /// `k` down, until one is at or below it.
+    #[inline]
+    pub(super) fn lower_some_fit_hints(&mut self, from: u64, k: usize) {
+        for h in self.fit_hint[1..=k].iter_mut().rev() {
+            if *h <= from {
+                break;
+            }
+            *h = from;
+        }
+    }
+
     /// What every free but the scavenger's own tells the scavenge index:
     /// Go 1.19's marks the chunks, Go 1.26's counts the pages free per
     /// chunk (`index.free`).
@@ -309,6 +354,9 @@ impl PageAlloc {
     /// scavenge index; the scavenged bits are left as they are.
     pub(super) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
         self.lower_bounds(lin, npages);
+        // A run of any length, which may begin in the chunk below.
+        let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
+        self.lower_fit_hints(ci.saturating_sub(1), u64::MAX);
         if !scavenged {
             self.index_freed(lin, npages);
         }
@@ -472,6 +520,23 @@ impl PageAlloc {
 /// Appends to `dirty` the runs of pages `[i, i+n)` of chunk `ci` that are
 /// not scavenged (`scavenged` is the chunk's bitmap), as linearized
 /// `(base, npages)` pairs, merging a run with the last one when they touch.
+/// The smallest size class whose searches start at its fit hint (and keep
+/// it up): smaller requests are usually met near the search address, where
+/// tracking the class would cost more than it saves.
+const MIN_HINTED_CLASS: usize = 2;
+
+/// The size class of a request (or a run) of `n` pages for the fit hints:
+/// `k` with `2^k <= n`, at most [`FIT_CLASSES`] - 1; 0 for one page (no
+/// hint).
+#[inline(always)]
+pub(super) fn fit_class(n: u64) -> usize {
+    if n < 2 {
+        0
+    } else {
+        (63 - n.leading_zeros() as usize).min(FIT_CLASSES - 1)
+    }
+}
+
 fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u64, n: u64) {
     let cb = ci << LOG_PALLOC_CHUNK_BYTES;
     scavenged.for_each_run(i, n, false, |j, m| {

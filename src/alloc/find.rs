@@ -212,48 +212,83 @@ impl PageAlloc {
     }
 
     /// The lowest fit for `npages`, looked for in the leaves of at most
-    /// [`NEAR_CHUNKS`] chunks from the search address's up, inside its grown
-    /// range; `None` when none of them holds it (the caller then walks the
-    /// tree). Returns the linearized address and the first free page at or
-    /// above the search address as the new search address.
+    /// [`NEAR_CHUNKS`] chunks, inside the search address's grown range, from
+    /// the search address's chunk up or, when it lies higher, from the fit
+    /// hint of `npages`'s size class `k` (see `fit_hint`; `k` is 0 for one
+    /// page, which has no hint). Returns the linearized address and the
+    /// first free page at or above the search address as the new search
+    /// address, or `None` when none of these leaves holds it (the caller
+    /// then walks the tree); and, for the class, the chunk its hint may be
+    /// raised to: the first chunk read where a run of `2^k` pages starts, or,
+    /// when there is none, the end of what was read.
     ///
     /// Why this gives Go's address: every page below the search address is
-    /// in use, so the lowest fit lies at or above it, and these leaves are
-    /// read in address order with the runs that cross between neighbours
-    /// (a leaf's `end` joined to the next one's `start`), exactly the runs
-    /// Go's walk sees at the leaf level. Leaves are always exact, so unlike
-    /// the walk this needs no stale parent brought up to date.
+    /// in use, and no run of `2^k` free pages (so none of `npages`) starts
+    /// below the class's hint, so the lowest fit lies at or above both; these
+    /// leaves are read in address order with the runs that cross between
+    /// neighbours (a leaf's `end` joined to the next one's `start`), exactly
+    /// the runs Go's walk sees at the leaf level. Leaves are always exact, so
+    /// unlike the walk this needs no stale parent brought up to date.
     ///
     /// Cost: one leaf read per chunk passed over, then one bitmap search.
-    pub(super) fn find_near(&self, npages: u64) -> Option<(u64, u64)> {
+    pub(super) fn find_near<const HINTED: bool>(
+        &self,
+        npages: u64,
+        k: usize,
+    ) -> (Option<(u64, u64)>, u64) {
         let (leaf, sf) = (self.ly.leaf(), self.sum_fmt);
         let sa = self.search_addr;
         let ci = sa >> LOG_PALLOC_CHUNK_BYTES;
-        let limit = self.grown.end_of(ci)?.min(ci + NEAR_CHUNKS);
+        let Some(range_end) = self.grown.end_of(ci) else {
+            return (None, 0);
+        };
         // The first chunk with a free page (the new search address's): the
         // full chunks before it are passed over one comparison each.
         let mut c = ci;
+        let mut limit = range_end.min(ci + NEAR_CHUNKS);
         let mut sum = self.sum(leaf, c);
         while sum == PallocSum::FULL {
             c += 1;
             if c == limit {
-                return None;
+                return (None, limit);
             }
             sum = self.sum(leaf, c);
         }
         let first_free = c;
-        // The free run reaching the top of the previous chunk.
-        let mut run = 0u64;
+        // Nothing of this class starts below its hint: start there.
+        let hint = self.fit_hint[k];
+        if HINTED && hint > c {
+            if hint >= range_end {
+                return (None, hint);
+            }
+            c = hint;
+            limit = range_end.min(c + NEAR_CHUNKS);
+            sum = self.sum(leaf, c);
+        }
+        let class = 1u64 << k;
+        // Where the first run of `class` pages starts (NONE: not met yet).
+        const NONE: u64 = u64::MAX;
+        let mut class_at = NONE;
+        // The free run reaching the top of the previous chunk, and the
+        // chunk it starts in.
+        let (mut run, mut run_from) = (0u64, c);
         loop {
             if sum == PallocSum::FULL {
                 run = 0;
             } else {
                 let (s, m, e) = sf.unpack_below_root(sum);
+                if HINTED && class_at == NONE {
+                    if run + s >= class {
+                        class_at = if run > 0 { run_from } else { c };
+                    } else if m >= class {
+                        class_at = c;
+                    }
+                }
                 let cb = c << LOG_PALLOC_CHUNK_BYTES;
                 if run + s >= npages {
                     // A run from below this chunk (or its own start) suffices.
                     let addr = cb - run * PAGE_SIZE;
-                    return Some((addr, self.first_free_page(first_free)));
+                    return (Some((addr, self.first_free_page(first_free))), class_at);
                 }
                 if m >= npages {
                     // In the search address's own chunk the request may be too
@@ -265,15 +300,31 @@ impl PageAlloc {
                         } else {
                             self.first_free_page(first_free)
                         };
-                        return Some((cb + j * PAGE_SIZE, cand));
+                        return (Some((cb + j * PAGE_SIZE, cand)), class_at);
                     }
                     debug_assert!(c == ci, "chunk {c:#x}'s max promised {npages} pages");
                 }
-                run = if s == PALLOC_CHUNK_PAGES { run + s } else { e };
+                if !HINTED {
+                    run = if s == PALLOC_CHUNK_PAGES { run + s } else { e };
+                } else if s != PALLOC_CHUNK_PAGES {
+                    (run, run_from) = (e, c);
+                } else if run == 0 {
+                    (run, run_from) = (s, c);
+                } else {
+                    run += s;
+                }
             }
             c += 1;
             if c == limit {
-                return None;
+                // No run of `class` pages starts below the one still open.
+                let next = if class_at != NONE {
+                    class_at
+                } else if run > 0 {
+                    run_from
+                } else {
+                    limit
+                };
+                return (None, next);
             }
             sum = self.sum(leaf, c);
         }

@@ -36,10 +36,11 @@ pub(super) type Fields = (u64, u64, u64);
 const ALL: u64 = PALLOC_CHUNK_PAGES;
 
 /// The leaf after pages `[i, i+n)` of `bits` (already marked free) were
-/// freed, from the leaf `old` before. Exact; reads the bitmap only out from
-/// the range to the ends of the merged run.
+/// freed, from the leaf `old` before, and the merged free run `[a, b)` that
+/// holds them. Exact; reads the bitmap only out from the range to the ends
+/// of the merged run.
 #[inline(always)]
-pub(super) fn after_free(bits: &PallocBits, i: u64, n: u64, old: Fields) -> Fields {
+pub(super) fn after_free(bits: &PallocBits, i: u64, n: u64, old: Fields) -> (Fields, (u64, u64)) {
     let (s, m, e) = old;
     // The merged run [a, b). When the old start (end) run reaches the
     // range, the old leaf already says where it begins (ends).
@@ -51,7 +52,7 @@ pub(super) fn after_free(bits: &PallocBits, i: u64, n: u64, old: Fields) -> Fiel
     };
     let start = if a == 0 { b } else { s };
     let end = if b == ALL { ALL - a } else { e };
-    (start, m.max(b - a), end)
+    ((start, m.max(b - a), end), (a, b))
 }
 
 /// The leaf after pages `[i, i+n)` of `bits` (already marked in use) were
@@ -256,7 +257,12 @@ mod tests {
                         n += 1;
                     }
                     bits.free(i, n);
-                    assert_eq!(after_free(&bits, i, n, old), bits.summarize_fields());
+                    let (leaf, (a, b)) = after_free(&bits, i, n, old);
+                    assert_eq!(leaf, bits.summarize_fields());
+                    // [a, b) is the free run around the freed pages.
+                    assert!(a <= i && i + n <= b && (a..b).all(|p| !bits.get(p)));
+                    assert!(a == 0 || bits.get(a - 1));
+                    assert!(b == ALL || bits.get(b));
                 } else {
                     // First fit of a random size, or any fit with no bound.
                     let n = 1 + r() % [1, 3, 20, 300][(r() % 4) as usize];

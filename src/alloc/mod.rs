@@ -132,6 +132,16 @@ pub struct PageAlloc {
     /// alignment). Frees lower them; a 1-page aligned allocation raises them
     /// past what it took. See `constrained`.
     aligned_hint: [u64; HINT_LOG_ALIGN.len()],
+    /// Lower bounds for first-fit searches of two pages or more:
+    /// `fit_hint[k]` (`k` in `1..FIT_CLASSES`) is a chunk below which no
+    /// run of `2^k` free pages starts, counting runs that cross chunks, so a
+    /// request of `n >= 2^k` pages need not look below it (`fit_hint[0]`,
+    /// one page, stays 0: the search address does that job). Invariant:
+    /// that, and `fit_hint[k] <= fit_hint[k + 1]`. A free that makes a run
+    /// long enough, a grow or a flush lowers them (`lower_fit_hints`); the
+    /// leaves a search reads raise them (`find_near`). Checked by
+    /// `verify()`.
+    fit_hint: [u64; FIT_CLASSES],
 
     /// Entries of level `leaf - 1` whose block of leaves changed since the
     /// levels above the leaves were last brought up to date (at most
@@ -232,6 +242,7 @@ impl PageAlloc {
             huge_pages: crate::vm::thp_size() / ly.page_size(),
             phys_page: (crate::vm::phys_page_size() as u64).clamp(MIN_PHYS_PAGE, MAX_PHYS_PAGE),
             aligned_hint: [0; HINT_LOG_ALIGN.len()],
+            fit_hint: [0; FIT_CLASSES],
             stale: Vec::with_capacity(STALE_CAP),
             stale_next: Vec::with_capacity(STALE_CAP),
         })
@@ -461,6 +472,10 @@ impl PageAlloc {
         self.grown.ranges().iter().flat_map(|r| r.clone())
     }
 }
+
+/// Size classes of the fit hints: `2^k` pages for `k` in `1..FIT_CLASSES`
+/// (2 to 512 pages; a larger request uses the 512-page hint).
+pub(crate) const FIT_CLASSES: usize = 10;
 
 /// The alignments (log2, in pages) that keep a search hint: 2 to 512
 /// pages; a search at a larger alignment uses the 512-page hint.

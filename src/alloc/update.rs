@@ -166,13 +166,37 @@ impl PageAlloc {
         self.set_leaf(ci, old, sf.pack_leaf(s, m, e));
     }
 
-    /// `update` after pages `[i, i+n)` of chunk `ci` were freed.
+    /// `update` after pages `[i, i+n)` of chunk `ci` were freed; the fit
+    /// hints come down for the merged free run around them.
     #[inline(always)]
     pub(super) fn update_chunk_free(&mut self, ci: u64, i: u64, n: u64) {
         let sf = self.sum_fmt;
         let old = self.sum(self.ly.leaf(), ci);
-        let (s, m, e) = leaf::after_free(self.chunk(ci), i, n, sf.unpack_below_root(old));
+        let ((s, m, e), (a, b)) = leaf::after_free(self.chunk(ci), i, n, sf.unpack_below_root(old));
         self.set_leaf(ci, old, sf.pack_leaf(s, m, e));
+        // The highest hint below the run's chunk leaves every hint there:
+        // the common case, one comparison. (At the chunk itself, the run may
+        // begin in the one below: see `lower_fit_hints_freed`.)
+        if ci <= self.fit_hint[FIT_CLASSES - 1] {
+            self.lower_fit_hints_freed(ci, a, b);
+        }
+    }
+
+    /// The fit hints after a free in chunk `ci` made the free run `[a, b)`
+    /// of its pages. A run that reaches the chunk's bottom may have begun in
+    /// the chunk below, one that reaches its top may go on into the next:
+    /// how long either is, only the neighbours know. (Were the chunk below
+    /// all free, a run of 512 pages or more began lower still, and every
+    /// hint is at or below its start already.)
+    #[inline(never)]
+    fn lower_fit_hints_freed(&mut self, ci: u64, a: u64, b: u64) {
+        let from = if a == 0 { ci.saturating_sub(1) } else { ci };
+        let len = if a == 0 || b == PALLOC_CHUNK_PAGES {
+            u64::MAX
+        } else {
+            b - a
+        };
+        self.lower_fit_hints(from, len);
     }
 
     /// Writes chunk `ci`'s new leaf `y` (it was `old`); when it changed,

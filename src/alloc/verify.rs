@@ -19,7 +19,51 @@ impl PageAlloc {
         self.check_scavenged()?;
         self.check_parents()?;
         self.check_search_addr()?;
-        self.check_aligned_hints()
+        self.check_aligned_hints()?;
+        self.check_fit_hints()
+    }
+
+    /// The fit hints grow with the class, and no run of `2^k` free pages
+    /// (across chunks, inside a grown range) starts in a chunk below
+    /// `fit_hint[k]`.
+    pub(super) fn check_fit_hints(&self) -> Result<()> {
+        if self.fit_hint[0] != 0 || self.fit_hint.windows(2).any(|w| w[0] > w[1]) {
+            return verify_failed(format!("fit hints out of order: {:?}", self.fit_hint));
+        }
+        let check = |from: u64, len: u64| -> Result<()> {
+            let k = allocfree::fit_class(len);
+            if k > 0 && from < self.fit_hint[k] {
+                return verify_failed(format!(
+                    "a run of {len} free pages starts in chunk {from:#x}, below the 2^{k}-page hint {:#x}",
+                    self.fit_hint[k]
+                ));
+            }
+            Ok(())
+        };
+        for r in self.grown.ranges() {
+            // The free run open at the top of the previous chunk: its start
+            // chunk and length.
+            let (mut from, mut len) = (r.start, 0u64);
+            for ci in r.clone() {
+                let bits = self.chunk(ci);
+                let mut p = 0;
+                while let Some((i, n)) = bits.next_run(p, false) {
+                    if i == 0 && len > 0 {
+                        len += n;
+                    } else {
+                        check(from, len)?;
+                        (from, len) = (ci, n);
+                    }
+                    p = i + n;
+                }
+                if bits.get(PALLOC_CHUNK_PAGES - 1) {
+                    check(from, len)?;
+                    len = 0;
+                }
+            }
+            check(from, len)?;
+        }
+        Ok(())
     }
 
     /// No free page lies below an aligned hint at the hint's alignment.
