@@ -101,8 +101,12 @@ impl PageAlloc {
         let class = HINT_LOG_ALIGN
             .iter()
             .rposition(|&c| c <= align.trailing_zeros());
+        // Any fit lies in a free run of npages or more, and no run that long
+        // starts below the fit hint of npages's size class.
+        let fit_from = self.fit_hint[super::allocfree::fit_class(npages)] << LOG_PALLOC_CHUNK_PAGES;
         for (from, to) in self.window_pages(within)?.into_iter().flatten() {
             let from = class.map_or(from, |c| from.max(self.aligned_hint[c]));
+            let from = from.max(fit_from);
             if let Some(p) = self.first_fit_constrained(npages, align, from, to) {
                 return Ok(Some(p));
             }
