@@ -3,22 +3,31 @@
 //! A summary describes the free pages of a contiguous region (a chunk at the
 //! leaf level, `2^level_log_pages[l]` pages above it) with three numbers:
 //! `start`, the free pages at the region's low end; `max`, the longest free
-//! run inside it; `end`, the free pages at its high end. Each field is
-//! `log_max_packed_value` bits wide (21 on 64-bit presets, 18 on 386):
+//! run inside it; `end`, the free pages at its high end. A field never
+//! exceeds `2^w` (`w` = `log_max_packed_value`: 21 on 64-bit presets, 18 on
+//! 386, at most 21 on any layout), so each is kept in 21 bits:
 //!
 //! ```text
-//! bit:  63   62 .. 3w   3w-1 .. 2w   2w-1 .. w   w-1 .. 0      (w = log_max_packed_value)
-//!       [F]  [unused]   [  end   ]   [  max  ]   [ start ]
+//! bit:  63    62 .. 42   41 .. 21   20 .. 0
+//!       [F]   [  end  ]  [  max  ]  [ start ]
 //! ```
 //!
 //! A field can reach `2^w` only when a whole root-level region is free, and
 //! then all three do; that value is encoded as bit 63 alone (`F`). A summary
 //! of zero means "no free page at all", which is also what freshly committed
 //! (zeroed) metadata reads as.
+//!
+//! This is Go's packing on its 64-bit ports. Go packs each field in `w`
+//! bits, so on a layout with `w < 21` (386) its bits differ while every field
+//! is the same; [`SumFormat::go_bits`] and [`SumFormat::from_go_bits`]
+//! convert. Why fixed positions: the hot paths pack and unpack summaries on
+//! every operation, and shifts by constants are cheaper than by a width read
+//! at run time.
 
 use crate::error::{Error, Result};
 
-/// A packed (start, max, end) summary.
+/// A packed (start, max, end) summary: each field in 21 bits (see the
+/// module docs; Go's own bits on 64-bit layouts).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 #[repr(transparent)]
 pub struct PallocSum(pub u64);
@@ -30,24 +39,24 @@ impl PallocSum {
     pub const ALL_FREE_BIT: u64 = 1 << 63;
 }
 
-/// The packing of one preset: field width `log_max_packed_value`.
+/// The bits of each field of a packed summary, on every layout.
+pub const SUM_FIELD_BITS: u32 = 21;
+const FIELD_MASK: u64 = (1 << SUM_FIELD_BITS) - 1;
+const SHIFT_MAX: u32 = SUM_FIELD_BITS;
+const SHIFT_END: u32 = 2 * SUM_FIELD_BITS;
+
+/// The summaries of one layout: the largest value a field takes,
+/// `2^log_max_packed_value` (a whole free root-level region).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SumFormat {
     log_max: u32,
-    /// `2 * log_max`, the `end` field's shift, and `2^log_max - 1`, a
-    /// field's mask: kept, not recomputed, since every summary read or
-    /// written on the hot paths needs them.
-    shift_end: u32,
-    mask: u64,
 }
 
 impl SumFormat {
     pub const fn new(log_max_packed_value: u32) -> SumFormat {
-        assert!(3 * log_max_packed_value <= 63);
+        assert!(log_max_packed_value <= SUM_FIELD_BITS);
         SumFormat {
             log_max: log_max_packed_value,
-            shift_end: 2 * log_max_packed_value,
-            mask: (1 << log_max_packed_value) - 1,
         }
     }
 
@@ -59,11 +68,38 @@ impl SumFormat {
 
     #[inline(always)]
     const fn field_mask(self) -> u64 {
-        self.mask
+        FIELD_MASK
     }
 
-    /// `packPallocSum`. Fields must satisfy `start, end <= max <= 2^w` (the
-    /// checked form is [`SumFormat::try_pack`]).
+    /// Go's own bits for `s` on this layout (`packPallocSum` of its fields,
+    /// each `w` bits wide): the same bits on 64-bit layouts.
+    pub fn go_bits(self, s: PallocSum) -> u64 {
+        if s.0 & PallocSum::ALL_FREE_BIT != 0 {
+            return PallocSum::ALL_FREE_BIT;
+        }
+        let (start, max, end) = self.unpack_below_root(s);
+        start | max << self.log_max | end << (2 * self.log_max)
+    }
+
+    /// The summary Go's bits `bits` stand for on this layout (Go's
+    /// `unpack` of them: bits outside the fields are ignored).
+    pub fn from_go_bits(self, bits: u64) -> PallocSum {
+        if bits & PallocSum::ALL_FREE_BIT != 0 {
+            return PallocSum(PallocSum::ALL_FREE_BIT);
+        }
+        let m = self.max_packed_value() - 1;
+        let (start, max, end) = (
+            bits & m,
+            (bits >> self.log_max) & m,
+            (bits >> (2 * self.log_max)) & m,
+        );
+        PallocSum(start | max << SHIFT_MAX | end << SHIFT_END)
+    }
+
+    /// `packPallocSum`, with the fields at this crate's positions (Go's on
+    /// 64-bit layouts; see [`SumFormat::go_bits`]). Fields must satisfy
+    /// `start, end <= max <= 2^w` (the checked form is
+    /// [`SumFormat::try_pack`]).
     #[inline(always)]
     pub fn pack(self, start: u64, max: u64, end: u64) -> PallocSum {
         debug_assert!(start <= max && end <= max && max <= self.max_packed_value());
@@ -71,7 +107,7 @@ impl SumFormat {
             return PallocSum(PallocSum::ALL_FREE_BIT);
         }
         let m = self.field_mask();
-        PallocSum((start & m) | (max & m) << self.log_max | (end & m) << self.shift_end)
+        PallocSum((start & m) | (max & m) << SHIFT_MAX | (end & m) << SHIFT_END)
     }
 
     /// [`SumFormat::pack`] for a leaf (a chunk's summary): its fields never
@@ -80,7 +116,7 @@ impl SumFormat {
     #[inline(always)]
     pub fn pack_leaf(self, start: u64, max: u64, end: u64) -> PallocSum {
         debug_assert!(start <= max && end <= max && max < self.max_packed_value());
-        PallocSum(start | max << self.log_max | end << self.shift_end)
+        PallocSum(start | max << SHIFT_MAX | end << SHIFT_END)
     }
 
     /// [`SumFormat::pack`] that rejects impossible fields instead of
@@ -133,11 +169,7 @@ impl SumFormat {
             "special summary below the root"
         );
         let m = self.field_mask();
-        (
-            s.0 & m,
-            (s.0 >> self.log_max) & m,
-            (s.0 >> self.shift_end) & m,
-        )
+        (s.0 & m, (s.0 >> SHIFT_MAX) & m, (s.0 >> SHIFT_END) & m)
     }
 
     /// Whether two summaries below the root level have the same `start` and
@@ -145,7 +177,7 @@ impl SumFormat {
     #[inline(always)]
     pub fn same_ends(self, a: PallocSum, b: PallocSum) -> bool {
         let m = self.field_mask();
-        (a.0 ^ b.0) & (m | m << self.shift_end) == 0
+        (a.0 ^ b.0) & (m | m << SHIFT_END) == 0
     }
 
     /// `freeChunkSum`: the summary of an entirely free chunk.
@@ -358,6 +390,37 @@ mod tests {
                 f.merge(&sums, log_pages),
                 "{sums:?}"
             );
+        }
+    }
+
+    /// Go's bits on every preset's width: `packPallocSum` puts each field
+    /// in `w` bits; the engine's positions are Go's at `w = 21` and convert
+    /// back and forth exactly at 18 (386), the special value included.
+    #[test]
+    fn go_bits_are_gos_packing() {
+        for w in [18u32, 21] {
+            let f = SumFormat::new(w);
+            let cap = 1u64 << w;
+            for (st, mx, en) in [
+                (0, 0, 0),
+                (1, 3, 2),
+                (512, 512, 512),
+                (7, cap - 1, cap - 1),
+                (cap, cap, cap),
+            ] {
+                let s = f.pack(st, mx, en);
+                let go = if mx == cap {
+                    1 << 63
+                } else {
+                    st | mx << w | en << (2 * w)
+                };
+                assert_eq!(f.go_bits(s), go, "w {w}: {st} {mx} {en}");
+                assert_eq!(f.from_go_bits(go), s);
+                assert_eq!(f.unpack(f.from_go_bits(go)), (st, mx, en));
+            }
+            if w == 21 {
+                assert_eq!(f.go_bits(f.pack(5, 9, 4)), f.pack(5, 9, 4).0);
+            }
         }
     }
 }

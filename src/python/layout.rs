@@ -118,14 +118,16 @@ fn sum_format(arch: ArchArg) -> SumFormat {
 #[pyfunction]
 #[pyo3(signature = (start, max, end, arch = AMD64))]
 pub(crate) fn pack_summary(start: U64, max: U64, end: U64, arch: ArchArg) -> PyResult<u64> {
-    Ok(sum_format(arch).try_pack(start.0, max.0, end.0)?.0)
+    let sf = sum_format(arch);
+    Ok(sf.go_bits(sf.try_pack(start.0, max.0, end.0)?))
 }
 
 /// Go's pallocSum.unpack: the (start, max, end) of a packed summary.
 #[pyfunction]
 #[pyo3(signature = (packed, arch = AMD64))]
 pub(crate) fn unpack_summary(packed: U64, arch: ArchArg) -> (u64, u64, u64) {
-    sum_format(arch).unpack(PallocSum(packed.0))
+    let sf = sum_format(arch);
+    sf.unpack(sf.from_go_bits(packed.0))
 }
 
 /// Go's mergeSummaries: merges packed summaries of consecutive regions of
@@ -137,8 +139,9 @@ pub(crate) fn merge_summaries(
     log_max_pages_per_sum: u32,
     arch: ArchArg,
 ) -> PyResult<u64> {
-    let sums: Vec<PallocSum> = sums.into_iter().map(|s| PallocSum(s.0)).collect();
-    Ok(sum_format(arch).try_merge(&sums, log_max_pages_per_sum)?.0)
+    let sf = sum_format(arch);
+    let sums: Vec<PallocSum> = sums.into_iter().map(|s| sf.from_go_bits(s.0)).collect();
+    Ok(sf.go_bits(sf.try_merge(&sums, log_max_pages_per_sum)?))
 }
 
 /// Go's findBitRange64: index of the first run of n set bits in c, or >= 64.
