@@ -16,14 +16,15 @@ use std::time::Instant;
 use pagealloc::trace::{Op, Outcome, Replay, Trace, TraceError};
 use pagealloc::{Arch, GoVersion, PageAlloc, PAGE_SIZE, PALLOC_CHUNK_BYTES};
 
-/// Whose Go's allocator the scenarios run on: `PAGEALLOC_GO` (`1.19`, the
-/// default, or `1.26`). Scenarios a-e are v1 traces, the same in both;
-/// f's page caches are v2 under Go 1.19 and v3 under Go 1.26.
+/// Whose Go's allocator the scenarios run on: `PAGEALLOC_GO` (`1.19` or
+/// `1.26`), else the library's default (Go 1.26). Scenarios a-e are v1
+/// traces, the same in both; f's page caches are v2 under Go 1.19 and v3
+/// under Go 1.26.
 pub fn scenario_go() -> GoVersion {
     std::env::var("PAGEALLOC_GO")
         .ok()
         .and_then(|v| GoVersion::parse(&v).ok())
-        .unwrap_or(GoVersion::Go119)
+        .unwrap_or_default()
 }
 
 use crate::splitmix::SplitMix64;
