@@ -359,14 +359,23 @@ impl Layout {
     /// Linearizes `addr` and checks that `[addr, addr+len)` (real bytes)
     /// lies inside the address space, returning the linearized base.
     pub fn lin_checked(&self, addr: u64, len: u64) -> Result<u64, Error> {
-        let u = addr.wrapping_add(self.arena_base_offset);
-        match u.checked_add(len) {
-            Some(end) if end <= 1 << self.address_bits => Ok(self.lin(addr)),
-            _ => Err(Error::BeyondAddressSpace {
+        if self.in_space(addr, len) {
+            Ok(self.lin(addr))
+        } else {
+            Err(Error::BeyondAddressSpace {
                 addr,
                 len,
                 bits: self.address_bits,
-            }),
+            })
+        }
+    }
+
+    /// Whether `[addr, addr+len)` (real bytes) lies inside the address space.
+    #[inline(always)]
+    pub const fn in_space(&self, addr: u64, len: u64) -> bool {
+        match addr.wrapping_add(self.arena_base_offset).checked_add(len) {
+            Some(end) => end <= 1 << self.address_bits,
+            None => false,
         }
     }
 

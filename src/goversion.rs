@@ -4,9 +4,9 @@
 //! are the same in every Go since 1.14. What changed after Go 1.19 is the
 //! scavenger's half (Go 1.21, CL 436395, golang/go#55328, as Go 1.26.8 ships
 //! it): the scavenge index, what `alloc`, `free` and a cache flush tell it,
-//! and `scavenge` itself. So the choice selects the scavenge index flavour
-//! (the scavenge index of each, `scav_index`) and
-//! a few calls around it; it is one field read per allocation or free.
+//! and `scavenge` itself. So the choice selects the scavenge index (Go
+//! 1.19's or Go 1.26's, `scav_index`) and a few calls around it; it is one
+//! dispatch per allocation or free.
 //!
 //! | | Go 1.19 | Go 1.26 |
 //! |---|---|---|

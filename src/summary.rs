@@ -66,11 +66,6 @@ impl SumFormat {
         1 << self.log_max
     }
 
-    #[inline(always)]
-    const fn field_mask(self) -> u64 {
-        FIELD_MASK
-    }
-
     /// Go's own bits for `s` on this layout (`packPallocSum` of its fields,
     /// each `w` bits wide): the same bits on 64-bit layouts.
     pub fn go_bits(self, s: PallocSum) -> u64 {
@@ -106,7 +101,7 @@ impl SumFormat {
         if max == self.max_packed_value() {
             return PallocSum(PallocSum::ALL_FREE_BIT);
         }
-        let m = self.field_mask();
+        let m = FIELD_MASK;
         PallocSum((start & m) | (max & m) << SHIFT_MAX | (end & m) << SHIFT_END)
     }
 
@@ -168,7 +163,7 @@ impl SumFormat {
             s.0 & PallocSum::ALL_FREE_BIT == 0,
             "special summary below the root"
         );
-        let m = self.field_mask();
+        let m = FIELD_MASK;
         (s.0 & m, (s.0 >> SHIFT_MAX) & m, (s.0 >> SHIFT_END) & m)
     }
 
@@ -176,7 +171,7 @@ impl SumFormat {
     /// `end` (compared packed, without unpacking).
     #[inline(always)]
     pub fn same_ends(self, a: PallocSum, b: PallocSum) -> bool {
-        let m = self.field_mask();
+        let m = FIELD_MASK;
         (a.0 ^ b.0) & (m | m << SHIFT_END) == 0
     }
 

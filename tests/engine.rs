@@ -282,7 +282,7 @@ fn random_sequences_match_model() {
 /// the size mix of the churn scenario plus multi-chunk requests: every
 /// allocation equals the model's first fit and `verify()` (which checks the
 /// fit hints: no run of 2^k free pages below class k's) holds after every
-/// op. Searches of two pages or more start at their class's hint, which
+/// op. Searches of four pages or more start at their class's hint, which
 /// frees lower and searches raise, so this is where a hint left too high
 /// would show, as an address above the model's.
 #[test]

@@ -354,9 +354,6 @@ impl PageAlloc {
     /// scavenge index; the scavenged bits are left as they are.
     pub(super) fn free_pages(&mut self, lin: u64, npages: u64, scavenged: bool) {
         self.lower_bounds(lin, npages);
-        // A run of any length, which may begin in the chunk below.
-        let ci = lin >> LOG_PALLOC_CHUNK_BYTES;
-        self.lower_fit_hints(ci.saturating_sub(1), u64::MAX);
         if !scavenged {
             self.index_freed(lin, npages);
         }
@@ -451,11 +448,8 @@ impl PageAlloc {
     pub(crate) fn check_pages(&self, base: u64, npages: u64) -> Result<u64> {
         let ly = &self.ly;
         let page = ly.page_size();
-        let end = npages
-            .checked_mul(page)
-            .and_then(|len| base.wrapping_add(ly.arena_base_offset).checked_add(len));
-        match end {
-            Some(end) if npages != 0 && base & (page - 1) == 0 && end <= 1 << ly.address_bits => {
+        match npages.checked_mul(page) {
+            Some(len) if npages != 0 && base & (page - 1) == 0 && ly.in_space(base, len) => {
                 Ok(ly.lin(base))
             }
             _ => Err(self.bad_pages(base, npages)),
@@ -517,9 +511,6 @@ impl PageAlloc {
     }
 }
 
-/// Appends to `dirty` the runs of pages `[i, i+n)` of chunk `ci` that are
-/// not scavenged (`scavenged` is the chunk's bitmap), as linearized
-/// `(base, npages)` pairs, merging a run with the last one when they touch.
 /// The smallest size class whose searches start at its fit hint (and keep
 /// it up): smaller requests are usually met near the search address, where
 /// tracking the class would cost more than it saves.
@@ -537,6 +528,9 @@ pub(super) fn fit_class(n: u64) -> usize {
     }
 }
 
+/// Appends to `dirty` the runs of pages `[i, i+n)` of chunk `ci` that are
+/// not scavenged (`scavenged` is the chunk's bitmap), as linearized
+/// `(base, npages)` pairs, merging a run with the last one when they touch.
 fn note_dirty(dirty: &mut Vec<(u64, u64)>, ci: u64, scavenged: &PallocBits, i: u64, n: u64) {
     let cb = ci << LOG_PALLOC_CHUNK_BYTES;
     scavenged.for_each_run(i, n, false, |j, m| {

@@ -23,7 +23,6 @@ impl PageAlloc {
             self.search_addr = lin;
         }
         self.lower_aligned_hints(lin >> crate::arch::PAGE_SHIFT, PAGE_CACHE_PAGES);
-        self.lower_fit_hints(ci.saturating_sub(1), u64::MAX);
         self.update(lin, PAGE_CACHE_PAGES, false, false);
         Ok(())
     }

@@ -69,23 +69,21 @@ impl PageAlloc {
             return self.alloc_scav(npages);
         }
         let k = align.trailing_zeros();
-        if let Some(p) = self.find_constrained(npages, align, within)? {
-            {
-                if npages == 1 && within.is_none() {
-                    // No free page below p lies at this alignment, nor at any
-                    // coarser class's, and p is now taken.
-                    for (c, &ck) in HINT_LOG_ALIGN.iter().enumerate() {
-                        if ck >= k {
-                            self.aligned_hint[c] = self.aligned_hint[c].max(p + 1);
-                        }
-                    }
+        let Some(p) = self.find_constrained(npages, align, within)? else {
+            return Ok((None, 0));
+        };
+        if npages == 1 && within.is_none() {
+            // No free page below p lies at this alignment, nor at any
+            // coarser class's, and p is now taken.
+            for (c, &ck) in HINT_LOG_ALIGN.iter().enumerate() {
+                if ck >= k {
+                    self.aligned_hint[c] = self.aligned_hint[c].max(p + 1);
                 }
-                let lin = p << PAGE_SHIFT;
-                let scav = self.take_free_range(lin, npages);
-                return Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift));
             }
         }
-        Ok((None, 0))
+        let lin = p << PAGE_SHIFT;
+        let scav = self.take_free_range(lin, npages);
+        Ok((Some(self.ly.unlin(lin)), scav << self.ly.page_shift))
     }
 
     /// The linearized first page `alloc_constrained` would take, changing

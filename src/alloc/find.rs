@@ -304,9 +304,7 @@ impl PageAlloc {
                     }
                     debug_assert!(c == ci, "chunk {c:#x}'s max promised {npages} pages");
                 }
-                if !HINTED {
-                    run = if s == PALLOC_CHUNK_PAGES { run + s } else { e };
-                } else if s != PALLOC_CHUNK_PAGES {
+                if s != PALLOC_CHUNK_PAGES {
                     (run, run_from) = (e, c);
                 } else if run == 0 {
                     (run, run_from) = (s, c);
@@ -317,7 +315,10 @@ impl PageAlloc {
             c += 1;
             if c == limit {
                 // No run of `class` pages starts below the one still open.
-                let next = if class_at != NONE {
+                // (Unhinted, nobody asks: `run_from` is then never read.)
+                let next = if !HINTED {
+                    0
+                } else if class_at != NONE {
                     class_at
                 } else if run > 0 {
                     run_from

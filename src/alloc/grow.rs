@@ -72,9 +72,6 @@ impl PageAlloc {
             self.search_addr = lin;
         }
         self.lower_aligned_hints(lin >> PAGE_SHIFT, (limit - lin) >> PAGE_SHIFT);
-        // New free chunks: runs of any length, the first of which may begin
-        // in the chunk below.
-        self.lower_fit_hints(sc.saturating_sub(1), u64::MAX);
         self.update(lin, (limit - lin) >> PAGE_SHIFT, true, false);
         Ok(())
     }

@@ -113,7 +113,7 @@ pub struct PageAlloc {
     grown: AddrRanges,
 
     /// The scavenge index of the Go version this allocator follows (see
-    /// `scav.rs`): every alloc and free tells it about the chunks it
+    /// `scav_index`): every alloc and free tells it about the chunks it
     /// touches; its metadata is committed in `sys_grow`.
     scav: ScavIndex,
 
@@ -137,8 +137,9 @@ pub struct PageAlloc {
     /// run of `2^k` free pages starts, counting runs that cross chunks, so a
     /// request of `n >= 2^k` pages need not look below it (`fit_hint[0]`,
     /// one page, stays 0: the search address does that job). Invariant:
-    /// that, and `fit_hint[k] <= fit_hint[k + 1]`. A free that makes a run
-    /// long enough, a grow or a flush lowers them (`lower_fit_hints`); the
+    /// that, and `fit_hint[k] <= fit_hint[k + 1]`. `update` lowers them for
+    /// every change that frees pages (a free, a grow, a flush: to the run it
+    /// made when one chunk says how long that is, else all of them); the
     /// leaves a search reads raise them (`find_near`). Checked by
     /// `verify()`.
     fit_hint: [u64; FIT_CLASSES],

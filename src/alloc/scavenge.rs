@@ -103,13 +103,7 @@ impl PageAlloc {
         mut release: impl FnMut(u64, u64),
     ) -> Result<u64> {
         let (force, steps) = (how.force, how.max_steps);
-        if !force && self.go_version() == crate::GoVersion::Go119 {
-            return Err(crate::Error::WrongGoVersion {
-                what: "the background scavenger (scavenge with force=False)",
-                need: crate::GoVersion::Go126,
-                have: crate::GoVersion::Go119,
-            });
-        }
+        self.check_scavenger_kind(force)?;
         let mut released = 0;
         let mut taken = 0;
         while released < nbytes {
@@ -140,13 +134,7 @@ impl PageAlloc {
     /// is the three parts run back to back; a recorded trace runs them one
     /// by one where other Ps' operations came between them.
     pub fn scavenge_find(&mut self, force: bool) -> Result<Option<(u64, u64)>> {
-        if !force && self.go_version() == crate::GoVersion::Go119 {
-            return Err(crate::Error::WrongGoVersion {
-                what: "the background scavenger (scavenge with force=False)",
-                need: crate::GoVersion::Go126,
-                have: crate::GoVersion::Go119,
-            });
-        }
+        self.check_scavenger_kind(force)?;
         // Go 1.19's find also names a page (its cursor's, in the cursor's
         // own chunk), which its scavengeOne then ignores.
         Ok(self.scav.find(force))
@@ -246,6 +234,16 @@ impl PageAlloc {
         self.free_pages(lin, npages, true);
         self.data_mut(ci).scavenged.alloc_range(base, npages);
         Ok(npages << self.ly.page_shift)
+    }
+
+    /// The background scavenger (`force` false) is Go 1.26's only.
+    fn check_scavenger_kind(&self, force: bool) -> Result<()> {
+        if !force && self.go_version() == crate::GoVersion::Go119 {
+            return Err(needs_126(
+                "the background scavenger (scavenge with force=False)",
+            ));
+        }
+        Ok(())
     }
 
     /// The scavenger's unit in runtime pages (Go's `minPages`).

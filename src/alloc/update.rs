@@ -61,7 +61,8 @@ impl PageAlloc {
     ///
     /// `contig` says the change was one contiguous alloc (`alloc`) or free,
     /// so chunks strictly inside the range are entirely in use or free and
-    /// need no summarizing.
+    /// need no summarizing. A change that freed pages (a free, a grow, a
+    /// flush) also lowers the fit hints for the runs it may have made.
     pub(super) fn update(&mut self, base: u64, npages: u64, contig: bool, alloc: bool) {
         let leaf = self.ly.leaf();
         let sf = self.sum_fmt;
@@ -78,6 +79,9 @@ impl PageAlloc {
                 // Not one contiguous change (a cache flush, say): rescan.
                 let y = self.chunk(sc).summarize(sf);
                 self.set_leaf(sc, self.sum(leaf, sc), y);
+                if !alloc {
+                    self.lower_fit_hints(sc.saturating_sub(1), u64::MAX);
+                }
             } else if alloc {
                 self.update_chunk_alloc(sc, i, npages, self.sum(leaf, sc), PALLOC_CHUNK_PAGES);
             } else {
@@ -85,49 +89,38 @@ impl PageAlloc {
             }
             return;
         }
-        if ec - sc < DEFER_CHUNKS {
-            // A few chunks (a large span): their leaves now, each marked
-            // stale as a one-chunk change is, so the walk up waits too and
-            // is shared with the changes around it.
-            let whole = if alloc {
-                PallocSum::FULL
-            } else {
-                sf.free_chunk_sum()
-            };
-            for c in sc..=ec {
-                let old = self.sum(leaf, c);
-                let y = if contig && c != sc && c != ec {
-                    whole
-                } else {
-                    self.chunk(c).summarize(sf)
-                };
-                if old != y {
-                    self.set_sum(leaf, c, y);
-                    self.mark_stale(c, old);
-                }
-            }
-            return;
+        if !alloc {
+            // Free runs of any length, the first of which may begin in the
+            // chunk below.
+            self.lower_fit_hints(sc.saturating_sub(1), u64::MAX);
         }
-        // Many chunks: walk up at once, from summaries brought up to date.
-        self.refresh_summaries();
+        // A few chunks (a large span) defer the walk up as a one-chunk
+        // change does: each leaf changed is marked stale, and the merges are
+        // shared with the changes around it. More (a grow-sized free, say)
+        // walk up at once, from summaries brought up to date first.
+        let defer = ec - sc < DEFER_CHUNKS;
+        if !defer {
+            self.refresh_summaries();
+        }
         if contig {
-            let first = self.chunk(sc).summarize(sf);
-            self.set_sum(leaf, sc, first);
+            // Chunks strictly inside are all in use or all free.
             let whole = if alloc {
                 PallocSum::FULL
             } else {
                 sf.free_chunk_sum()
             };
+            self.put_leaf(sc, self.chunk(sc).summarize(sf), defer);
             for c in sc + 1..ec {
-                self.set_sum(leaf, c, whole);
+                self.put_leaf(c, whole, defer);
             }
-            let last = self.chunk(ec).summarize(sf);
-            self.set_sum(leaf, ec, last);
+            self.put_leaf(ec, self.chunk(ec).summarize(sf), defer);
         } else {
             for c in sc..=ec {
-                let s = self.chunk(c).summarize(sf);
-                self.set_sum(leaf, c, s);
+                self.put_leaf(c, self.chunk(c).summarize(sf), defer);
             }
+        }
+        if defer {
+            return;
         }
 
         // Walk up the tree, recomputing each parent from its block of
@@ -146,6 +139,23 @@ impl PageAlloc {
             if !changed {
                 break;
             }
+        }
+    }
+
+    /// Writes chunk `c`'s new leaf `y` in a change across chunks: marked
+    /// stale when the walk up is deferred (`defer`), else for the walk that
+    /// follows to read.
+    #[inline(always)]
+    fn put_leaf(&mut self, c: u64, y: PallocSum, defer: bool) {
+        let leaf = self.ly.leaf();
+        if !defer {
+            self.set_sum(leaf, c, y);
+            return;
+        }
+        let old = self.sum(leaf, c);
+        if old != y {
+            self.set_sum(leaf, c, y);
+            self.mark_stale(c, old);
         }
     }
 

@@ -1,6 +1,7 @@
-//! Go 1.26's scavenger half of the allocator (`mgcscavenge.go` as of Go
-//! 1.21, CL 436395): the scavenge index of per-chunk `scavChunkData`, its
-//! two search cursors and generations, and `scavenge(nbytes, force)`.
+//! Go 1.26's scavenge index (`mgcscavenge.go` as of Go 1.21, CL 436395):
+//! per-chunk `scavChunkData`, two search cursors and generations. The
+//! scavenger loop that asks it, `scavenge(nbytes, force)`, is the
+//! allocator's (`alloc/scavenge.rs`).
 //!
 //! Per grown chunk the index keeps how many of its pages are in use
 //! (`inUse`, told by every alloc and free), how many were in use at the
@@ -273,30 +274,32 @@ impl ScavIndex126 {
     /// Go's `alloc`: `npages` pages of chunk `ci` became in use.
     #[inline]
     pub(crate) fn alloc(&mut self, ci: u64, npages: u64) {
-        let v = self.get_packed(ci);
-        if (v >> 32) as u32 == self.gen {
-            // The chunk is in this generation already (the common case):
-            // only inUse changes, in place in the packed word. It is the
-            // low field and never exceeds 512, so the add cannot carry out.
-            debug_assert!((v & IN_USE_MASK) + npages <= PALLOC_CHUNK_PAGES);
-            let mut v = v + npages;
-            if v & IN_USE_MASK == PALLOC_CHUNK_PAGES {
-                v &= !(u64::from(HAS_FREE) << FLAGS_SHIFT);
-            }
-            self.set_packed(ci, v);
-            return;
-        }
-        let mut sc = ScavChunkData::unpack(v);
+        // inUse is the low field of the packed entry and never exceeds 512,
+        // so it changes in place, with no carry out.
+        let mut v = self.entry_in_gen(ci);
         debug_assert!(
-            u64::from(sc.in_use) + npages <= PALLOC_CHUNK_PAGES,
+            (v & IN_USE_MASK) + npages <= PALLOC_CHUNK_PAGES,
             "too many pages allocated in chunk {ci:#x}"
         );
-        sc.enter_gen(self.gen);
-        sc.in_use += npages as u16;
-        if u64::from(sc.in_use) == PALLOC_CHUNK_PAGES {
-            sc.flags &= !HAS_FREE;
+        v += npages;
+        if v & IN_USE_MASK == PALLOC_CHUNK_PAGES {
+            v &= !(u64::from(HAS_FREE) << FLAGS_SHIFT);
         }
-        self.set(ci, sc);
+        self.set_packed(ci, v);
+    }
+
+    /// Chunk `ci`'s packed entry, carried into the current generation
+    /// (`lastInUse` takes `inUse` when it was last changed in another).
+    #[inline(always)]
+    fn entry_in_gen(&self, ci: u64) -> u64 {
+        let v = self.get_packed(ci);
+        if (v >> 32) as u32 == self.gen {
+            // The common case: nothing to carry.
+            return v;
+        }
+        let mut sc = ScavChunkData::unpack(v);
+        sc.enter_gen(self.gen);
+        sc.pack()
     }
 
     /// Go's `free`: `npages` pages of chunk `ci` became free, the highest of
@@ -305,25 +308,13 @@ impl ScavIndex126 {
     /// sum is one call with its highest page.)
     #[inline]
     pub(crate) fn free(&mut self, ci: u64, last: u64, npages: u64) {
-        let v = self.get_packed(ci);
-        if (v >> 32) as u32 == self.gen {
-            // As in `alloc`: inUse and the flag, in place.
-            debug_assert!(
-                v & IN_USE_MASK >= npages,
-                "allocated pages below zero in chunk {ci:#x}"
-            );
-            self.set_packed(ci, (v - npages) | u64::from(HAS_FREE) << FLAGS_SHIFT);
-        } else {
-            let mut sc = ScavChunkData::unpack(v);
-            debug_assert!(
-                u64::from(sc.in_use) >= npages,
-                "allocated pages below zero in chunk {ci:#x}"
-            );
-            sc.enter_gen(self.gen);
-            sc.in_use -= npages as u16;
-            sc.flags |= HAS_FREE;
-            self.set(ci, sc);
-        }
+        // As in `alloc`: inUse and the flag, in place.
+        let v = self.entry_in_gen(ci);
+        debug_assert!(
+            v & IN_USE_MASK >= npages,
+            "allocated pages below zero in chunk {ci:#x}"
+        );
+        self.set_packed(ci, (v - npages) | u64::from(HAS_FREE) << FLAGS_SHIFT);
         let lin = (ci << LOG_PALLOC_CHUNK_BYTES) + last * PAGE_SIZE;
         if self.free_hwm < lin {
             self.free_hwm = lin;
